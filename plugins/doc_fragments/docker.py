@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r'''
+options:
+  docker_host:
+    description:
+      - The Docker daemon to talk to.
+      - A unix socket (V(unix:///var/run/docker.sock)), a TCP address (V(tcp://node1:2376), use O(tls) for TLS),
+        or an SSH address (V(ssh://root@node1)) reached through paramiko; the far side needs the C(docker) CLI
+        and the key must be offered by an SSH agent or C(~/.ssh/config).
+      - If not given, the environment variable E(DOCKER_HOST) is used, then the local unix socket.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  api_version:
+    description:
+      - The Docker API version to speak. V(auto) asks the daemon.
+      - If not given, the environment variable E(DOCKER_API_VERSION) is used, then V(auto).
+    type: str
+    default: auto
+    aliases: [docker_api_version]
+  timeout:
+    description:
+      - Seconds to wait for one answer from the daemon. Long image saves and loads stream, so this bounds
+        the silence between two chunks, not the whole transfer.
+      - If not given, the environment variable E(DOCKER_TIMEOUT) is used, then V(60).
+    type: int
+    default: 60
+  tls:
+    description:
+      - Talk TLS to a V(tcp://) daemon without checking its certificate. Prefer O(validate_certs).
+      - If not given, the environment variable E(DOCKER_TLS) is used.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Talk TLS to a V(tcp://) daemon and check its certificate against O(ca_path).
+      - If not given, the environment variable E(DOCKER_TLS_VERIFY) is used.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  ca_path:
+    description:
+      - CA certificate that signed the daemon's certificate.
+      - If not given, C(ca.pem) in the folder named by E(DOCKER_CERT_PATH) is used when that variable is set.
+    type: path
+    aliases: [ca_cert, tls_ca_cert, cacert_path]
+  client_cert:
+    description:
+      - Client certificate presented to the daemon.
+      - If not given, C(cert.pem) in the folder named by E(DOCKER_CERT_PATH) is used when that variable is set.
+    type: path
+    aliases: [tls_client_cert, cert_path]
+  client_key:
+    description:
+      - Private key of O(client_cert).
+      - If not given, C(key.pem) in the folder named by E(DOCKER_CERT_PATH) is used when that variable is set.
+    type: path
+    aliases: [tls_client_key, key_path]
+notes:
+  - Connection options can be set once for every module of this collection with
+    C(module_defaults) and the action group C(group/kohakuriver.docker.docker).
+requirements:
+  - Docker SDK for Python >= 7.0 (C(docker)) on the host that runs the module.
+  - C(paramiko) on that host when O(docker_host) is an V(ssh://) address.
+'''

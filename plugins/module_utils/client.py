@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One Docker SDK client factory: connection settings in, a connected client out, failures as one line."""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+try:
+    import docker
+    from docker.errors import APIError, DockerException
+    from docker.tls import TLSConfig
+except ImportError:
+    DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
+    DockerException = APIError = Exception
+else:
+    DOCKER_SDK_IMPORT_ERROR = None
+
+try:
+    import paramiko  # noqa: F401 pylint: disable=unused-import
+except ImportError:
+    PARAMIKO_IMPORT_ERROR = traceback.format_exc()
+else:
+    PARAMIKO_IMPORT_ERROR = None
+
+DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+DEFAULT_TIMEOUT = 60
+
+
+class DaemonUnreachable(Failure):
+    pass
+
+
+def explain(exc):
+    """One line for any Docker SDK or transport error, without the SDK's multi-line noise."""
+    if isinstance(exc, APIError):
+        detail = exc.explanation or str(exc)
+        if isinstance(detail, bytes):
+            detail = detail.decode('utf-8', 'replace')
+        return ' '.join(str(detail).split())
+    text = ' '.join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key):
+    cert_dir = os.environ.get('DOCKER_CERT_PATH')
+    if cert_dir:
+        ca_path = ca_path or os.path.join(cert_dir, 'ca.pem')
+        client_cert = client_cert or os.path.join(cert_dir, 'cert.pem')
+        client_key = client_key or os.path.join(cert_dir, 'key.pem')
+    if not (tls or validate_certs):
+        return None
+    if not docker_host.startswith('tcp://'):
+        raise Failure('TLS options apply to tcp:// daemons only; docker_host is %s.' % docker_host)
+    if bool(client_cert) != bool(client_key):
+        raise Failure('Give both client_cert and client_key, or neither.')
+    for option, path in (('ca_path', ca_path), ('client_cert', client_cert), ('client_key', client_key)):
+        if path and not os.path.isfile(path):
+            raise Failure('%s %s does not exist or is not a file.' % (option, path))
+    return TLSConfig(
+        client_cert=(client_cert, client_key) if client_cert else None,
+        ca_cert=ca_path if validate_certs else None,
+        verify=bool(validate_certs),
+    )
+
+
+def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT_TIMEOUT, tls=False,
+            validate_certs=False, ca_path=None, client_cert=None, client_key=None):
+    """Return a docker.DockerClient that has answered a ping, or raise DaemonUnreachable."""
+    docker_host = docker_host or DEFAULT_DOCKER_HOST
+    if docker_host.startswith('ssh://') and PARAMIKO_IMPORT_ERROR:
+        raise Failure('docker_host %s needs the Python library paramiko on the host that runs the module.' % docker_host)
+    tls_config = _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key)
+    try:
+        client = docker.DockerClient(
+            base_url=docker_host, version=api_version or 'auto', timeout=timeout, tls=tls_config or False,
+            use_ssh_client=False,
+        )
+        client.ping()
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        raise DaemonUnreachable('Cannot reach the Docker daemon at %s: %s' % (docker_host, explain(exc)))
+    return client

@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Ansible side of every module: connection options, missing libraries, and turning failures into fail_json."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
+    DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, DOCKER_SDK_IMPORT_ERROR, DockerException, connect, explain,
+)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+CONNECTION_ARGUMENT_SPEC = dict(
+    docker_host=dict(type='str', default=DEFAULT_DOCKER_HOST, aliases=['docker_url'],
+                     fallback=(env_fallback, ['DOCKER_HOST'])),
+    api_version=dict(type='str', default='auto', aliases=['docker_api_version'],
+                     fallback=(env_fallback, ['DOCKER_API_VERSION'])),
+    timeout=dict(type='int', default=DEFAULT_TIMEOUT, fallback=(env_fallback, ['DOCKER_TIMEOUT'])),
+    tls=dict(type='bool', default=False, fallback=(env_fallback, ['DOCKER_TLS'])),
+    validate_certs=dict(type='bool', default=False, aliases=['tls_verify'],
+                        fallback=(env_fallback, ['DOCKER_TLS_VERIFY'])),
+    ca_path=dict(type='path', aliases=['ca_cert', 'tls_ca_cert', 'cacert_path']),
+    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path']),
+    client_key=dict(type='path', aliases=['tls_client_key', 'key_path'], no_log=False),
+)
+
+
+def connection_settings(params):
+    return dict((key, params[key]) for key in CONNECTION_ARGUMENT_SPEC)
+
+
+def new_module(argument_spec, with_connection=True, **kwargs):
+    """An AnsibleModule with the shared connection options, failing early when the Docker SDK is missing."""
+    spec = dict(argument_spec)
+    if with_connection:
+        spec.update(CONNECTION_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=spec, **kwargs)
+    if with_connection and DOCKER_SDK_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_SDK_IMPORT_ERROR)
+    return module
+
+
+def run(module, operation):
+    """Call operation(module) and exit with its result; Failure and Docker errors become one-line fail_json."""
+    try:
+        result = operation(module)
+    except Failure as failure:
+        module.fail_json(msg=failure.msg, **failure.result)
+    except DockerException as exc:
+        module.fail_json(msg='Docker error: %s' % explain(exc))
+    module.exit_json(**result)
+
+
+def client_for(module):
+    """A connected Docker SDK client for the module's connection options (raises Failure when unreachable)."""
+    return connect(**connection_settings(module.params))

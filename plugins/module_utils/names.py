@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Names shared with KohakuRiver: environment names, containers, images, tarballs and labels."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+ENV_NAME_MAX_LENGTH = 64
+ENV_NAME_RULE = (
+    'lowercase letters and digits, optionally separated by single ".", "_", "__" or runs of "-", '
+    'starting and ending with a letter or digit, at most %d characters' % ENV_NAME_MAX_LENGTH
+)
+_ENV_NAME = re.compile(r'^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$')
+_ANY_TARBALL = re.compile(r'^(?P<env>[a-z0-9][a-z0-9_.-]*)-(?P<timestamp>\d+)\.tar$')
+
+CONTAINER_PREFIX = 'kohakuriver-env-'
+IMAGE_NAMESPACE = 'kohakuriver'
+BASE_TAG = 'base'
+TARBALL_FOLDER = 'kohakuriver-containers'
+DEFAULT_SHARED_DIR = '/mnt/cluster-share'
+DEFAULT_TARBALL_DIR = DEFAULT_SHARED_DIR + '/' + TARBALL_FOLDER
+
+LABEL_MANAGED = 'io.kohakuriver.docker.managed'
+LABEL_ENV = 'io.kohakuriver.docker.env'
+LABEL_TIMESTAMP = 'io.kohakuriver.docker.timestamp'
+
+
+def validate_env_name(name, option='name'):
+    """Return name if it is a valid environment name, else raise Failure quoting the rule."""
+    if not isinstance(name, str) or len(name) > ENV_NAME_MAX_LENGTH or not _ENV_NAME.match(name):
+        raise Failure('%s %r is not a valid environment name: use %s.' % (option, name, ENV_NAME_RULE))
+    return name
+
+
+def container_name(env):
+    return CONTAINER_PREFIX + env
+
+
+def env_of_container(name):
+    """The environment a container name belongs to, or None when it is not an environment container."""
+    name = name.lstrip('/')
+    if name.startswith(CONTAINER_PREFIX) and len(name) > len(CONTAINER_PREFIX):
+        return name[len(CONTAINER_PREFIX):]
+    return None
+
+
+def image_repository(env):
+    return '%s/%s' % (IMAGE_NAMESPACE, env)
+
+
+def image_reference(env, tag=BASE_TAG):
+    return '%s:%s' % (image_repository(env), tag)
+
+
+def tarball_name(env, timestamp):
+    return '%s-%d.tar' % (env, timestamp)
+
+
+def parse_tarball_name(file_name, env=None):
+    """Split '<env>-<unix seconds>.tar' into (env, timestamp); None when the name is not a tarball name.
+
+    Without env the longest prefix wins, so 'env-2-1700000000.tar' is environment 'env-2'.
+    With env only that environment's tarballs match, so 'env' never claims 'env-2-...'.
+    """
+    match = _ANY_TARBALL.match(file_name)
+    if not match:
+        return None
+    found_env, timestamp = match.group('env'), int(match.group('timestamp'))
+    if env is not None and found_env != env:
+        return None
+    if not _ENV_NAME.match(found_env):
+        return None
+    return found_env, timestamp

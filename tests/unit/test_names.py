@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils import names
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+
+@pytest.mark.parametrize('name', ['a', 'my-python-env', 'python-3.9-ml', 'cuda-11.8-tf', 'a__b', 'a---b', 'x' * 64])
+def test_valid_environment_names_are_accepted(name):
+    assert names.validate_env_name(name) == name
+
+
+@pytest.mark.parametrize('name', ['', 'My-Env', '-env', 'env-', 'env..x', 'a___b', 'env/x', 'env x', '../etc', 'x' * 65, None])
+def test_invalid_environment_names_fail_with_the_rule(name):
+    with pytest.raises(Failure) as failure:
+        names.validate_env_name(name)
+    assert 'lowercase letters and digits' in failure.value.msg
+
+
+def test_kohakuriver_layout_names():
+    assert names.container_name('my-env') == 'kohakuriver-env-my-env'
+    assert names.image_reference('my-env') == 'kohakuriver/my-env:base'
+    assert names.tarball_name('my-env', 1700000000) == 'my-env-1700000000.tar'
+    assert names.env_of_container('/kohakuriver-env-my-env') == 'my-env'
+    assert names.env_of_container('other') is None
+
+
+@pytest.mark.parametrize('file_name, env, expected', [
+    ('env-1700000000.tar', None, ('env', 1700000000)),
+    ('env-2-1700000000.tar', None, ('env-2', 1700000000)),
+    ('env-2-1700000000.tar', 'env', None),
+    ('env-1700000000.tar', 'env', ('env', 1700000000)),
+    ('.env-1700000000.tar.partial', None, None),
+    ('env-1700000000.tar.json', None, None),
+    ('env-latest.tar', None, None),
+    ('Env-1700000000.tar', None, None),
+])
+def test_tarball_names_parse_like_kohakuriver(file_name, env, expected):
+    assert names.parse_tarball_name(file_name, env) == expected
