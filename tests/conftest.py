@@ -42,7 +42,7 @@ def run_module(name, args=None, check=False, diff=False, env=None, timeout=600):
     source = COLLECTION_ROOT / 'plugins' / 'modules' / ('%s.py' % name)
     completed = subprocess.run(
         [sys.executable, str(source)], input=json.dumps({'ANSIBLE_MODULE_ARGS': module_args}),
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, check=False,
         env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH), **(env or {})),
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith('{')]
@@ -77,7 +77,7 @@ def run_playbook(playbook, inventory, extra_vars=None, check=False, diff=False, 
     if diff:
         command.append('--diff')
     command += list(args)
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
                                env=dict(os.environ, ANSIBLE_FORCE_COLOR='0', **(env or {})))
     return PlaybookRun(completed)
 

@@ -14,11 +14,14 @@ try:
     import docker
     from docker.errors import APIError, DockerException
     from docker.tls import TLSConfig
+    from requests.exceptions import RequestException
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
-    DockerException = APIError = Exception
+    DOCKER_ERRORS = ()
+    APIError = Exception
 else:
     DOCKER_SDK_IMPORT_ERROR = None
+    DOCKER_ERRORS = (DockerException, RequestException)
 
 try:
     import paramiko  # noqa: F401 pylint: disable=unused-import

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
-    DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, DOCKER_SDK_IMPORT_ERROR, DockerException, connect, explain,
+    DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, DOCKER_ERRORS, DOCKER_SDK_IMPORT_ERROR, connect, explain,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
@@ -48,7 +48,7 @@ def run(module, operation):
         result = operation(module)
     except Failure as failure:
         module.fail_json(msg=failure.msg, **failure.result)
-    except DockerException as exc:
+    except DOCKER_ERRORS as exc:
         module.fail_json(msg='Docker error: %s' % explain(exc))
     module.exit_json(**result)
 
