@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils import client
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+
+def test_an_absent_socket_fails_with_one_line_naming_the_address(tmp_path):
+    address = 'unix://%s' % (tmp_path / 'missing.sock')
+    with pytest.raises(client.DaemonUnreachable) as failure:
+        client.connect(docker_host=address, timeout=5)
+    assert failure.value.msg.startswith('Cannot reach the Docker daemon at %s: ' % address)
+    assert '\n' not in failure.value.msg
+
+
+def test_a_closed_tcp_port_fails_with_one_line_naming_the_address():
+    with pytest.raises(client.DaemonUnreachable) as failure:
+        client.connect(docker_host='tcp://127.0.0.1:9', timeout=5)
+    assert 'tcp://127.0.0.1:9' in failure.value.msg
+    assert '\n' not in failure.value.msg
+
+
+def test_tls_options_are_refused_for_a_unix_socket():
+    with pytest.raises(Failure, match='TLS options apply to tcp:// daemons only'):
+        client.connect(docker_host='unix:///var/run/docker.sock', validate_certs=True)
+
+
+def test_a_client_certificate_needs_its_key(tmp_path):
+    cert = tmp_path / 'cert.pem'
+    cert.write_text('x')
+    with pytest.raises(Failure, match='both client_cert and client_key'):
+        client.connect(docker_host='tcp://127.0.0.1:2376', tls=True, client_cert=str(cert))
+
+
+def test_a_missing_ca_file_is_named(tmp_path):
+    with pytest.raises(Failure, match='ca_path .*missing.pem does not exist'):
+        client.connect(docker_host='tcp://127.0.0.1:2376', validate_certs=True, ca_path=str(tmp_path / 'missing.pem'))
+
+
+def test_docker_cert_path_supplies_the_certificate_files(tmp_path, monkeypatch):
+    monkeypatch.setenv('DOCKER_CERT_PATH', str(tmp_path))
+    with pytest.raises(Failure, match='ca_path %s does not exist' % (tmp_path / 'ca.pem')):
+        client.connect(docker_host='tcp://127.0.0.1:2376', validate_certs=True)
+
+
+def test_explain_folds_api_errors_to_one_line():
+    from docker.errors import APIError
+    assert client.explain(APIError('500 Server Error', explanation='no such image:\n  foo')) == 'no such image: foo'
