@@ -1,0 +1,323 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Docker-save archives, legacy (<id>/layer.tar) and OCI layout (blobs/sha256/...), read in one pass.
+
+ArchiveIndexer is fed the bytes of a tar stream in order, in chunks of any size, while the stream is written to
+disk. It records every regular member's name, the offset of its data, its size and the sha256 of its data, and
+keeps the bytes of manifest.json. describe() then reads the image config from the file by its offset, and checks
+that the archive is what manifest.json says it is. index_file() does the same for a file already on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import tarfile
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+BLOCK = 512
+CHUNK_SIZE = 4 * 1024 * 1024
+MANIFEST = 'manifest.json'
+OCI_LAYOUT = 'oci-layout'
+FORMAT_LEGACY = 'docker-legacy'
+FORMAT_OCI = 'oci'
+MAX_META_SIZE = 16 * 1024 * 1024  # pax headers, GNU long names, manifest.json and the config stay below this
+
+_ZERO_BLOCK = bytes(BLOCK)
+_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+_LINKS = (tarfile.LNKTYPE, tarfile.SYMTYPE)
+_PAX = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+_GNU_NAMES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_BLOB = re.compile(r'^blobs/sha256/(?P<hex>[0-9a-f]{64})$')
+_LEGACY_CONFIG = re.compile(r'^(?P<hex>[0-9a-f]{64})\.json$')
+
+_HEADER, _DATA, _PADDING, _END = range(4)
+
+
+class CorruptArchive(Failure):
+    pass
+
+
+def _normalize(name):
+    while name.startswith('./'):
+        name = name[2:]
+    return name.rstrip('/')
+
+
+def _parse_pax(data, where):
+    """The key/value records of a pax extended header ('<length> <key>=<value>\\n' each)."""
+    records = {}
+    pos = 0
+    while pos < len(data) and data[pos:pos + 1] != b'\0':
+        space = data.find(b' ', pos)
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            length = 0
+        record = data[space + 1:pos + length]
+        if space < 0 or length <= 0 or not record.endswith(b'\n') or b'=' not in record:
+            raise CorruptArchive('Corrupt archive %s: bad pax header record at byte %d.' % (where, pos))
+        key, value = record[:-1].split(b'=', 1)
+        records[key.decode('utf-8', 'surrogateescape')] = value.decode('utf-8', 'surrogateescape')
+        pos += length
+    return records
+
+
+class ArchiveIndexer(object):
+    """Index a tar stream fed in order: regular members with data offset, size and sha256; links; manifest.json.
+
+    feed() accepts chunks of any size; hashing uses hashlib on large memoryview slices, so it runs at disk speed
+    and releases the GIL. finish() raises CorruptArchive unless the stream ended with the end-of-archive blocks.
+    """
+
+    def __init__(self, where='stream'):
+        self.where = where
+        self.position = 0
+        self.members = []
+        self.links = []
+        self.manifest = None
+        self._state = _HEADER
+        self._header = bytearray()
+        self._zero_blocks = 0
+        self._remaining = 0
+        self._padding = 0
+        self._member = None
+        self._digest = None
+        self._collect = None
+        self._on_complete = None
+        self._pending = {}
+        self._global = {}
+
+    def _corrupt(self, what):
+        raise CorruptArchive('Corrupt archive %s: %s.' % (self.where, what))
+
+    def feed(self, data):
+        view = memoryview(data)
+        end = len(view)
+        i = 0
+        while i < end:
+            state = self._state
+            if state == _DATA:
+                take = min(self._remaining, end - i)
+                piece = view[i:i + take]
+                if self._digest is not None:
+                    self._digest.update(piece)
+                if self._collect is not None:
+                    self._collect += piece
+                self._remaining -= take
+                i += take
+                self.position += take
+                if not self._remaining:
+                    self._member_done()
+            elif state == _HEADER:
+                take = min(BLOCK - len(self._header), end - i)
+                self._header += view[i:i + take]
+                i += take
+                self.position += take
+                if len(self._header) == BLOCK:
+                    block = bytes(self._header)
+                    self._header = bytearray()
+                    self._header_block(block)
+            elif state == _PADDING:
+                take = min(self._padding, end - i)
+                self._padding -= take
+                i += take
+                self.position += take
+                if not self._padding:
+                    self._state = _HEADER
+            else:
+                self.position += end - i
+                i = end
+
+    def _header_block(self, block):
+        offset = self.position - BLOCK
+        if block == _ZERO_BLOCK:
+            self._zero_blocks += 1
+            if self._zero_blocks == 2:
+                self._state = _END
+            return
+        if self._zero_blocks:
+            self._corrupt('a single zero block before the header at byte %d' % offset)
+        try:
+            info = tarfile.TarInfo.frombuf(block, 'utf-8', 'surrogateescape')
+        except tarfile.HeaderError as exc:
+            self._corrupt('bad tar header at byte %d (%s)' % (offset, exc))
+        extended = info.type in _PAX or info.type in _GNU_NAMES
+        attrs = {}
+        if not extended:
+            attrs = dict(self._global, **self._pending)
+            self._pending = {}
+        size = info.size
+        if 'size' in attrs:
+            try:
+                size = int(attrs['size'])
+            except ValueError:
+                self._corrupt('bad pax size %r at byte %d' % (attrs['size'], offset))
+        data_offset = self.position
+        self._member = None
+        self._digest = None
+        self._collect = None
+        self._on_complete = None
+        if extended:
+            if size > MAX_META_SIZE:
+                self._corrupt('an extended header of %d bytes at byte %d' % (size, offset))
+            self._collect = bytearray()
+            self._on_complete = (self._extended_done, info.type)
+        elif info.type in _REGULAR:
+            name = _normalize(attrs.get('path', info.name))
+            self._member = {'name': name, 'offset': data_offset, 'size': size}
+            self._digest = hashlib.sha256()
+            if name == MANIFEST:
+                if size > MAX_META_SIZE:
+                    self._corrupt('manifest.json of %d bytes' % size)
+                self._collect = bytearray()
+                self._on_complete = (self._manifest_done,)
+        elif info.type in _LINKS:
+            name = _normalize(attrs.get('path', info.name))
+            target = attrs.get('linkpath', info.linkname)
+            if info.type == tarfile.SYMTYPE:
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            self.links.append({'name': name, 'target': _normalize(target)})
+        elif info.type == tarfile.GNUTYPE_SPARSE:
+            self._corrupt('a GNU sparse member at byte %d, which docker save never writes' % offset)
+        self._remaining = size
+        self._padding = -size % BLOCK
+        if size:
+            self._state = _DATA
+        else:
+            self._member_done()
+
+    def _member_done(self):
+        if self._member is not None:
+            self._member['sha256'] = self._digest.hexdigest()
+            self.members.append(self._member)
+        if self._on_complete is not None:
+            handler = self._on_complete[0]
+            handler(bytes(self._collect), *self._on_complete[1:])
+        self._member = self._digest = self._collect = self._on_complete = None
+        self._state = _PADDING if self._padding else _HEADER
+
+    def _extended_done(self, data, kind):
+        if kind == tarfile.GNUTYPE_LONGNAME:
+            self._pending['path'] = data.split(b'\0', 1)[0].decode('utf-8', 'surrogateescape')
+        elif kind == tarfile.GNUTYPE_LONGLINK:
+            self._pending['linkpath'] = data.split(b'\0', 1)[0].decode('utf-8', 'surrogateescape')
+        elif kind == tarfile.XGLTYPE:
+            self._global.update(_parse_pax(data, self.where))
+        else:
+            self._pending.update(_parse_pax(data, self.where))
+
+    def _manifest_done(self, data):
+        self.manifest = data
+
+    def finish(self):
+        """Raise CorruptArchive unless the stream was a whole archive; return self."""
+        if self._state == _END:
+            return self
+        if self._state == _DATA:
+            name = self._member['name'] if self._member else 'an extended header'
+            self._corrupt('it ends inside %s after %d bytes (truncated)' % (name, self.position))
+        if self.position == 0:
+            self._corrupt('it is empty')
+        self._corrupt('it ends after %d bytes without the end-of-archive blocks (truncated)' % self.position)
+        return self
+
+    def describe(self, read_member):
+        """What the archive holds, checked against manifest.json; read_member(member) returns a member's bytes.
+
+        Returns archive_format, image_id, repo_tags, config, layers (diff_ids), layer_members, members, links.
+        """
+        if self.manifest is None:
+            self._corrupt('no manifest.json; it is not a docker save archive')
+        try:
+            manifest = json.loads(self.manifest.decode('utf-8'))
+        except ValueError as exc:
+            self._corrupt('manifest.json is not JSON (%s)' % exc)
+        if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
+            self._corrupt('manifest.json must describe exactly one image')
+        entry = manifest[0]
+        by_name = dict((member['name'], member) for member in self.members)
+        config = self._resolve(entry.get('Config'), by_name, 'config')
+        layer_members = [self._resolve(layer, by_name, 'layer') for layer in entry.get('Layers') or []]
+        if config['size'] > MAX_META_SIZE:
+            self._corrupt('the image config %s has %d bytes' % (config['name'], config['size']))
+        config_bytes = read_member(config)
+        if hashlib.sha256(config_bytes).hexdigest() != config['sha256']:
+            self._corrupt('the config %s changed on disk while it was read' % config['name'])
+        try:
+            diff_ids = list(json.loads(config_bytes.decode('utf-8'))['rootfs']['diff_ids'])
+        except (ValueError, KeyError, TypeError) as exc:
+            self._corrupt('the config %s has no rootfs.diff_ids (%s)' % (config['name'], exc))
+        if len(diff_ids) != len(layer_members):
+            self._corrupt('manifest.json lists %d layers, the config %d' % (len(layer_members), len(diff_ids)))
+        self._check_digest(config, _BLOB.match(config['name']) or _LEGACY_CONFIG.match(config['name']), 'config')
+        archive_format = FORMAT_OCI if OCI_LAYOUT in by_name else FORMAT_LEGACY
+        for member, diff_id in zip(layer_members, diff_ids):
+            blob = _BLOB.match(member['name'])
+            if blob:
+                self._check_digest(member, blob, 'layer')
+            elif 'sha256:' + member['sha256'] != diff_id:
+                self._corrupt('layer %s has sha256 %s, the config says %s' % (member['name'], member['sha256'], diff_id))
+        return {
+            'archive_format': archive_format,
+            'image_id': 'sha256:' + config['sha256'],
+            'repo_tags': list(entry.get('RepoTags') or []),
+            'config': config['name'],
+            'layers': diff_ids,
+            'layer_members': [member['name'] for member in layer_members],
+            'members': self.members,
+            'links': self.links,
+        }
+
+    def _resolve(self, name, by_name, what):
+        if not isinstance(name, str) or not name:
+            self._corrupt('manifest.json names no %s' % what)
+        seen = set()
+        current = _normalize(name)
+        links = dict((link['name'], link['target']) for link in self.links)
+        while current not in by_name:
+            if current not in links or current in seen:
+                self._corrupt('manifest.json names the %s %s, which the archive does not hold' % (what, name))
+            seen.add(current)
+            current = links[current]
+        return by_name[current]
+
+    def _check_digest(self, member, match, what):
+        if match and match.group('hex') != member['sha256']:
+            self._corrupt('the %s %s has sha256 %s' % (what, member['name'], member['sha256']))
+
+
+def read_member_from(path):
+    """A read_member for describe(): the bytes of one member of the archive file at path, read by offset."""
+
+    def read_member(member):
+        with open(path, 'rb') as handle:
+            handle.seek(member['offset'])
+            data = handle.read(member['size'])
+        if len(data) != member['size']:
+            raise CorruptArchive('Corrupt archive %s: %s is cut short.' % (path, member['name']))
+        return data
+
+    return read_member
+
+
+def index_file(path, chunk_size=CHUNK_SIZE):
+    """Index an archive on disk (a tarball without sidecar): (describe() dict, hex sha256 of the file, size)."""
+    indexer = ArchiveIndexer(path)
+    whole = hashlib.sha256()
+    try:
+        with open(path, 'rb') as handle:
+            while True:
+                chunk = handle.read(chunk_size)
+                if not chunk:
+                    break
+                whole.update(chunk)
+                indexer.feed(chunk)
+    except OSError as exc:
+        raise Failure('Cannot read %s: %s.' % (path, exc.strerror))
+    indexer.finish()
+    return indexer.describe(read_member_from(path)), whole.hexdigest(), indexer.position
