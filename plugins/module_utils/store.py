@@ -10,16 +10,26 @@ have none and count as unverified. Temporary files start with '.' and never matc
 
 from __future__ import annotations
 
+import datetime
+import errno
 import hashlib
 import json
 import os
+import re
+import stat
+import time
+import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import parse_tarball_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import parse_tarball_name, tarball_name
 
 SIDECAR_SUFFIX = '.json'
 SIDECAR_FORMAT = 'kohakuriver.docker/tarball-v1'
 CHUNK_SIZE = 2 * 1024 * 1024
+TEMP_SUFFIX = '.partial'
+FOLDER_MODE = 0o755
+_TEMP_OF = '^\\.(?P<final>%s-\\d+\\.tar(?:\\.json)?)\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class Tarball(object):
@@ -103,3 +113,252 @@ def sha256_of(path, chunk_size=CHUNK_SIZE):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def iso_date(timestamp):
+    """ISO-8601 UTC of a Unix time: 2023-11-14T22:13:20Z."""
+    return datetime.datetime.fromtimestamp(int(timestamp), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def describe_tarball(tarball):
+    """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id."""
+    sidecar = tarball.sidecar
+    try:
+        size = os.stat(tarball.path).st_size
+    except OSError:
+        size = None
+    return {
+        'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
+        'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None,
+        'sha256': sidecar.get('sha256') if sidecar else None, 'image_id': sidecar.get('image_id') if sidecar else None,
+    }
+
+
+# The write side. Every writer holds the environment's package lock (locks.env_lock in the tarball folder).
+
+def choose_timestamp(now, newest_timestamp=None):
+    """The next tarball number: now in whole seconds, but always greater than the newest existing one."""
+    timestamp = int(now)
+    if newest_timestamp is not None and timestamp <= newest_timestamp:
+        timestamp = newest_timestamp + 1
+    return timestamp
+
+
+def ensure_folder(folder, check_mode=False):
+    """Make sure folder exists (created 0755 when missing, its parent must exist) and is writable.
+
+    Returns True when the folder was (or, in check mode, would be) created.
+    """
+    if os.path.isdir(folder):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise Failure('Tarball folder %s is not writable (%s); fix its permissions or mount, or set tarball_dir.'
+                          % (folder, 'read-only file system' if _read_only(folder) else 'permission denied'))
+        return False
+    if os.path.lexists(folder):
+        raise Failure('tarball_dir %s exists but is not a folder; set tarball_dir to a folder.' % folder)
+    parent = os.path.dirname(os.path.normpath(folder))
+    if not os.path.isdir(parent):
+        raise Failure('The parent %s of tarball_dir does not exist; mount the shared storage or create it first.' % parent)
+    if check_mode:
+        return True
+    try:
+        os.mkdir(folder, FOLDER_MODE)
+        os.chmod(folder, FOLDER_MODE)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise Failure('Cannot create tarball folder %s: %s; fix the permissions of %s.' % (folder, exc.strerror, parent))
+    fsync_folder(parent)
+    return True
+
+
+def _read_only(folder):
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def free_bytes(folder):
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def fsync_folder(folder):
+    fd = os.open(folder, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(final_path):
+    """A hidden, unique temporary name beside final_path, which never matches the tarball pattern."""
+    folder, name = os.path.split(final_path)
+    return os.path.join(folder, '.%s.%d.%s%s' % (name, os.getpid(), uuid.uuid4().hex[:12], TEMP_SUFFIX))
+
+
+def create_temp(final_path):
+    """(path, fd) of a new empty temporary file for final_path, private (0600) until published."""
+    path = temp_path_for(final_path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0), 0o600)
+    except OSError as exc:
+        raise Failure('Cannot create %s: %s.' % (path, exc.strerror))
+    return path, fd
+
+
+def _write_failure(path, written, exc):
+    folder = os.path.dirname(path)
+    if exc.errno in _FULL:
+        return Failure('Tarball folder %s is full (%s) after %d bytes of the image; free space or set tarball_dir. '
+                       'Nothing was published.' % (folder, exc.strerror, written))
+    return Failure('Cannot write %s after %d bytes: %s. Nothing was published.' % (path, written, exc.strerror))
+
+
+def write_stream(chunks, fd, path, observers=()):
+    """Write every chunk to fd, in order, calling each observer(chunk) too; return the bytes written.
+
+    Disk errors (full, quota, I/O) become a Failure that says so; the caller removes the temporary file.
+    """
+    written = 0
+    write = os.write
+    for chunk in chunks:
+        view = memoryview(chunk)
+        try:
+            while view:
+                done = write(fd, view)
+                view = view[done:]
+        except OSError as exc:
+            raise _write_failure(path, written, exc)
+        for observer in observers:
+            observer(chunk)
+        written += len(chunk)
+    return written
+
+
+def seal(fd, path, mode):
+    """Give a written temporary file its final mode and flush it to disk; closes fd."""
+    try:
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except OSError as exc:
+        raise _write_failure(path, os.fstat(fd).st_size, exc)
+    finally:
+        os.close(fd)
+
+
+def remove_quietly(path):
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def write_json_atomically(path, data, mode):
+    """Write data as JSON to a temporary file, flush it, and rename it over path."""
+    temp, fd = create_temp(path)
+    try:
+        write_stream([json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n'], fd, temp)
+        seal(fd, temp, mode)
+        fd = None
+        os.rename(temp, path)
+    except OSError as exc:
+        raise Failure('Cannot write %s: %s.' % (path, exc.strerror))
+    finally:
+        if fd is not None:
+            os.close(fd)
+        remove_quietly(temp)
+
+
+def publish(temp_path, final_path, sidecar, mode):
+    """Make a sealed temporary tarball visible: sidecar first, then the tarball under its final name, then the folder.
+
+    The tarball never replaces an existing file: it is hard-linked to its final name (a filesystem without hard
+    links gets a rename after a check). A reader that sees the tarball therefore sees its sidecar.
+    """
+    folder = os.path.dirname(final_path)
+    if os.path.lexists(final_path):
+        raise Failure('%s appeared while this tarball was made; not replacing it.' % final_path)
+    write_json_atomically(sidecar_path(final_path), sidecar, mode)
+    try:
+        os.link(temp_path, final_path)
+    except FileExistsError:
+        remove_quietly(sidecar_path(final_path))
+        raise Failure('%s appeared while this tarball was made; not replacing it.' % final_path)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise Failure('Cannot publish %s: %s.' % (final_path, exc.strerror))
+        os.rename(temp_path, final_path)
+    remove_quietly(temp_path)
+    fsync_folder(folder)
+
+
+def remove_tarball(tarball):
+    """Delete a tarball, then its sidecar; return the paths that were removed."""
+    removed = [path for path in (tarball.path, tarball.sidecar_path) if remove_quietly(path)]
+    return removed
+
+
+def remove_beyond(folder, env, keep):
+    """Delete env's tarballs (and sidecars) beyond the newest keep; return the removed tarball paths."""
+    removed = []
+    for tarball in list_tarballs(folder, env)[keep:]:
+        remove_tarball(tarball)
+        removed.append(tarball.path)
+    if removed:
+        fsync_folder(folder)
+    return removed
+
+
+def clean_stale(folder, env, before):
+    """Delete what killed runs of env left: our temporary files older than before, and sidecars without tarball.
+
+    Call it holding env's package lock, with before = the time the lock was taken: no live writer of env exists.
+    """
+    temp = re.compile(_TEMP_OF % re.escape(env))
+    cleaned = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        stale_temp = temp.match(name)
+        orphan = name.endswith(SIDECAR_SUFFIX) and parse_tarball_name(name[:-len(SIDECAR_SUFFIX)], env) \
+            and not os.path.lexists(path[:-len(SIDECAR_SUFFIX)])
+        if not (stale_temp or orphan):
+            continue
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode) and (orphan or info.st_mtime <= before) and remove_quietly(path):
+            cleaned.append(path)
+    return cleaned
+
+
+def named_tarball(folder, env, file_name):
+    """The tarball file_name of env in folder (None when it does not exist), refusing anything but such a name."""
+    if not isinstance(file_name, str) or '/' in file_name or '\0' in file_name or '..' in file_name \
+            or os.path.basename(file_name) != file_name:
+        raise Failure('tarball %r is not a tarball file name: give a name like %s, without any folder.'
+                      % (file_name, tarball_name(env, 1700000000)))
+    parsed = parse_tarball_name(file_name)
+    if parsed is None:
+        raise Failure('tarball %r is not a tarball file name: give a name like %s.' % (file_name, tarball_name(env, 1700000000)))
+    if parsed[0] != env:
+        raise Failure('tarball %s belongs to environment %s, not to %s; set name to %s.' % (file_name, parsed[0], env, parsed[0]))
+    path = os.path.join(folder, file_name)
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.dirname(target) != os.path.realpath(folder):
+            raise Failure('%s is a link pointing out of tarball_dir (to %s); refusing to touch it.' % (path, target))
+    elif os.path.lexists(path) and not os.path.isfile(path):
+        raise Failure('%s is not a regular file; refusing to touch it.' % path)
+    if not os.path.lexists(path):
+        return None
+    return Tarball(folder, file_name, env, parsed[1])
+
+
+def wait_until(timestamp, clock=time.time, sleep=time.sleep):
+    """Sleep until clock() has reached timestamp (whole seconds)."""
+    while clock() < timestamp:
+        sleep(min(1.0, max(0.01, timestamp - clock())))
