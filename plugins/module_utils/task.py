@@ -1,0 +1,339 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One command task on a runner: an ephemeral container of kohakuriver/<env>:base, its output streamed to the
+shared logs folder as it comes, a time limit, and the container removed whatever happens."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import signal
+import threading
+import time
+import uuid
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+    LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
+)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import inspect_or_none, sync_environment
+
+try:
+    from docker.errors import DockerException
+    from docker.utils import parse_bytes
+    from requests.exceptions import ConnectionError as RequestsConnectionError, Timeout as RequestsTimeout
+except ImportError:
+    parse_bytes = None
+    DockerException = RequestsConnectionError = RequestsTimeout = OSError
+
+LABEL_TASK = 'io.kohakuriver.docker.task'
+TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
+SHARED_MOUNT = '/shared'
+TAIL_BYTES = 64 * 1024
+_TASK_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+_ENV_KEY = re.compile(r'^[^=\0]+$')
+
+
+def new_task_id():
+    """Sortable and unique: UTC time of submission plus 8 random hex digits."""
+    return '%s-%s' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()), uuid.uuid4().hex[:8])
+
+
+def validate_task_id(task_id):
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+        raise Failure('task_id %r is not valid: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter '
+                      'or digit.' % (task_id,))
+    return task_id
+
+
+def command_argv(command=None, argv=None):
+    """The container command: a shell string runs as ['sh', '-c', command]; argv runs as given."""
+    if (command is None) == (argv is None):
+        raise Failure('Give the task either command (a shell string) or argv (a list), not both or neither.')
+    if argv is not None:
+        if not argv or not all(isinstance(arg, str) for arg in argv):
+            raise Failure('argv must be a non-empty list of strings.')
+        return list(argv)
+    if not command.strip():
+        raise Failure('command is empty.')
+    return ['sh', '-c', command]
+
+
+def _absolute_clean(path, what):
+    if not path.startswith('/') or '\0' in path or '..' in path.split('/'):
+        raise Failure('%s %r must be an absolute path without "..".' % (what, path))
+    return posixpath.normpath(path)
+
+
+def parse_mount(spec):
+    """'source:target[:ro|rw]' -> a Docker API bind mount (dict), or Failure saying what is wrong."""
+    parts = spec.split(':') if isinstance(spec, str) else []
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ('ro', 'rw')):
+        raise Failure('Mount %r is not "source:target" or "source:target:ro|rw" (absolute paths, no ":").' % (spec,))
+    source = _absolute_clean(parts[0], 'Mount source')
+    target = _absolute_clean(parts[1], 'Mount target')
+    if target == '/':
+        raise Failure('Mount %r would cover the container\'s root.' % spec)
+    if target == SHARED_MOUNT:
+        raise Failure('Mount %r: %s already holds the shared data folder.' % (spec, SHARED_MOUNT))
+    return dict(Type='bind', Source=source, Target=target, ReadOnly=len(parts) == 3 and parts[2] == 'ro')
+
+
+def parse_memory(value):
+    """'512m', '4g', '1073741824' -> bytes; None stays None."""
+    if value is None:
+        return None
+    try:
+        size = int(parse_bytes(str(value).strip()))
+    except (DockerException, ValueError, TypeError):
+        size = 0
+    if size <= 0:
+        raise Failure('memory %r is not a size: use bytes or a number with b, k, m or g (e.g. 512m, 4g).' % (value,))
+    return size
+
+
+def gpu_requests(gpus):
+    """GPU device IDs (or ['all']) -> the DeviceRequests of `docker run --gpus device=...`."""
+    if not gpus:
+        return None
+    ids = [str(gpu).strip() for gpu in gpus]
+    if any(not gpu or ',' in gpu for gpu in ids):
+        raise Failure('gpus must be a list of device IDs (e.g. [0, 1] or [GPU-uuid]) or [all].')
+    if ids == ['all']:
+        return [dict(driver='', count=-1, capabilities=[['gpu']])]
+    return [dict(driver='', count=0, device_ids=ids, capabilities=[['gpu']])]
+
+
+def environment_list(environment):
+    pairs = []
+    for key, value in sorted((environment or {}).items()):
+        if not _ENV_KEY.match(str(key)):
+            raise Failure('Environment variable name %r is not valid.' % (key,))
+        pairs.append('%s=%s' % (key, '' if value is None else value))
+    return pairs
+
+
+class Tail(object):
+    """The last `limit` bytes of a stream, and how many bytes passed in total."""
+
+    def __init__(self, limit=TAIL_BYTES):
+        self.limit = limit
+        self.total = 0
+        self._data = bytearray()
+
+    def add(self, data):
+        self.total += len(data)
+        self._data += data
+        if len(self._data) > 2 * self.limit:
+            del self._data[:-self.limit]
+
+    @property
+    def truncated(self):
+        return self.total > self.limit
+
+    def text(self):
+        return bytes(self._data[-self.limit:]).decode('utf-8', 'replace')
+
+
+def _copy_frames(frames, outputs, tails, errors):
+    """Write demultiplexed (stdout, stderr) frames to the log files as they arrive."""
+    try:
+        for frame in frames:
+            for index, data in enumerate(frame):
+                if data:
+                    outputs[index].write(data)
+                    outputs[index].flush()
+                    tails[index].add(data)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        errors.append(exc)
+
+
+class TaskSpec(object):
+    """Validated task options; building it calls no Docker API."""
+
+    def __init__(self, params):
+        self.env = validate_env_name(params['env'], 'env')
+        self.task_id = validate_task_id(params.get('task_id') or new_task_id())
+        self.argv = command_argv(params.get('command'), params.get('argv'))
+        self.shared_dir = _absolute_clean(params['shared_dir'], 'shared_dir')
+        self.tarball_dir = params.get('tarball_dir') or posixpath.join(self.shared_dir, TARBALL_FOLDER)
+        self.state_dir = params['state_dir']
+        self.workdir = _absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
+        self.environment = environment_list(params.get('environment'))
+        self.mounts = [dict(Type='bind', Source=posixpath.join(self.shared_dir, 'shared_data'), Target=SHARED_MOUNT,
+                            ReadOnly=False)] + [parse_mount(spec) for spec in params.get('mounts') or []]
+        targets = [mount['Target'] for mount in self.mounts]
+        if len(set(targets)) != len(targets):
+            raise Failure('Two mounts share a target: %s.' % ', '.join(sorted(targets)))
+        cpus = params.get('cpus')
+        if cpus is not None and cpus <= 0:
+            raise Failure('cpus must be greater than 0 (e.g. 0.5 or 2).')
+        self.nano_cpus = int(round(cpus * 1e9)) if cpus else None
+        self.memory = parse_memory(params.get('memory'))
+        self.device_requests = gpu_requests(params.get('gpus'))
+        self.privileged = bool(params.get('privileged'))
+        self.network = params.get('network') or None
+        self.task_timeout = params.get('task_timeout')
+        if self.task_timeout is not None and self.task_timeout <= 0:
+            raise Failure('task_timeout must be a positive number of seconds.')
+        self.stop_timeout = params.get('stop_timeout', 10)
+        self.sync = params.get('sync', True)
+        self.allow_stale = params.get('allow_stale', False)
+        self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
+
+    @property
+    def container_name(self):
+        return TASK_CONTAINER_PREFIX + self.task_id
+
+    @property
+    def image(self):
+        return image_reference(self.env)
+
+    def host_config(self, client):
+        return client.api.create_host_config(
+            mounts=self.mounts, nano_cpus=self.nano_cpus, mem_limit=self.memory, device_requests=self.device_requests,
+            privileged=self.privileged, network_mode=self.network,
+        )
+
+
+def run_task(client, params, check_mode=False):
+    """Sync the environment (unless told not to), run the task, and return the result dict of the task module."""
+    spec = TaskSpec(params)
+    result = dict(
+        changed=True, task_id=spec.task_id, env=spec.env, image=spec.image, container=spec.container_name,
+        argv=spec.argv, log_dir=spec.log_dir, stdout_log=posixpath.join(spec.log_dir, 'stdout.log'),
+        stderr_log=posixpath.join(spec.log_dir, 'stderr.log'), warnings=[],
+    )
+    if spec.sync:
+        synced = sync_environment(client, spec.env, spec.tarball_dir, spec.state_dir, allow_stale=spec.allow_stale,
+                                  check_mode=check_mode)
+        result['warnings'].extend(synced.pop('warnings'))
+        result['sync'] = synced
+        result['image_id'] = synced['image_id']
+    else:
+        image = inspect_or_none(client, spec.image)
+        if image is None:
+            raise Failure('No local image %s on this runner: run with sync: true or kohakuriver.docker.image_sync first.'
+                          % spec.image, **result)
+        result['image_id'] = image['Id']
+    if check_mode:
+        result['msg'] = 'Check mode: the task would run; nothing was started.'
+        return result
+    shared_data = spec.mounts[0]['Source']
+    if not os.path.isdir(shared_data):
+        raise Failure('The shared data folder %s does not exist on this runner: mount the shared storage or set '
+                      'shared_dir.' % shared_data, **result)
+    result.update(_run_container(client, spec))
+    if result['timed_out']:
+        raise Failure('Task %s timed out after %s s and was stopped (rc %s); logs in %s.'
+                      % (spec.task_id, spec.task_timeout, result['rc'], spec.log_dir), **result)
+    if result['oom_killed']:
+        raise Failure('Task %s was killed for running out of memory (memory limit %s bytes, rc %s); logs in %s.'
+                      % (spec.task_id, spec.memory, result['rc'], spec.log_dir), **result)
+    if result['rc'] != 0:
+        raise Failure('Task %s exited with rc %s; stderr ends: %s' % (spec.task_id, result['rc'],
+                                                                      _last_lines(result['stderr'])), **result)
+    return result
+
+
+def _last_lines(text, count=3, limit=600):
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (' | '.join(lines[-count:]) or '(nothing)')[-limit:]
+
+
+class _Interrupted(Failure):
+    pass
+
+
+def _raise_interrupted(signum, frame):  # pylint: disable=unused-argument
+    raise _Interrupted('Interrupted by signal %d; the task container was removed.' % signum)
+
+
+def _run_container(client, spec):
+    container_id = None
+    previous_handler = _install_sigterm_handler()
+    try:
+        try:
+            container_id = client.api.create_container(
+                spec.image, entrypoint=spec.argv, command=None, name=spec.container_name, working_dir=spec.workdir,
+                environment=spec.environment, labels={LABEL_MANAGED: 'true', LABEL_ENV: spec.env, LABEL_TASK: spec.task_id},
+                host_config=spec.host_config(client), detach=True,
+            )['Id']
+        except APIError as exc:
+            if getattr(exc, 'status_code', None) == 409:
+                raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
+                              % (spec.container_name, spec.task_id))
+            raise Failure('Cannot create the task container: %s' % explain(exc))
+        return _attach_start_wait(client, spec, container_id)
+    finally:
+        if container_id:
+            _remove(client, container_id)
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _install_sigterm_handler():
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:
+        return None
+
+
+def _remove(client, container_id):
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except APIError as exc:
+        if getattr(exc, 'status_code', None) != 404:
+            raise
+
+
+def _attach_start_wait(client, spec, container_id):
+    try:
+        os.makedirs(spec.log_dir, exist_ok=True)
+    except OSError as exc:
+        raise Failure('Cannot create the log folder %s: %s.' % (spec.log_dir, exc.strerror))
+    tails = (Tail(), Tail())
+    errors = []
+    with open(posixpath.join(spec.log_dir, 'stdout.log'), 'wb') as stdout, \
+            open(posixpath.join(spec.log_dir, 'stderr.log'), 'wb') as stderr:
+        frames = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        reader = threading.Thread(target=_copy_frames, args=(frames, (stdout, stderr), tails, errors))
+        reader.daemon = True
+        reader.start()
+        start_wall, started = time.time(), time.monotonic()
+        try:
+            client.api.start(container_id)
+        except APIError as exc:
+            raise Failure('Cannot start task %s: %s' % (spec.task_id, explain(exc)))
+        timed_out = False
+        try:
+            status = client.api.wait(container_id, timeout=spec.task_timeout)
+        except (RequestsTimeout, RequestsConnectionError):
+            if spec.task_timeout is None or time.monotonic() - started < spec.task_timeout:
+                raise
+            timed_out = True
+            client.api.stop(container_id, timeout=spec.stop_timeout)
+            status = client.api.wait(container_id, timeout=spec.stop_timeout + 60)
+        duration = time.monotonic() - started
+        end_wall = time.time()
+        reader.join(60)
+        if reader.is_alive():
+            frames.close()
+            reader.join(5)
+    state = client.api.inspect_container(container_id).get('State') or {}
+    rc = status.get('StatusCode')
+    if errors:
+        raise Failure('Reading the output of task %s failed: %s' % (spec.task_id, explain(errors[0])))
+    return dict(
+        rc=rc, timed_out=timed_out, oom_killed=bool(state.get('OOMKilled')),
+        stdout=tails[0].text(), stderr=tails[1].text(), stdout_bytes=tails[0].total, stderr_bytes=tails[1].total,
+        stdout_truncated=tails[0].truncated, stderr_truncated=tails[1].truncated,
+        start=_iso(start_wall), end=_iso(end_wall), duration=round(duration, 3),
+    )
+
+
+def _iso(seconds):
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds)) + ('.%03dZ' % int((seconds % 1) * 1000))

@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: image_sync
+short_description: Load the newest tarball of an environment into a runner's Docker daemon
+version_added: 0.1.0
+description:
+  - Makes C(kohakuriver/<name>:base) on a runner the image of the newest tarball C(<tarball_dir>/<name>-<timestamp>.tar)
+    (the largest timestamp in the file name), the way KohakuRiver's runner syncs before a task, but checked by identity.
+  - B(Up to date) when the local C(:base) image carries the newest tarball's timestamp (its label
+    C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
+    tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
+    and inspects one image; the tarball itself is not read. File modification times play no part.
+  - B(Missing or outdated) the tarball is streamed into the daemon (never into memory) without its own tags, checking on
+    the way every member's sha256 and the whole file's sha256 against the sidecar. Only when the daemon reports the
+    expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base) tagged, so the
+    previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves the runner as it
+    was (an image the failed load left behind is removed when it is new, untagged and unused), and the error names the
+    file and the cause.
+  - When the tarball's image is already on the daemon (by the sidecar's image ID, or the C(:<timestamp>) tag) it is
+    only tagged, without reading the tarball.
+  - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified.
+  - One lock per environment (in O(state_dir)): concurrent syncs of one environment load it once and all succeed;
+    syncing one environment never waits for another.
+  - Never pulls from a registry. No tarball and no local image is an error.
+author:
+  - kohakuriver.docker contributors
+extends_documentation_fragment:
+  - kohakuriver.docker.docker
+  - kohakuriver.docker.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether a load (or a re-tag) would happen; loads, tags and prunes nothing, and takes no lock.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - The environment; its image is C(kohakuriver/<name>:base).
+    type: str
+    required: true
+    aliases: [env]
+  tarball_dir:
+    description:
+      - The tarball folder on shared storage, as the runner sees it.
+    type: path
+    default: /mnt/cluster-share/kohakuriver-containers
+  state_dir:
+    description:
+      - A runner-local folder for the per-environment lock files (created when missing, mode 0755).
+    type: path
+    default: /var/lib/kohakuriver-docker
+  prune:
+    description:
+      - After a successful load or re-tag, remove superseded C(kohakuriver/<name>) images (their C(kohakuriver/<name>)
+        tags, and the previous C(:base) when that left it untagged). An image that any container uses, running or
+        stopped, is kept; so is an image that other repositories' tags still name.
+    type: bool
+    default: false
+  allow_stale:
+    description:
+      - When the tarball folder cannot be read, accept the local C(kohakuriver/<name>:base) with a warning instead of
+        failing. Without a local image it still fails.
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another sync of the same environment on this runner before failing.
+    type: int
+    default: 3600
+notes:
+  - The connection O(timeout) bounds the silence between two messages of the daemon, not the whole load.
+seealso:
+  - module: kohakuriver.docker.tarball
+  - module: kohakuriver.docker.task
+'''
+
+EXAMPLES = r'''
+- name: Make sure the runner has the newest my-python-env
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+
+- name: Sync from another shared folder, dropping superseded versions
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+    tarball_dir: /srv/share/kohakuriver-containers
+    prune: true
+
+- name: Keep running on the local image when the shared storage is down
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+    allow_stale: true
+'''
+
+RETURN = r'''
+env:
+  description: The environment.
+  returned: always
+  type: str
+  sample: my-python-env
+image:
+  description: The local image reference.
+  returned: always
+  type: str
+  sample: kohakuriver/my-python-env:base
+action:
+  description:
+    - V(none) when up to date, V(tag) when the image was already on the daemon and only tagged, V(load) when the
+      tarball was (or in check mode would be) loaded.
+  returned: always
+  type: str
+  sample: load
+tarball:
+  description: The newest tarball of the environment, or V(null) when there is none or the folder is unreachable.
+  returned: always
+  type: str
+  sample: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar
+timestamp:
+  description: The newest tarball's timestamp (Unix seconds).
+  returned: always
+  type: int
+  sample: 1700000000
+image_id:
+  description: The image ID of C(kohakuriver/<name>:base) afterwards (in check mode, the ID a load would give when known).
+  returned: always
+  type: str
+  sample: sha256:2a2409f583c41090bd100fb443935488435ff96544c94767b1c057f74cd76d0c
+previous_image_id:
+  description: The image ID of C(kohakuriver/<name>:base) before, V(null) when there was none.
+  returned: always
+  type: str
+verified:
+  description:
+    - True when the image is checked against a sidecar (loaded with every sha256 checked, or matching the sidecar's
+      image ID). False for tarballs without sidecar.
+  returned: always
+  type: bool
+loaded:
+  description: Whether the tarball was read and loaded in this run.
+  returned: always
+  type: bool
+bytes_read:
+  description: Bytes of the tarball read (V(0) when nothing was loaded).
+  returned: always
+  type: int
+seconds:
+  description: Wall time of the whole sync, lock wait included.
+  returned: always
+  type: float
+load_seconds:
+  description: Wall time of streaming the tarball and the daemon's load.
+  returned: when loaded
+  type: float
+lock_wait:
+  description: Seconds spent waiting for another sync of this environment.
+  returned: always
+  type: float
+pruned:
+  description: Superseded images removed, each with its C(id) and the C(tags) removed.
+  returned: always
+  type: list
+  elements: dict
+stale:
+  description: True when the folder was unreachable and the local image was accepted (O(allow_stale)).
+  returned: always
+  type: bool
+'''
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
+
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True, aliases=['env']),
+    tarball_dir=dict(type='path', default=DEFAULT_TARBALL_DIR),
+    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
+    prune=dict(type='bool', default=False),
+    allow_stale=dict(type='bool', default=False),
+    lock_timeout=dict(type='int', default=3600),
+)
+
+
+def operation(module):
+    params = module.params
+    env = validate_env_name(params['name'])
+    result = sync_environment(client_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
+                              allow_stale=params['allow_stale'], check_mode=module.check_mode,
+                              lock_timeout=params['lock_timeout'])
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    return result
+
+
+def main():
+    run(new_module(ARGUMENT_SPEC, supports_check_mode=True), operation)
+
+
+if __name__ == '__main__':
+    main()

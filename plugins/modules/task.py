@@ -1,0 +1,303 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: task
+short_description: Run one command task in an environment on a runner
+version_added: 0.1.0
+description:
+  - The counterpart of C(kohakuriver task submit "<command>" -t <node> --container <env>), run on the runner node.
+  - Syncs the environment first with the same code and lock as M(kohakuriver.docker.image_sync) (unless O(sync=false)),
+    then runs an ephemeral container C(kohakuriver-task-<task_id>) of C(kohakuriver/<env>:base) with the shared data
+    folder C(<shared_dir>/shared_data) at C(/shared), work dir C(/shared) by default, and the given limits.
+  - The container runs exactly O(argv), or C(sh -c <command>) for O(command); the image's entrypoint is not used, and
+    nothing is pasted into another shell.
+  - stdout and stderr are written to C(<shared_dir>/logs/<task_id>/stdout.log) and C(stderr.log) as they come, and
+    returned (their last 64 KiB each) with the exit code and the times.
+  - A non-zero exit code fails the task with the code and the end of stderr; the failed result still carries
+    everything below. O(task_timeout) stops the container (C(SIGTERM), then C(SIGKILL) after O(stop_timeout)) and
+    reports a timeout; an out-of-memory kill is reported only when Docker says the container was OOM-killed.
+  - The container is removed afterwards whatever happened (also on failure or C(SIGTERM) of the module).
+author:
+  - kohakuriver.docker contributors
+extends_documentation_fragment:
+  - kohakuriver.docker.docker
+  - kohakuriver.docker.attributes
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - The sync is checked (reports whether a load would happen) and the command is not run.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details:
+      - Every run runs the command again.
+options:
+  env:
+    description: The environment; the task runs in C(kohakuriver/<env>:base).
+    type: str
+    required: true
+  command:
+    description:
+      - A shell command line, run as C(sh -c <command>) inside the container.
+      - Exactly one of O(command) and O(argv) is required.
+    type: str
+  argv:
+    description: The program and its arguments, run as given, without a shell.
+    type: list
+    elements: str
+  task_id:
+    description:
+      - The task's ID (1 to 64 letters, digits, C(.), C(_), C(-)), which names the container and the log folder.
+      - Defaults to a fresh unique ID (UTC time plus random digits), returned as RV(task_id).
+    type: str
+  shared_dir:
+    description: The shared storage root as the runner sees it; holds C(shared_data) and C(logs).
+    type: path
+    default: /mnt/cluster-share
+  tarball_dir:
+    description: The tarball folder. Defaults to C(<shared_dir>/kohakuriver-containers).
+    type: path
+  state_dir:
+    description: The runner-local folder for the per-environment sync locks.
+    type: path
+    default: /var/lib/kohakuriver-docker
+  workdir:
+    description: The working directory in the container.
+    type: str
+    default: /shared
+  environment:
+    description: Environment variables for the task; values are turned into strings.
+    type: dict
+  mounts:
+    description:
+      - Extra bind mounts, each C(source:target) or C(source:target:ro) (or C(:rw)), absolute paths without C(..) or
+        C(:). The source must exist on the runner. C(/shared) is taken by the shared data folder.
+    type: list
+    elements: str
+  cpus:
+    description: CPU limit, in CPUs (V(0.5), V(2)); like C(docker run --cpus).
+    type: float
+  memory:
+    description: Memory limit, in bytes or with a unit (V(512m), V(4g)); like C(docker run --memory).
+    type: str
+  gpus:
+    description: GPU device IDs (V([0, 1]) or UUIDs), or V([all]); like C(docker run --gpus device=0,1).
+    type: list
+    elements: str
+  privileged:
+    description: Run the container privileged. Only when asked.
+    type: bool
+    default: false
+  network:
+    description: The network to join; V(none), V(host), or a network name. Docker's default bridge when not given.
+    type: str
+  task_timeout:
+    description:
+      - Seconds the command may run. Then the container is stopped, the task fails and RV(timed_out) is true.
+      - Named so because O(timeout) is the shared connection option of every module of the collection (settable for
+        all of them with C(module_defaults)); the C(task_submit) playbook takes it as the extra var C(timeout).
+    type: float
+  stop_timeout:
+    description: Seconds between C(SIGTERM) and C(SIGKILL) when O(task_timeout) stops the container.
+    type: int
+    default: 10
+  sync:
+    description: Sync the environment (as M(kohakuriver.docker.image_sync)) before running. Otherwise the local image must exist.
+    type: bool
+    default: true
+  allow_stale:
+    description: When the tarball folder cannot be read, run on the local image with a warning (see M(kohakuriver.docker.image_sync)).
+    type: bool
+    default: false
+notes:
+  - The module runs on the runner node, which must see O(shared_dir) (the logs are written by the module).
+seealso:
+  - module: kohakuriver.docker.image_sync
+'''
+
+EXAMPLES = r'''
+- name: Run an analysis script from the shared folder (the seed's task submit)
+  kohakuriver.docker.task:
+    env: python-data-science
+    command: python /shared/analyze.py
+
+- name: Run with limits and a time limit, without a shell
+  kohakuriver.docker.task:
+    env: python-data-science
+    argv: [python, /shared/train.py, --epochs, "10"]
+    cpus: 4
+    memory: 8g
+    gpus: ["0", "1"]
+    task_timeout: 3600
+    environment:
+      PYTHONUNBUFFERED: "1"
+    mounts:
+      - /scratch/datasets:/data:ro
+  register: training
+
+- name: Show where the logs are
+  ansible.builtin.debug:
+    msg: "{{ training.log_dir }}"
+'''
+
+RETURN = r'''
+task_id:
+  description: The task's ID.
+  returned: always
+  type: str
+  sample: 20261128T150000Z-1a2b3c4d
+env:
+  description: The environment.
+  returned: always
+  type: str
+image:
+  description: The image reference the task ran in.
+  returned: always
+  type: str
+  sample: kohakuriver/python-data-science:base
+image_id:
+  description: The image ID of C(kohakuriver/<env>:base) when the task started.
+  returned: always
+  type: str
+container:
+  description: The name of the (removed) task container.
+  returned: always
+  type: str
+  sample: kohakuriver-task-20261128T150000Z-1a2b3c4d
+argv:
+  description: The command as run in the container.
+  returned: always
+  type: list
+  elements: str
+  sample: [sh, -c, python /shared/analyze.py]
+rc:
+  description: The exit code (after a timeout, the code of the stopped process, e.g. V(137)).
+  returned: when the command ran, also on failure
+  type: int
+  sample: 0
+stdout:
+  description: The standard output (its last 64 KiB; see RV(stdout_truncated)).
+  returned: when the command ran, also on failure
+  type: str
+stderr:
+  description: The standard error (its last 64 KiB; see RV(stderr_truncated)).
+  returned: when the command ran, also on failure
+  type: str
+stdout_bytes:
+  description: Bytes the task wrote to stdout in total.
+  returned: when the command ran, also on failure
+  type: int
+stderr_bytes:
+  description: Bytes the task wrote to stderr in total.
+  returned: when the command ran, also on failure
+  type: int
+stdout_truncated:
+  description: True when RV(stdout) holds only the end of the output (the log file holds all of it).
+  returned: when the command ran, also on failure
+  type: bool
+stderr_truncated:
+  description: True when RV(stderr) holds only the end of the output.
+  returned: when the command ran, also on failure
+  type: bool
+log_dir:
+  description: The task's log folder on shared storage.
+  returned: always
+  type: str
+  sample: /mnt/cluster-share/logs/20261128T150000Z-1a2b3c4d
+stdout_log:
+  description: The stdout log file.
+  returned: always
+  type: str
+stderr_log:
+  description: The stderr log file.
+  returned: always
+  type: str
+start:
+  description: When the container was started (ISO 8601, UTC).
+  returned: when the command ran, also on failure
+  type: str
+  sample: '2026-11-28T15:00:00.123Z'
+end:
+  description: When the container had exited (ISO 8601, UTC).
+  returned: when the command ran, also on failure
+  type: str
+duration:
+  description: Seconds from start to exit.
+  returned: when the command ran, also on failure
+  type: float
+timed_out:
+  description: True when O(task_timeout) stopped the task.
+  returned: when the command ran, also on failure
+  type: bool
+oom_killed:
+  description: True when Docker reports the container was killed for exceeding its memory limit.
+  returned: when the command ran, also on failure
+  type: bool
+sync:
+  description: The result of the sync before the task (see M(kohakuriver.docker.image_sync)).
+  returned: when O(sync=true)
+  type: dict
+msg:
+  description: Why nothing ran (check mode).
+  returned: in check mode
+  type: str
+'''
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_SHARED_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import run_task
+
+ARGUMENT_SPEC = dict(
+    env=dict(type='str', required=True),
+    command=dict(type='str'),
+    argv=dict(type='list', elements='str'),
+    task_id=dict(type='str'),
+    shared_dir=dict(type='path', default=DEFAULT_SHARED_DIR),
+    tarball_dir=dict(type='path'),
+    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
+    workdir=dict(type='str', default='/shared'),
+    environment=dict(type='dict'),
+    mounts=dict(type='list', elements='str'),
+    cpus=dict(type='float'),
+    memory=dict(type='str'),
+    gpus=dict(type='list', elements='str'),
+    privileged=dict(type='bool', default=False),
+    network=dict(type='str'),
+    task_timeout=dict(type='float'),
+    stop_timeout=dict(type='int', default=10),
+    sync=dict(type='bool', default=True),
+    allow_stale=dict(type='bool', default=False),
+)
+
+
+def _warn(module, result):
+    for warning in result.pop('warnings', None) or []:
+        module.warn(warning)
+
+
+def operation(module):
+    try:
+        result = run_task(client_for(module), module.params, module.check_mode)
+    except Failure as failure:
+        _warn(module, failure.result)
+        raise
+    _warn(module, result)
+    return result
+
+
+def main():
+    module = new_module(ARGUMENT_SPEC, supports_check_mode=True, mutually_exclusive=[('command', 'argv')],
+                        required_one_of=[('command', 'argv')])
+    run(module, operation)
+
+
+if __name__ == '__main__':
+    main()
