@@ -28,7 +28,7 @@ SIDECAR_FORMAT = 'kohakuriver.docker/tarball-v1'
 CHUNK_SIZE = 2 * 1024 * 1024
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
-_TEMP_OF = '^\\.(?P<final>%s-\\d+\\.tar(?:\\.json)?)\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -121,8 +121,15 @@ def iso_date(timestamp):
 
 
 def describe_tarball(tarball):
-    """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id."""
-    sidecar = tarball.sidecar
+    """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id.
+
+    A sidecar that cannot be read leaves the tarball unverified, with the reason in 'problem'.
+    """
+    problem = None
+    try:
+        sidecar = tarball.sidecar
+    except Failure as failure:
+        sidecar, problem = None, failure.msg
     try:
         size = os.stat(tarball.path).st_size
     except OSError:
@@ -131,10 +138,16 @@ def describe_tarball(tarball):
         'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
         'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None,
         'sha256': sidecar.get('sha256') if sidecar else None, 'image_id': sidecar.get('image_id') if sidecar else None,
+        'problem': problem,
     }
 
 
 # The write side. Every writer holds the environment's package lock (locks.env_lock in the tarball folder).
+
+def restart_marker_path(folder, env):
+    """The file a packaging run keeps while it has stopped env's container, so a killed run's successor restarts it."""
+    return os.path.join(folder, '.%s.restart' % env)
+
 
 def choose_timestamp(now, newest_timestamp=None):
     """The next tarball number: now in whole seconds, but always greater than the newest existing one."""

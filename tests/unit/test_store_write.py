@@ -176,10 +176,13 @@ def test_cleanup_removes_only_our_stale_temporaries_and_orphan_sidecars(tmp_path
         touch(tmp_path, '.env-5.tar.123.0123456789ab.partial', mtime=old),
         touch(tmp_path, '.env-5.tar.json.123.0123456789ab.partial', mtime=old),
         touch(tmp_path, 'env-4.tar.json'),
+        touch(tmp_path, '.env.restart.123.0123456789ab.partial', mtime=old),
     ]
     kept = [
         touch(tmp_path, '.env-5.tar.124.0123456789ab.partial', mtime=new),
         touch(tmp_path, '.env-2-5.tar.123.0123456789ab.partial', mtime=old),
+        touch(tmp_path, '.env-2.restart.123.0123456789ab.partial', mtime=old),
+        touch(tmp_path, '.env.restart', mtime=old),
         touch(tmp_path, '.env-5.tar.partial', mtime=old),
         touch(tmp_path, '.env.package.lock', mtime=old),
         touch(tmp_path, 'env-3.tar'),
@@ -245,7 +248,10 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     assert described == [
         {'env': 'env', 'timestamp': 1700000001, 'date': '2023-11-14T22:13:21Z', 'file': 'env-1700000001.tar',
          'path': str(tmp_path / 'env-1700000001.tar'), 'size': 3, 'verified': True, 'sha256': 'ab' * 32,
-         'image_id': 'sha256:' + 'c' * 64},
+         'image_id': 'sha256:' + 'c' * 64, 'problem': None},
         {'env': 'env', 'timestamp': 1700000000, 'date': '2023-11-14T22:13:20Z', 'file': 'env-1700000000.tar',
-         'path': str(tmp_path / 'env-1700000000.tar'), 'size': 5, 'verified': False, 'sha256': None, 'image_id': None},
+         'path': str(tmp_path / 'env-1700000000.tar'), 'size': 5, 'verified': False, 'sha256': None, 'image_id': None, 'problem': None},
     ]
+    (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
+    damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
+    assert damaged['verified'] is False and 'is not a kohakuriver.docker/tarball-v1 sidecar' in damaged['problem']

@@ -1,0 +1,260 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: tarball
+short_description: Package an environment container into an image tarball on shared storage, or delete tarballs
+version_added: 0.1.0
+description:
+  - With O(state=present), commits the environment container C(kohakuriver-env-<name>) on the Host to
+    C(kohakuriver/<name>:base) and saves it as C(<tarball_dir>/<name>-<timestamp>.tar), a file plain
+    C(docker load -i) loads on Docker 20.10 and on Docker 25 and later alike. This is KohakuRiver's
+    C(kohakuriver docker tar create), done atomically.
+  - The timestamp is the Docker host's current Unix time, but always greater than the newest tarball of the
+    environment, so two packagings in one second never share a name. When it is ahead of the clock, the module
+    waits for the clock before committing, so the image's C(Created) is never earlier than the tarball's number
+    (KohakuRiver runners would otherwise reload it before every task). The image is labelled
+    C(io.kohakuriver.docker.timestamp=<timestamp>) and C(io.kohakuriver.docker.env=<name>).
+  - The container is stopped for the commit (or paused, with O(pause=true)) and started again right after it,
+    also when the commit fails. A container that was not running is committed as it is and left so.
+  - The image is streamed into a hidden temporary file in O(tarball_dir), never held in memory, indexed while
+    it is written, flushed to disk, and only then published under its final name. Before the tarball, a sidecar
+    C(<name>-<timestamp>.tar.json) is published (its format is described in M(kohakuriver.docker.tarball_info))
+    with the tarball's sha256, size, image ID, layer diff IDs, every member's offset, size and
+    sha256, the source container and the engine version.
+  - Only after publishing, tarballs of this environment beyond O(keep) are deleted with their sidecars, and
+    the superseded C(kohakuriver/<name>) images this module committed on the Host that no container uses.
+    Nothing of another environment is touched, and no host-wide prune is done.
+  - Packagings of one environment are serialised by a lock file C(.<name>.package.lock) in O(tarball_dir).
+    A run holding the lock first removes the hidden temporary files that killed runs of this environment left,
+    and starts the container again if such a run had stopped it.
+  - When the container has not changed since its newest tarball, nothing is made and the result is unchanged.
+    Docker decides it. The container is committed (paused, never stopped) and the layer diff IDs and the
+    user-visible config (C(Env), C(Cmd), C(Entrypoint), C(WorkingDir), C(User), C(Labels), ...) of that trial
+    image are compared with the newest tarball's sidecar; the trial image is then removed.
+  - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
+    its sidecar. No Docker daemon is contacted.
+author:
+  - kohakuriver.docker contributors
+extends_documentation_fragment:
+  - kohakuriver.docker.docker
+  - kohakuriver.docker.attributes
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - Check mode commits nothing. It predicts a new tarball when O(force=true), when there is no tarball of the
+        environment or the newest has no sidecar, when the container is not the one the newest tarball was made
+        from, when its config differs, or when the set of paths it added, changed or deleted differs.
+      - It cannot see a file whose contents changed when that path had already changed before the newest
+        tarball; the real run, which compares a trial commit, does.
+  diff_mode:
+    support: full
+    details:
+      - The environment's tarball file names before and after.
+  idempotent:
+    support: full
+    details:
+      - A second run reports no change while the container's layers and config equal the newest tarball's.
+options:
+  name:
+    description:
+      - The environment name. Its container is C(kohakuriver-env-<name>), its image C(kohakuriver/<name>:base).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes a new tarball when the container changed since the newest one (or O(force=true)).
+      - V(absent) deletes the tarball O(tarball), or, without it, every tarball of the environment.
+    type: str
+    choices: [present, absent]
+    default: present
+  tarball_dir:
+    description:
+      - The tarball folder on shared storage. Created (mode 0755) when missing; its parent must exist, so an
+        unmounted share is an error rather than a local folder.
+    type: path
+    default: /mnt/cluster-share/kohakuriver-containers
+  keep:
+    description:
+      - How many tarballs of this environment to keep, the new one included. Older ones are deleted with their
+        sidecars once the new one is published. V(1) is KohakuRiver's automatic cleanup.
+    type: int
+    default: 1
+  force:
+    description:
+      - Make a new tarball even when the container has not changed.
+    type: bool
+    default: false
+  mode:
+    description:
+      - File mode of the tarball and its sidecar. Runners must be able to read it; world-writable modes
+        are refused.
+    type: raw
+    default: '0644'
+  pause:
+    description:
+      - Commit a running container paused (Docker's freezer) instead of stopped, so its processes survive.
+        Files a process is writing at that moment may be caught half-written.
+    type: bool
+    default: false
+  stop_timeout:
+    description:
+      - Seconds the container gets to stop before it is killed, when it is stopped for the commit.
+    type: int
+    default: 10
+  tarball:
+    description:
+      - With O(state=absent), the file name of the one tarball to delete, for example
+        V(my-python-env-1700000000.tar). Only a tarball name of environment O(name), directly in
+        O(tarball_dir), is accepted; a path, V(..), a link pointing out of the folder or any other name is refused.
+    type: str
+seealso:
+  - module: kohakuriver.docker.tarball_info
+  - module: kohakuriver.docker.container
+'''
+
+EXAMPLES = r'''
+- name: Package my-python-env (kohakuriver docker tar create my-python-env)
+  kohakuriver.docker.tarball:
+    name: my-python-env
+  register: packaged
+
+- name: Package a running container without stopping it, keeping the three newest tarballs
+  kohakuriver.docker.tarball:
+    name: my-cuda-env
+    pause: true
+    keep: 3
+    tarball_dir: /nfs/kohakuriver-containers
+
+- name: Delete one tarball (kohakuriver docker tar delete my-python-env-1700000000.tar)
+  kohakuriver.docker.tarball:
+    name: my-python-env
+    state: absent
+    tarball: my-python-env-1700000000.tar
+
+- name: Delete every tarball of an environment
+  kohakuriver.docker.tarball:
+    name: my-python-env
+    state: absent
+'''
+
+RETURN = r'''
+tarball:
+  description:
+    - The new tarball, or with no change the newest existing one. In check mode, the tarball that would be made
+      (path, env and timestamp only). Null with O(state=absent), or when there is none.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Absolute path of the tarball.
+      type: str
+      sample: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar
+    file:
+      description: Its file name.
+      type: str
+      sample: my-python-env-1700000000.tar
+    env:
+      description: Environment name.
+      type: str
+    timestamp:
+      description: The Unix time in its name.
+      type: int
+      sample: 1700000000
+    date:
+      description: That time, ISO-8601 UTC.
+      type: str
+      sample: '2023-11-14T22:13:20Z'
+    size:
+      description: Size in bytes (null for a tarball without sidecar).
+      type: int
+    sha256:
+      description: Hex sha256 of the whole file (null for a tarball without sidecar).
+      type: str
+    image_id:
+      description: ID of the image in it (null for a tarball without sidecar).
+      type: str
+      sample: sha256:0f3a...
+removed:
+  description: Paths of the tarballs deleted (retention beyond O(keep), or O(state=absent)); their sidecars went too.
+  returned: always
+  type: list
+  elements: str
+cleaned:
+  description: Leftovers of interrupted runs that were removed (temporary files, sidecars without tarball).
+  returned: always
+  type: list
+  elements: str
+removed_images:
+  description: IDs of superseded images of this environment, committed by this module, removed from the Host.
+  returned: always
+  type: list
+  elements: str
+reasons:
+  description: Why a tarball was (or in check mode would be) made.
+  returned: always
+  type: list
+  elements: str
+  sample: [files were added or deleted in the container since my-python-env-1700000000.tar]
+save:
+  description: How the image was saved; null when no tarball was made.
+  returned: always
+  type: dict
+  contains:
+    seconds:
+      description: Wall time of streaming the image to disk, flush included.
+      type: float
+    bytes:
+      description: Bytes written.
+      type: int
+    mb_per_s:
+      description: Throughput in MB (10^6 bytes) per second.
+      type: float
+waited_for_lock:
+  description: Seconds spent waiting for another packaging of the same environment.
+  returned: when O(state=present) and not in check mode
+  type: float
+'''
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, remove_tarballs
+
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    tarball_dir=dict(type='path', default=DEFAULT_TARBALL_DIR),
+    keep=dict(type='int', default=1),
+    force=dict(type='bool', default=False),
+    mode=dict(type='raw', default='0644'),
+    pause=dict(type='bool', default=False),
+    stop_timeout=dict(type='int', default=10),
+    tarball=dict(type='str'),
+)
+
+
+def operation(module):
+    if module.params['state'] == 'absent':
+        result = remove_tarballs(module.params, check_mode=module.check_mode)
+    else:
+        if module.params['tarball'] is not None:
+            module.fail_json(msg='tarball names a tarball to delete; use it with state=absent.')
+        packaging = Packaging(client_for(module), module.params, check_mode=module.check_mode,
+                              docker_host=module.params['docker_host'])
+        result = packaging.run()
+    if not module._diff:
+        result.pop('diff', None)
+    return result
+
+
+def main():
+    run(new_module(ARGUMENT_SPEC, supports_check_mode=True), operation)
+
+
+if __name__ == '__main__':
+    main()

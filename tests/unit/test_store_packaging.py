@@ -1,0 +1,113 @@
+"""Pure decisions of packaging: file modes, Docker times, what counts as the same content, reasons to package."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, store
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+ENV = 'my-env'
+CONFIG = {'Cmd': ['sleep', 'infinity'], 'Env': ['PATH=/usr/bin'], 'Entrypoint': None, 'WorkingDir': '',
+          'Labels': {'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.timestamp': '1700000000'},
+          'Image': 'busybox', 'Hostname': 'abc'}
+LAYERS = ['sha256:' + 'a' * 64, 'sha256:' + 'b' * 64]
+CHANGES = [{'Path': '/root', 'Kind': 0}, {'Path': '/root/.ash_history', 'Kind': 1}]
+
+
+@pytest.mark.parametrize('given, expected', [('0644', 0o644), ('644', 0o644), ('0o640', 0o640), (0o600, 0o600),
+                                             ('0664', 0o664)])
+def test_modes_are_octal_and_owner_readable(given, expected):
+    assert packaging.parse_mode(given) == expected
+
+
+@pytest.mark.parametrize('given, message', [('0666', 'world-writable'), (0o777, 'world-writable'),
+                                            ('4644', 'special bits'), ('0244', 'unreadable by their owner'),
+                                            ('rw-r--r--', 'not an octal file mode'), ('0988', 'not an octal')])
+def test_bad_modes_are_refused_with_the_fix(given, message):
+    with pytest.raises(Failure, match=message):
+        packaging.parse_mode(given)
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('2023-11-14T22:13:20Z', 1700000000.0),
+    ('2023-11-14T22:13:20.123456789Z', 1700000000.123456789),
+    ('2023-11-15T00:13:20.5+02:00', 1700000000.5),
+    ('2023-11-14T21:13:20-01:00', 1700000000.0),
+])
+def test_docker_times_are_read_with_nanoseconds_and_zones(text, expected):
+    assert packaging.parse_docker_time(text) == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_unreadable_docker_time_is_a_failure():
+    with pytest.raises(Failure, match='Cannot read the Docker time'):
+        packaging.parse_docker_time('yesterday')
+
+
+def test_runtime_config_ignores_our_timestamp_and_what_a_commit_does_not_carry():
+    config = packaging.runtime_config(CONFIG, ENV)
+    assert config['Labels'] == {'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.env': ENV}
+    assert 'Image' not in config and 'Hostname' not in config
+    assert config['Entrypoint'] is None and config['WorkingDir'] is None
+    relabelled = dict(CONFIG, Labels=dict(CONFIG['Labels'], **{'io.kohakuriver.docker.timestamp': '1800000000'}))
+    assert packaging.runtime_config(relabelled, ENV) == config
+
+
+def sidecar(**changes):
+    data = {'format': store.SIDECAR_FORMAT, 'layers': LAYERS, 'runtime_config': packaging.runtime_config(CONFIG, ENV),
+            'source': {'container_id': 'c1'}, 'container_changes': packaging.changes_digest(CHANGES), 'size': 5}
+    data.update(changes)
+    return data
+
+
+def test_same_content_needs_equal_layers_and_config():
+    image = {'RootFS': {'Layers': LAYERS}, 'Config': CONFIG}
+    assert packaging.same_content(image, sidecar(), ENV)
+    assert not packaging.same_content(dict(image, RootFS={'Layers': LAYERS[:1]}), sidecar(), ENV)
+    assert not packaging.same_content(dict(image, Config=dict(CONFIG, Env=['A=1'])), sidecar(), ENV)
+    assert not packaging.same_content(image, None, ENV)
+
+
+def test_changes_digest_ignores_order_but_not_kind():
+    assert packaging.changes_digest(list(reversed(CHANGES))) == packaging.changes_digest(CHANGES)
+    assert packaging.changes_digest([dict(CHANGES[0], Kind=2)] + CHANGES[1:]) != packaging.changes_digest(CHANGES)
+    assert packaging.changes_digest(None) == packaging.changes_digest([])
+
+
+@pytest.fixture
+def newest(tmp_path):
+    (tmp_path / 'my-env-1700000000.tar').write_bytes(b'12345')
+    (tmp_path / 'my-env-1700000000.tar.json').write_text(json.dumps(sidecar()))
+    return store.newest_tarball(str(tmp_path), ENV)
+
+
+CONTAINER = {'Id': 'c1', 'Config': CONFIG}
+
+
+def test_no_reason_when_facts_match_the_newest_sidecar(newest):
+    assert packaging.reasons_to_package(False, newest, CONTAINER, CHANGES, ENV) == []
+
+
+def test_force_and_missing_tarballs_are_reasons(newest, tmp_path):
+    assert packaging.reasons_to_package(True, newest, CONTAINER, CHANGES, ENV) == ['force is set']
+    assert packaging.reasons_to_package(False, None, CONTAINER, CHANGES, ENV) == ['there is no tarball of my-env yet']
+    (tmp_path / 'my-env-1700000000.tar.json').unlink()
+    unverified = store.newest_tarball(str(tmp_path), ENV)
+    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, CHANGES, ENV)[0]
+
+
+@pytest.mark.parametrize('container, changes, reason', [
+    (dict(CONTAINER, Id='c2'), CHANGES, 'is not the one'),
+    (dict(CONTAINER, Config=dict(CONFIG, User='nobody')), CHANGES, 'configuration differs'),
+    (CONTAINER, CHANGES + [{'Path': '/new', 'Kind': 1}], 'added or deleted'),
+])
+def test_cheap_facts_that_differ_are_reasons(newest, container, changes, reason):
+    reasons = packaging.reasons_to_package(False, newest, container, changes, ENV)
+    assert len(reasons) == 1 and reason in reasons[0]
+
+
+def test_a_tarball_whose_size_differs_from_its_sidecar_is_a_reason(newest, tmp_path):
+    (tmp_path / 'my-env-1700000000.tar').write_bytes(b'1234')
+    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, CHANGES, ENV)[0]
