@@ -12,7 +12,7 @@ The stream is the tarball re-emitted member by member with fresh tar headers, ex
   check aborts the HTTP body mid-member, the daemon's untar fails, and nothing is loaded.
 
 Issue 6's thin load fits here: the sidecar's member offsets let a second producer seek to the config,
-manifest and missing layers only and feed them through the same `_member_pieces` and manifest rewrite.
+manifest and missing layers only and feed them through the same `_emit` and manifest rewrite.
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ class LoadStream(object):
         self.manifest_entry = None
         self.complete = False
         self._expected = None
+        self._padding_due = b''
         if sidecar is not None:
             self._expected = list(sidecar.get('members') or [])
 
@@ -163,7 +164,7 @@ class LoadStream(object):
         except (OSError, tarfile.TarError, EOFError) as exc:
             raise self._fail(' '.join(str(exc).split()) or type(exc).__name__)
         self.complete = True
-        yield END_OF_ARCHIVE
+        yield self._padding_due + END_OF_ARCHIVE
 
     def _check_size(self):
         try:
@@ -187,19 +188,22 @@ class LoadStream(object):
                 position += 1
                 if info.name == MANIFEST:
                     saw_manifest = True
-                    for piece in self._rewritten(archive, info, check, self._rewrite_manifest):
-                        yield piece
+                    data = self._rewritten(archive, info, check, self._rewrite_manifest)
+                    pieces = self._emit(info, len(data), [data])
                 elif info.name == OCI_INDEX:
-                    for piece in self._rewritten(archive, info, check, strip_index_names):
-                        yield piece
+                    data = self._rewritten(archive, info, check, strip_index_names)
+                    pieces = self._emit(info, len(data), [data])
                 elif info.name == LEGACY_REPOSITORIES:
-                    self._read_checked(archive, info, check, keep=False)
+                    self._read_checked(archive, info, check)
+                    continue
                 else:
-                    for piece in self._member_pieces(archive, info, check):
-                        yield piece
+                    pieces = self._emit(info, info.size, self._checked_data(archive, info, check))
+                for piece in pieces:
+                    yield piece
             elif info.isdir() or info.issym() or info.islnk():
                 last_end = info.offset_data
-                yield _header(info)
+                for piece in self._emit(info, 0, []):
+                    yield piece
             else:
                 raise tarfile.TarError('member %s is of a type docker save never writes' % info.name)
         reader.drain(self.chunk_size)
@@ -213,6 +217,15 @@ class LoadStream(object):
             actual = reader.digest.hexdigest()
             if actual != self.sidecar.get('sha256'):
                 raise tarfile.TarError('its sha256 is %s, its sidecar says %s' % (actual, self.sidecar.get('sha256')))
+
+    def _emit(self, info, size, data):
+        """A member: the previous member's padding and this header, then the data. This member's padding waits for
+        the next piece, so the byte withheld by _withhold_last_byte is a data (or header) byte: a stream cut there
+        is refused by tar readers, while one cut inside padding is accepted by Go's archive/tar at a clean EOF."""
+        yield self._padding_due + _header(info, size if info.isreg() else None)
+        self._padding_due = _padding(size)
+        for chunk in data:
+            yield chunk
 
     def _member_check(self, position, info):
         """A function checking the member's sha256 against the sidecar, or None without a sidecar."""
@@ -231,8 +244,8 @@ class LoadStream(object):
                 raise tarfile.TarError('the sha256 of member %s does not match its sidecar' % info.name)
         return check
 
-    def _member_pieces(self, archive, info, check):
-        yield _header(info)
+    def _checked_data(self, archive, info, check):
+        """The member's data in chunks; its sha256 is checked before the generator ends."""
         digest = hashlib.sha256() if check else None
         source = archive.extractfile(info)
         remaining = info.size
@@ -246,9 +259,8 @@ class LoadStream(object):
             yield chunk
         if check:
             check(digest)
-        yield _padding(info.size)
 
-    def _read_checked(self, archive, info, check, keep=True):
+    def _read_checked(self, archive, info, check):
         if info.size > SMALL_MEMBER_LIMIT:
             raise tarfile.TarError('member %s is %d bytes, too large for an image index' % (info.name, info.size))
         data = archive.extractfile(info).read()
@@ -256,14 +268,13 @@ class LoadStream(object):
             raise tarfile.ReadError('unexpected end of data in member %s' % info.name)
         if check:
             check(hashlib.sha256(data))
-        return data if keep else None
+        return data
 
     def _rewritten(self, archive, info, check, rewrite):
         try:
-            data = rewrite(self._read_checked(archive, info, check))
+            return rewrite(self._read_checked(archive, info, check))
         except ValueError as exc:
             raise tarfile.TarError(str(exc))
-        yield _header(info, len(data)) + data + _padding(len(data))
 
     def _rewrite_manifest(self, data):
         data, entry = strip_manifest_tags(data)

@@ -1,0 +1,72 @@
+"""The freshness decision and the reading of the daemon's load messages: pure logic over inspect dicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import (
+    LOAD, TAG, carries_timestamp, image_timestamp, is_current, loaded_image_id, refresh_action,
+)
+
+ID_A = 'sha256:' + 'a' * 64
+ID_B = 'sha256:' + 'b' * 64
+
+
+def image(image_id=ID_A, label=None, tags=('kohakuriver/env:base',)):
+    labels = {'io.kohakuriver.docker.timestamp': label} if label is not None else None
+    return {'Id': image_id, 'RepoTags': list(tags), 'Config': {'Labels': labels}}
+
+
+def test_image_timestamp_reads_the_label_only_when_it_is_a_number():
+    assert image_timestamp(image(label='1700000000')) == 1700000000
+    assert image_timestamp(image(label='soon')) is None
+    assert image_timestamp(image()) is None
+    assert image_timestamp({'Id': ID_A}) is None
+
+
+def test_the_timestamp_is_carried_by_label_or_by_a_tag_on_the_same_image():
+    assert carries_timestamp(image(label='5'), 'env', 5)
+    assert carries_timestamp(image(tags=('kohakuriver/env:base', 'kohakuriver/env:5')), 'env', 5)
+    assert not carries_timestamp(image(label='4'), 'env', 5)
+    assert not carries_timestamp(image(tags=('kohakuriver/env-2:5',)), 'env', 5)
+    assert not carries_timestamp(image(tags=('kohakuriver/env:50',)), 'env', 5)
+
+
+@pytest.mark.parametrize('base, expected_id, current', [
+    (None, None, False),
+    (image(label='5'), None, True),
+    (image(label='5'), ID_A, True),
+    (image(label='5'), ID_B, False),  # same name and timestamp, other content: the sidecar wins
+    (image(label='4'), ID_A, False),  # the image is the right one but not labelled: tag it
+    (image(label='6'), None, False),  # a local image newer than the newest tarball still follows the folder
+    (image(tags=('kohakuriver/env:base', 'kohakuriver/env:5')), None, True),  # KohakuRiver tarball loaded earlier
+])
+def test_is_current(base, expected_id, current):
+    assert is_current(base, 'env', 5, expected_id) is current
+
+
+def test_refresh_tags_an_image_already_present_and_loads_otherwise():
+    assert refresh_action(None) == LOAD
+    assert refresh_action(None, ID_A) == LOAD
+    assert refresh_action(image(ID_A)) == TAG
+    assert refresh_action(image(ID_A), ID_A) == TAG
+    assert refresh_action(image(ID_B), ID_A) == LOAD
+
+
+def test_loaded_image_id_from_the_load_messages():
+    events = [
+        {'status': 'Loading layer', 'progressDetail': {'current': 1, 'total': 2}, 'id': 'abc'},
+        {'stream': 'Loaded image ID: %s\n' % ID_A},
+    ]
+    assert loaded_image_id(events) == ID_A
+    assert loaded_image_id([{'stream': 'Loaded image: kohakuriver/env:base\n'}]) is None
+
+
+@pytest.mark.parametrize('event', [
+    {'errorDetail': {'message': 'unexpected EOF'}, 'error': 'unexpected EOF'},
+    {'error': 'unexpected EOF'},
+    {'message': 'unexpected EOF'},
+])
+def test_loaded_image_id_raises_the_daemons_error(event):
+    with pytest.raises(ValueError, match='unexpected EOF'):
+        loaded_image_id([{'stream': 'Loaded image ID: %s\n' % ID_A}, event])

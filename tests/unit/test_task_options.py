@@ -1,0 +1,123 @@
+"""Task options turned into a container spec, and refused with a message before Docker is called."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import (
+    Tail, TaskSpec, command_argv, environment_list, gpu_requests, new_task_id, parse_memory, parse_mount,
+    validate_task_id,
+)
+
+
+def params(**overrides):
+    base = dict(env='my-env', command='python /shared/analyze.py', argv=None, task_id=None, shared_dir='/mnt/cluster-share',
+                tarball_dir=None, state_dir='/var/lib/kohakuriver-docker', workdir='/shared', environment=None, mounts=None,
+                cpus=None, memory=None, gpus=None, privileged=False, network=None, task_timeout=None, stop_timeout=10,
+                sync=True, allow_stale=False)
+    base.update(overrides)
+    return base
+
+
+def test_command_is_a_shell_string_and_argv_is_taken_literally():
+    assert command_argv('echo "$HOME" | wc', None) == ['sh', '-c', 'echo "$HOME" | wc']
+    literal = ['printf', '%s', "it's $(id) `x`"]
+    assert command_argv(None, literal) == literal
+    for command, argv in ((None, None), ('x', ['y']), ('  ', None), (None, [])):
+        with pytest.raises(Failure):
+            command_argv(command, argv)
+
+
+@pytest.mark.parametrize('spec, mount', [
+    ('/data:/data', dict(Type='bind', Source='/data', Target='/data', ReadOnly=False)),
+    ('/scratch/sets/:/in:ro', dict(Type='bind', Source='/scratch/sets', Target='/in', ReadOnly=True)),
+    ('/a:/b:rw', dict(Type='bind', Source='/a', Target='/b', ReadOnly=False)),
+])
+def test_mounts(spec, mount):
+    assert parse_mount(spec) == mount
+
+
+@pytest.mark.parametrize('spec', ['data:/data', '/data:data', '/data', '/a:/b:rx', '/a:/b:ro:x', '/a/../etc:/b',
+                                  '/a:/', '/a:/shared'])
+def test_bad_mounts_are_refused(spec):
+    with pytest.raises(Failure, match='Mount'):
+        parse_mount(spec)
+
+
+def test_memory_sizes():
+    assert parse_memory('512m') == 512 * 1024 ** 2
+    assert parse_memory('4g') == 4 * 1024 ** 3
+    assert parse_memory('1048576') == 1048576
+    assert parse_memory(None) is None
+    for bad in ('lots', '-5m', '0', '5x'):
+        with pytest.raises(Failure, match='memory'):
+            parse_memory(bad)
+
+
+def test_gpus_become_device_requests_like_docker_run():
+    assert gpu_requests(['0', '1']) == [dict(driver='', count=0, device_ids=['0', '1'], capabilities=[['gpu']])]
+    assert gpu_requests(['all']) == [dict(driver='', count=-1, capabilities=[['gpu']])]
+    assert gpu_requests(None) is None
+    with pytest.raises(Failure):
+        gpu_requests(['0,1'])
+
+
+def test_task_ids():
+    first, second = new_task_id(), new_task_id()
+    assert first != second
+    assert validate_task_id(first) == first
+    for bad in ('', '-x', 'a/b', '../x', 'x' * 65, 'a b'):
+        with pytest.raises(Failure, match='task_id'):
+            validate_task_id(bad)
+
+
+def test_environment():
+    assert environment_list({'B': 2, 'A': 'x y', 'C': None}) == ['A=x y', 'B=2', 'C=']
+    with pytest.raises(Failure):
+        environment_list({'A=B': '1'})
+
+
+def test_spec_defaults_follow_kohakuriver_layout():
+    spec = TaskSpec(params(task_id='t1'))
+    assert spec.image == 'kohakuriver/my-env:base'
+    assert spec.container_name == 'kohakuriver-task-t1'
+    assert spec.tarball_dir == '/mnt/cluster-share/kohakuriver-containers'
+    assert spec.log_dir == '/mnt/cluster-share/logs/t1'
+    assert spec.mounts[0] == dict(Type='bind', Source='/mnt/cluster-share/shared_data', Target='/shared', ReadOnly=False)
+    assert spec.workdir == '/shared'
+    assert not spec.privileged and spec.network is None and spec.nano_cpus is None
+
+
+def test_spec_limits():
+    spec = TaskSpec(params(cpus=1.5, memory='64m', gpus=['0'], privileged=True, network='none', mounts=['/a:/b:ro']))
+    assert spec.nano_cpus == 1500000000
+    assert spec.memory == 64 * 1024 ** 2
+    assert spec.device_requests[0]['device_ids'] == ['0']
+    assert spec.privileged and spec.network == 'none'
+    assert spec.mounts[1]['Target'] == '/b'
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (dict(env='Bad Env'), 'environment name'),
+    (dict(cpus=0), 'cpus'),
+    (dict(task_timeout=0), 'task_timeout'),
+    (dict(mounts=['/a:/x', '/b:/x']), 'share a target'),
+    (dict(workdir='relative'), 'workdir'),
+    (dict(shared_dir='share'), 'shared_dir'),
+])
+def test_spec_refuses_bad_input(overrides, message):
+    with pytest.raises(Failure, match=message):
+        TaskSpec(params(**overrides))
+
+
+def test_tail_keeps_the_end_and_counts_everything():
+    tail = Tail(limit=10)
+    for _ in range(5):
+        tail.add(b'0123456789abc')
+    assert tail.total == 65
+    assert tail.truncated
+    assert tail.text() == '456789abc'[-10:].rjust(10, '3') and len(tail.text()) == 10
+    small = Tail(limit=10)
+    small.add('é'.encode('utf-8'))
+    assert small.text() == 'é' and not small.truncated
