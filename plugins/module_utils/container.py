@@ -9,6 +9,7 @@ An unchanged run costs one container inspect (plus one image inspect when image 
 from __future__ import annotations
 
 import re
+import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import explain
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import (
@@ -82,6 +83,10 @@ def _mounts(specs):
     return [Mount(target=m['target'], source=m['source'], type=m['type'], read_only=m['read_only']) for m in specs]
 
 
+NEW_CONTAINER_SETTLE = 0.2
+_NO_SHELL_HINT = ' Environment containers need an image with a POSIX shell (sh).'
+
+
 def create_container(client, request, image):
     create, host_config = request.create_arguments(image)
     if 'mounts' in host_config:
@@ -92,21 +97,30 @@ def create_container(client, request, image):
         raise Failure('Cannot create %s from %s: %s' % (request.name, image, explain(exc)))
 
 
-def start_container(client, name, container_id):
+def start_container(client, name, container_id, settle=0.0):
+    """Start the container and make sure it keeps running; settle: seconds to watch a new one (no sh: exits at once)."""
     try:
         client.api.start(container_id)
     except APIError as exc:
-        hint = ''
-        if 'executable file not found' in explain(exc) or 'no such file' in explain(exc).lower():
-            hint = ' Environment containers need an image with a POSIX shell (sh).'
-        raise Failure('Cannot start %s: %s.%s' % (name, explain(exc).rstrip('.'), hint))
+        no_shell = 'executable file not found' in explain(exc) or 'no such file' in explain(exc).lower()
+        raise Failure('Cannot start %s: %s.%s' % (name, explain(exc).rstrip('.'), _NO_SHELL_HINT if no_shell else ''))
+    attrs = client.api.inspect_container(container_id)
+    if settle and state_of(attrs) == 'started':
+        time.sleep(settle)
+        attrs = client.api.inspect_container(container_id)
+    if state_of(attrs) != 'started':
+        code = attrs['State'].get('ExitCode')
+        logs = client.api.logs(container_id, stdout=True, stderr=True, tail=3).decode('utf-8', 'replace')
+        raise Failure('%s stopped right after it started, with exit code %s%s.%s' % (
+            name, code, (': ' + ' '.join(logs.split())) if logs.strip() else '', _NO_SHELL_HINT if code == 127 else ''))
+    return attrs
 
 
 def _create_and_start(client, request, image, start):
     container_id = create_container(client, request, image)
     if start:
         try:
-            start_container(client, request.name, container_id)
+            start_container(client, request.name, container_id, settle=NEW_CONTAINER_SETTLE)
         except Failure:
             client.api.remove_container(container_id, force=True)
             raise
