@@ -1,0 +1,149 @@
+"""Tables of results: medians, spread, peak memory, ratio ours/theirs and the issue's targets."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+
+@dataclasses.dataclass
+class Target:
+    """An issue 6 target: contender's median <= ratio x the reference's median (and an extra condition)."""
+
+    contender: str
+    ratio: float
+    condition: str = ''
+
+    def describe(self, reference):
+        text = '<= %.2f x %s' % (self.ratio, reference)
+        return text + (' and ' + self.condition if self.condition else '')
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    seconds: list = dataclasses.field(default_factory=list)
+    rss_mb: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    condition_failures: list = dataclasses.field(default_factory=list)
+    rss_label: str = ''
+
+    def add(self, sample, note=None):
+        self.seconds.append(sample.seconds)
+        if sample.rss_mb is not None:
+            self.rss_mb.append(sample.rss_mb)
+        if note and note not in self.notes:
+            self.notes.append(note)
+
+    @property
+    def median(self):
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def peak_rss(self):
+        return max(self.rss_mb) if self.rss_mb else None
+
+
+@dataclasses.dataclass
+class Table:
+    """One scenario on one engine: rows in contender order, the reference row's name and the targets."""
+
+    key: str
+    title: str
+    reference: str
+    rows: list
+    targets: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    error: str | None = None
+    memory_target_mb: dict = dataclasses.field(default_factory=dict)
+
+    def row(self, name):
+        return next(row for row in self.rows if row.name == name)
+
+    def ratio(self, name):
+        mine, reference = self.row(name).median, self.row(self.reference).median
+        if mine is None or not reference:
+            return None
+        return mine / reference
+
+    def verdicts(self):
+        """[(target description, 'met' | 'missed' | 'not measured', detail)] for every target of this table."""
+        found = []
+        for target in self.targets:
+            ratio = self.ratio(target.contender)
+            if ratio is None:
+                found.append((target.describe(self.reference), 'not measured', ''))
+                continue
+            failures = self.row(target.contender).condition_failures
+            met = ratio <= target.ratio and not failures
+            detail = '%.2f' % ratio + ('; ' + '; '.join(failures) if failures else '')
+            found.append((target.describe(self.reference), 'met' if met else 'missed', detail))
+        for contender, limit in self.memory_target_mb.items():
+            peak = self.row(contender).peak_rss
+            if peak is None:
+                found.append(('peak RSS of %s <= %d MB' % (contender, limit), 'not measured', ''))
+            else:
+                found.append(('peak RSS of %s <= %d MB' % (contender, limit), 'met' if peak <= limit else 'missed',
+                              '%.0f MB' % peak))
+        return found
+
+    def complete(self):
+        """Every row measured at least once and every ratio computable."""
+        return self.error is None and all(row.seconds for row in self.rows) and all(
+            self.ratio(row.name) is not None for row in self.rows)
+
+
+def _seconds(value):
+    return '-' if value is None else ('%.2f' % value if value < 100 else '%.1f' % value)
+
+
+def _target_cell(table, row):
+    cells = []
+    for target in table.targets:
+        if target.contender != row.name:
+            continue
+        ratio = table.ratio(row.name)
+        if ratio is None:
+            cells.append('%s: not measured' % target.describe(table.reference))
+            continue
+        met = ratio <= target.ratio and not row.condition_failures
+        cells.append('%s: **%s**' % (target.describe(table.reference), 'met' if met else 'missed'))
+    limit = table.memory_target_mb.get(row.name)
+    if limit is not None:
+        peak = row.peak_rss
+        verdict = 'not measured' if peak is None else ('**met**' if peak <= limit else '**missed**')
+        cells.append('peak RSS <= %d MB: %s' % (limit, verdict))
+    return '; '.join(cells) or '-'
+
+
+def markdown(table):
+    """The table as GitHub markdown (also what is printed to stdout)."""
+    lines = ['### %s' % table.title, '']
+    if table.error:
+        lines += ['**Did not complete:** %s' % table.error, '']
+    lines += ['| contender | median s | min s | max s | peak RSS MB | ratio vs %s | target | notes |' % table.reference,
+              '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |']
+    for row in table.rows:
+        ratio = table.ratio(row.name)
+        ratio_text = '-' if ratio is None else ('1.00 (reference)' if row.name == table.reference else '%.2f' % ratio)
+        rss = '-' if row.peak_rss is None else '%.0f%s' % (row.peak_rss, row.rss_label)
+        runs = len(row.seconds)
+        notes = '; '.join(row.notes + row.condition_failures)
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            row.name, _seconds(row.median), _seconds(min(row.seconds) if runs else None),
+            _seconds(max(row.seconds) if runs else None), rss, ratio_text, _target_cell(table, row),
+            ('%d runs' % runs) + ('; ' + notes if notes else '')))
+    lines.append('')
+    lines += table.notes
+    if table.notes:
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def summary(tables):
+    """Every target of every table with its verdict, as a markdown list."""
+    lines = ['## Targets', '']
+    for table in tables:
+        for description, verdict, detail in table.verdicts():
+            lines.append('- %s — %s: **%s**%s' % (table.title, description, verdict, ' (%s)' % detail if detail else ''))
+    return '\n'.join(lines) + '\n'

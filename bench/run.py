@@ -1,0 +1,262 @@
+"""Side-by-side benchmarks of kohakuriver.docker (issue 6); see bench/README.md.
+
+    .venv/bin/python bench/run.py [--size small|full] [--rounds N] [--scenarios 1 2 3 4 5 6]
+    .venv/bin/python bench/run.py --cleanup      # remove what an interrupted run left (krbench-* only)
+
+Prints one table per scenario and writes them to bench/results/<UTC timestamp>.md (and .json).
+Exit status 0 when every selected scenario completed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+from krbench import docker_state, extra_runners, measure, report, scenarios, tarballs
+
+MIB = 1024 * 1024
+SIZES = {
+    'small': dict(base=20 * MIB, env=5 * MIB, rounds=1),
+    'full': dict(base=900 * MIB, env=100 * MIB, rounds=3),
+}
+RESULTS = measure.REPO / 'bench' / 'results'
+ALL_SCENARIOS = ('1', '2', '3', '4', '5', '6')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='bench/run.py', description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--size', choices=sorted(SIZES), default='full',
+                        help='full: base layer 900 MiB + environment layer 100 MiB (default); small: 20 + 5 MiB')
+    parser.add_argument('--rounds', type=int, help='rounds per scenario (default 3 for full, 1 for small)')
+    parser.add_argument('--scenarios', nargs='+', choices=ALL_SCENARIOS, default=list(ALL_SCENARIOS),
+                        help='1 packaging, 2 first sync, 3 update sync, 4 up-to-date sync, 5 scale, '
+                             '6 = run 2-4 on the Docker 26 runner too (default: all)')
+    parser.add_argument('--base-mib', type=int, help='size of the base layer in MiB (overrides --size)')
+    parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
+    parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
+    parser.add_argument('--keep-runners', action='store_true',
+                        help='leave the private runners scenario 5 started running (bench/README.md)')
+    parser.add_argument('--output', type=Path, help='markdown result file (default bench/results/<UTC time>.md)')
+    parser.add_argument('--cleanup', action='store_true', help='only remove krbench-* leftovers of earlier runs')
+    args = parser.parse_args(argv)
+    preset = SIZES[args.size]
+    args.base_bytes = (args.base_mib or preset['base'] // MIB) * MIB
+    args.env_bytes = (args.env_mib or preset['env'] // MIB) * MIB
+    args.rounds = args.rounds or preset['rounds']
+    if args.rounds < 1:
+        parser.error('--rounds must be at least 1')
+    return args
+
+
+def _version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60).stdout.strip()
+    except OSError:
+        return 'unknown'
+
+
+def machine_facts(host, runners):
+    """Machine, engines and tool versions for the results header."""
+    cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
+                if line.startswith('model name')), platform.processor())
+    memory = next(int(line.split()[1]) // 1024 for line in Path('/proc/meminfo').read_text().splitlines()
+                  if line.startswith('MemTotal'))
+    import ansible_collections.community.docker as community_docker  # pylint: disable=import-outside-toplevel,import-error
+    manifest = Path(list(community_docker.__path__)[0]) / 'MANIFEST.json'
+    community = json.loads(manifest.read_text())['collection_info']['version'] if manifest.exists() else 'unknown'
+    commit = _version(['git', '-C', str(measure.REPO), 'rev-parse', '--short', 'HEAD'])
+    return [
+        'Machine: %s, %s, %d cores, %d MiB RAM, Linux %s' % (platform.node(), cpu, os.cpu_count(), memory, platform.release()),
+        'Engines: %s' % ', '.join(daemon.label for daemon in [host] + runners),
+        'Docker CLI %s; Python %s; ansible-core %s; community.docker %s; git %s' % (
+            _version(['docker', 'version', '--format', '{{.Client.Version}}']), platform.python_version(),
+            _ansible_core_version(), community, commit),
+    ]
+
+
+def _ansible_core_version():
+    from ansible.release import __version__  # pylint: disable=import-outside-toplevel
+    return __version__
+
+
+def selected_engines(args, runners):
+    return runners[:2] if '6' in args.scenarios else runners[:1]
+
+
+def scale_runners(state, count):
+    """The runner daemons of scenario 5: the shared test bed's, plus private ones up to count (bench/README.md)."""
+    shared = [docker_state.daemon_of(node) for node in state['runners']]
+    if len(shared) >= count:
+        return shared[:count], False
+    started = not extra_runners.is_up()
+    extra = [docker_state.daemon_of(node) for node in extra_runners.up(len(shared) + 1, count)]
+    return shared + extra, started
+
+
+def sync_playbook_vars(env):
+    """Extra vars for kohakuriver.docker.sync naming the one environment to sync (as playbooks/sync.yml documents)."""
+    text = (measure.COLLECTION_ROOT / 'playbooks' / 'sync.yml').read_text(encoding='utf-8')
+    for name in ('envs', 'env', 'environments', 'kohakuriver_sync_envs'):
+        if '%s is defined' % name in text or '-e %s=' % name in text or "'%s'" % name in text:
+            return {name: [env] if name.endswith('s') else env}
+    return {'env': env}
+
+
+class Run:
+    """One benchmark run: setup, the selected scenarios, and the cleanup that always follows."""
+
+    def __init__(self, args):
+        self.args = args
+        self.state = docker_state.testbed_state()
+        self.host = docker_state.daemon_of(self.state['host'])
+        self.runners = [docker_state.daemon_of(node) for node in self.state['runners'][:2]]
+        self.run_id = uuid.uuid4().hex[:8]
+        self.work = Path('/var/tmp') / (docker_state.PREFIX + self.run_id)
+        self.images = docker_state.Images(self.host, self.run_id, args.base_bytes, args.env_bytes,
+                                          self.state['images']['busybox'])
+        self.ctx = scenarios.Context(args.size, args.rounds, self.host, self.runners, self.images, self.work)
+        self.tables = []
+        self.daemons = [self.host] + self.runners
+        self.started_runners = False
+        self.load = [os.getloadavg()]
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+
+    def say(self, message):
+        print('==> %s' % message, flush=True)
+
+    def setup(self):
+        self.say('run %s: building the synthetic image on %s (base %d MiB, environment %d MiB)'
+                 % (self.run_id, self.host.label, self.args.base_bytes // MIB, self.args.env_bytes // MIB))
+        self.ctx.tarball_dir.mkdir(parents=True)
+        self.images.build()
+        started = time.monotonic()
+        path, sidecar = tarballs.make(self.host, self.images, str(self.ctx.tarball_dir))
+        self.ctx.v1 = scenarios.Tarball(path, sidecar)
+        self.images.new_env_layer()
+        path, sidecar = tarballs.make(self.host, self.images, str(self.ctx.tarball_dir))
+        self.ctx.v2 = scenarios.Tarball(path, sidecar)
+        self.say('tarballs %s and %s (%.0f MB each) made in %.1f s%s' % (
+            os.path.basename(self.ctx.v1.path), os.path.basename(self.ctx.v2.path), sidecar['size'] / 1e6,
+            time.monotonic() - started, '' if measure.module_exists('tarball') else ' without the tarball module'))
+        self.ctx.write_inventory(self.runners)
+
+    def scenario(self, function, *extra):
+        self.say(('%s %s' % (function.__name__, ' '.join(getattr(value, 'name', '') for value in extra))).strip())
+        started = time.monotonic()
+        try:
+            found = function(self.ctx, *extra)
+        except scenarios.Skipped as exc:
+            found = report.Table(function.__name__, function.__name__, '-', [], error='skipped: %s' % exc)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            traceback.print_exc()
+            found = report.Table(function.__name__, function.__name__, '-', [], error='%s: %s' % (type(exc).__name__, exc))
+        for table in found if isinstance(found, list) else [found]:
+            table.notes.append('Scenario time %.0f s, load average %.2f before and %.2f after.'
+                               % (time.monotonic() - started, self.load[-1][0], os.getloadavg()[0]))
+            self.load.append(os.getloadavg())
+            self.tables.append(table)
+            print('\n' + report.markdown(table), flush=True)
+
+    def run(self):
+        chosen = set(self.args.scenarios)
+        if '6' in chosen and not chosen & {'2', '3', '4'}:
+            chosen |= {'2', '3', '4'}
+        self.setup()
+        if '1' in chosen:
+            self.scenario(scenarios.packaging)
+        for runner in selected_engines(self.args, self.runners):
+            for key, function in (('2', scenarios.first_sync), ('3', scenarios.update_sync), ('4', scenarios.up_to_date)):
+                if key in chosen:
+                    self.scenario(function, runner)
+        if '5' in chosen:
+            self.scale()
+
+    def scale(self):
+        try:
+            scenarios.require(module='image_sync', playbook='sync')
+        except scenarios.Skipped as exc:
+            self.tables.append(report.Table('5', '5. Scale', '-', [], error='skipped: %s' % exc))
+            print('\n' + report.markdown(self.tables[-1]), flush=True)
+            return
+        self.say('bringing up runner daemons for scenario 5 (%d in all)' % self.args.scale_runners)
+        runners, self.started_runners = scale_runners(self.state, self.args.scale_runners)
+        self.daemons += [runner for runner in runners if runner.name not in [d.name for d in self.daemons]]
+        self.ctx.write_inventory(runners)
+        self.scenario(scenarios.scale, runners, sync_playbook_vars(self.images.env))
+
+    def cleanup(self):
+        self.say('cleaning up run %s' % self.run_id)
+        for line in docker_state.cleanup(self.host, self.daemons, self.run_id, [str(self.work)]):
+            print('    removed %s' % line)
+        if self.images.pulled_busybox:
+            self.host.remove_image(self.images.busybox)
+        if self.started_runners and not self.args.keep_runners:
+            self.say('stopping the private runners this run started (%s)' % extra_runners.BED_DIR)
+            extra_runners.down()
+
+    def write(self):
+        facts = machine_facts(self.host, self.runners)
+        finished = datetime.datetime.now(datetime.timezone.utc)
+        command = '.venv/bin/python bench/run.py ' + ' '.join(shlex.quote(arg) for arg in sys.argv[1:])
+        header = ['# Benchmark results, %s' % self.started.strftime('%Y-%m-%d %H:%M UTC'), '',
+                  'Command: `%s` (%.0f min)' % (command.strip(), (finished - self.started).total_seconds() / 60), '']
+        header += ['- %s' % line for line in facts]
+        header += ['- Sizes: base layer %d MiB, environment layer %d MiB; %d round(s) per scenario, contenders '
+                   'alternating; medians.' % (self.args.base_bytes // MIB, self.args.env_bytes // MIB, self.args.rounds),
+                   '- Load average (1 min) during the run: %s' % ', '.join('%.2f' % load[0] for load in self.load), '']
+        text = '\n'.join(header) + '\n' + report.summary(self.tables) + '\n' + '\n'.join(
+            report.markdown(table) for table in self.tables)
+        output = self.args.output or RESULTS / ('%s.md' % self.started.strftime('%Y%m%dT%H%M%SZ'))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding='utf-8')
+        output.with_suffix('.json').write_text(json.dumps([dict(
+            key=table.key, title=table.title, error=table.error, complete=table.complete(),
+            verdicts=table.verdicts(),
+            rows=[dict(name=row.name, seconds=row.seconds, median=row.median, peak_rss_mb=row.peak_rss,
+                       ratio=table.ratio(row.name), notes=row.notes + row.condition_failures) for row in table.rows],
+        ) for table in self.tables], indent=1), encoding='utf-8')
+        print('\n' + report.summary(self.tables))
+        self.say('results in %s' % output)
+
+
+def _terminate(signum, frame):
+    del frame
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    measure.ensure_collection_link()
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    if args.cleanup:
+        state = docker_state.testbed_state()
+        daemons = [docker_state.daemon_of(node) for node in [state['host']] + state['runners']]
+        leftovers = [str(path) for path in Path('/var/tmp').glob(docker_state.PREFIX + '*') if path.name != 'krbench-bed']
+        for line in docker_state.cleanup(daemons[0], daemons, None, leftovers):
+            print('removed %s' % line)
+        extra_runners.down()
+        return 0
+    bench = Run(args)
+    try:
+        bench.run()
+    finally:
+        bench.cleanup()
+    bench.write()
+    complete = [table for table in bench.tables if table.complete()]
+    return 0 if len(complete) == len(bench.tables) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
