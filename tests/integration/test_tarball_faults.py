@@ -1,0 +1,308 @@
+"""Faults while packaging: nothing published half-made, the previous tarball intact, the container running."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+
+from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from tarball_support import (  # noqa: F401 pylint: disable=unused-import
+    IDLE, PYTHON, check_tarball_against_sidecar, container_state, created_second, engine, ensure_image, environments,
+    image_reference, inspect_image, sha256_file,
+)
+from testbed import testbed as bed
+
+pytestmark = pytest.mark.integration
+
+
+def start_module(args):
+    """The tarball module as a separate process (as Ansible runs it), to kill it or to run two at once."""
+    source = COLLECTION_ROOT / 'plugins' / 'modules' / 'tarball.py'
+    process = subprocess.Popen([sys.executable, str(source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH)))
+    process.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}))
+    process.stdin.close()
+    return process
+
+
+def result_of(process, timeout=600):
+    stdout = process.stdout.read()
+    process.wait(timeout)
+    lines = [line for line in stdout.splitlines() if line.startswith('{')]
+    assert lines, 'module printed no result (rc %s): %s %s' % (process.returncode, stdout, process.stderr.read())
+    return json.loads(lines[-1])
+
+
+def ok(result):
+    assert not result.get('failed'), result.get('msg')
+    return result
+
+
+def temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith('.partial'))
+
+
+def visible(folder):
+    return sorted(name for name in os.listdir(folder) if not name.startswith('.'))
+
+
+def wait_for_temporary(folder, at_least, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name in temporaries(folder):
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(os.path.join(folder, name)) >= at_least:
+                    return name
+        assert process.poll() is None, 'the packaging ended before it wrote %d bytes' % at_least
+        time.sleep(0.02)
+    pytest.fail('no temporary file of %d bytes after %d s' % (at_least, timeout))
+
+
+def assert_intact(previous):
+    """The previous tarball is still there and matches its sidecar byte for byte."""
+    assert sha256_file(previous['path']) == previous['sha256']
+    check_tarball_against_sidecar(previous['path'])
+
+
+@pytest.fixture
+def host(docker_hosts):
+    return engine(docker_hosts, 'host')['docker_host']
+
+
+def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env, image=PYTHON, payload_mb=160)
+    previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))['tarball']
+    environments.exec(host, unique_env, 'echo changed > /kr-marker')
+
+    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    temporary = wait_for_temporary(str(folder), 32 << 20, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+
+    assert visible(folder) == [previous['file'], previous['file'] + '.json']
+    assert temporaries(folder) == [temporary]
+    assert_intact(previous)
+    assert container_state(host, unique_env)['Running']
+
+    following = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))
+    assert following['changed'] and str(folder / temporary) in following['cleaned']
+    assert temporaries(folder) == []
+    assert visible(folder) == [following['tarball']['file'], following['tarball']['file'] + '.json']
+    check_tarball_against_sidecar(following['tarball']['path'])
+    assert container_state(host, unique_env)['Running']
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size):
+    path.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%d,mode=0755' % size, 'tmpfs', str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(['umount', str(path)], check=True)
+
+
+def fill_until_free(folder, free):
+    """Write a filler file so that folder's filesystem keeps about `free` bytes."""
+    stats = os.statvfs(folder)
+    available = stats.f_bavail * stats.f_frsize
+    assert available > free
+    with open(os.path.join(folder, 'filler'), 'wb') as handle:
+        handle.write(b'\0' * (available - free))
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def test_a_full_folder_is_a_clear_error_and_loses_nothing(host, environments, unique_env, tmp_path):
+    environments.make(host, unique_env, payload_mb=6)
+    roomy = tmp_path / 'roomy'
+    roomy.mkdir()
+    with small_filesystem(tmp_path / 'small', 64 << 20) as small:
+        folder = small / 'kohakuriver-containers'
+        previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))['tarball']
+        environments.exec(host, unique_env, 'head -c 3000000 /dev/urandom > /kr-more')
+        # The same content packaged where there is room tells the image size and the tarball size to expect.
+        sized = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(roomy), docker_host=host)))['tarball']
+        image_size = inspect_image(host, image_reference(unique_env))['Size']
+        assert sized['size'] - image_size > 64 << 10
+
+        # Less room than the image: refused before writing anything.
+        fill_until_free(str(small), image_size // 2)
+        refused = run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+        assert refused['failed'] and refused['msg'].startswith('Tarball folder %s is full: ' % folder)
+        assert refused['msg'].endswith('free space or set tarball_dir. Nothing was published.')
+        assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
+        assert_intact(previous)
+        assert container_state(host, unique_env)['Running']
+        assert inspect_image(host, image_reference(unique_env))['Id'] == sized['image_id']
+
+        # Room for the image but not for the archive: the disk fills up while the image is written.
+        os.unlink(str(small / 'filler'))
+        fill_until_free(str(small), image_size + (sized['size'] - image_size) // 2)
+        full = run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+        assert full['failed'] and full['msg'].startswith('Tarball folder %s is full (No space left on device) after ' % folder)
+        assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
+        assert_intact(previous)
+        assert container_state(host, unique_env)['Running']
+        assert inspect_image(host, image_reference(unique_env))['Id'] == sized['image_id']
+
+
+@contextlib.contextmanager
+def throwaway_dockerd(name):
+    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that stops it."""
+    root = '/var/tmp/%s' % name
+    netns = 'kr-%s' % name[-12:]
+    os.makedirs(root)
+    subprocess.run(['ip', 'netns', 'add', netns], check=True)
+    subprocess.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'], check=True)
+    socket_path = os.path.join(root, 'docker.sock')
+    argv = ['nsenter', '--net=/var/run/netns/' + netns, '/usr/sbin/dockerd', '--data-root', os.path.join(root, 'data'),
+            '--exec-root', os.path.join(root, 'exec'), '--pidfile', os.path.join(root, 'docker.pid'),
+            '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2']
+    daemon = {'argv': argv, 'log': os.path.join(root, 'dockerd.log'), 'entry': None, 'docker_host': 'unix://' + socket_path}
+
+    def start():
+        daemon['entry'] = bed.spawn('dockerd', name, argv, daemon['log'])
+        bed.wait_for('throwaway dockerd', lambda: bed.socket_answers(socket_path), 90, daemon['entry'])
+
+    def stop():
+        bed.stop_process(daemon['entry'], timeout=30)
+
+    daemon['start'], daemon['stop'] = start, stop
+    try:
+        start()
+        yield daemon
+    finally:
+        if daemon['entry']:
+            bed.stop_process(daemon['entry'], timeout=30)
+        bed.sweep_processes(root)
+        bed.remove_cgroup(netns)
+        bed.unmount_under(root)
+        subprocess.run(['ip', 'netns', 'del', netns], check=False)
+        subprocess.run(['rm', '-rf', root], check=False)
+
+
+def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    with throwaway_dockerd(unique_env) as daemon:
+        own = daemon['docker_host']
+        ensure_image(host, PYTHON)
+        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, PYTHON, own), shell=True, check=True,
+                       capture_output=True)
+        with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
+            container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env,
+                                           detach=True, network_mode='none')
+            container.exec_run(['sh', '-c', 'head -c 160000000 /dev/urandom > /kr-payload'])
+        previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own)))['tarball']
+        with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
+            api.containers.get('kohakuriver-env-' + unique_env).exec_run(['touch', '/kr-changed'])
+
+        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
+        wait_for_temporary(str(folder), 16 << 20, process)
+        daemon['stop']()
+        result = result_of(process)
+
+        assert result['failed']
+        assert result['msg'].startswith('The Docker daemon at %s stopped sending the image after ' % own) \
+            or result['msg'].startswith('Corrupt archive'), result['msg']
+        assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
+        assert_intact(previous)
+
+        daemon['start']()
+        with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
+            container = api.containers.get('kohakuriver-env-' + unique_env)
+            container.start()
+            code, output = container.exec_run(['sh', '-c', 'ls /kr-changed && wc -c < /kr-payload'])
+            assert code == 0 and output.split()[-1] == b'160000000'
+
+
+def test_a_missing_tarball_dir_is_created_but_never_its_missing_parent(host, environments, unique_env, tmp_path):
+    environments.make(host, unique_env)
+    started = container_state(host, unique_env)['StartedAt']
+    unmounted = tmp_path / 'not-mounted' / 'kohakuriver-containers'
+    refused = run_module('tarball', dict(name=unique_env, tarball_dir=str(unmounted), docker_host=host))
+    assert refused['failed'] and refused['msg'] == (
+        'The parent %s of tarball_dir does not exist; mount the shared storage or create it first.' % unmounted.parent)
+    assert not unmounted.parent.exists()
+    assert container_state(host, unique_env)['StartedAt'] == started
+
+    missing = tmp_path / 'kohakuriver-containers'
+    made = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(missing), docker_host=host)))
+    assert oct(os.stat(missing).st_mode & 0o777) == '0o755'
+    assert visible(missing) == [made['tarball']['file'], made['tarball']['file'] + '.json']
+
+
+def test_an_unwritable_tarball_dir_is_refused_before_the_container_is_touched(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env)
+    started = container_state(host, unique_env)['StartedAt']
+    subprocess.run(['mount', '--bind', str(folder), str(folder)], check=True)
+    try:
+        subprocess.run(['mount', '-o', 'remount,ro,bind', str(folder)], check=True)
+        refused = run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    finally:
+        subprocess.run(['umount', str(folder)], check=True)
+    assert refused['failed'] and refused['msg'] == (
+        'Tarball folder %s is not writable (read-only file system); fix its permissions or mount, or set tarball_dir.'
+        % folder)
+    assert container_state(host, unique_env)['StartedAt'] == started
+    assert os.listdir(folder) == []
+
+
+def test_an_environment_without_container_is_a_clear_error(host, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    for check in (False, True):
+        result = run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host), check=check)
+        assert result['failed'] and result['msg'] == (
+            'Environment %s has no container kohakuriver-env-%s on %s; create it first with kohakuriver.docker.container.'
+            % (unique_env, unique_env, host))
+    assert os.listdir(folder) == []
+
+
+def test_two_packagings_at_once_are_serialised(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env, payload_mb=20)
+    args = dict(name=unique_env, tarball_dir=str(folder), docker_host=host, keep=2, force=True)
+    results = [ok(result_of(process)) for process in [start_module(args), start_module(args)]]
+    assert sorted(result['tarball']['timestamp'] for result in results)[0] < max(r['tarball']['timestamp'] for r in results)
+    assert max(result['waited_for_lock'] for result in results) > 0
+    assert visible(folder) == sorted(name for result in results for name in (result['tarball']['file'], result['tarball']['file'] + '.json'))
+    for result in results:
+        check_tarball_against_sidecar(result['tarball']['path'])
+    assert container_state(host, unique_env)['Running']
+
+    environments.exec(host, unique_env, 'touch /kr-changed')
+    args.update(force=False)
+    results = [result_of(process) for process in [start_module(args), start_module(args)]]
+    assert sorted(ok(result)['changed'] for result in results) == [False, True]
+    newest = [result['tarball'] for result in results if result['changed']][0]
+    assert [result['tarball'] for result in results if not result['changed']] == [newest]
+    assert container_state(host, unique_env)['Running']
+
+
+def test_two_in_the_same_second_never_share_a_name_nor_run_ahead_of_the_image(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env)
+    ahead = int(time.time()) + 3
+    (folder / ('%s-%d.tar' % (unique_env, ahead))).write_bytes(b'KohakuRiver tarball from the same second, or later')
+    first = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, keep=5)))['tarball']
+    second = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, keep=5,
+                                           force=True)))['tarball']
+    assert (first['timestamp'], second['timestamp']) == (ahead + 1, ahead + 2)
+    for made in (first, second):
+        assert created_second({'Created': json.load(open(made['path'] + '.json'))['image_created']}) >= made['timestamp']
+    assert created_second(inspect_image(host, image_reference(unique_env))) >= second['timestamp']
+
+    far = int(time.time()) + 3600
+    (folder / ('%s-%d.tar' % (unique_env, far))).write_bytes(b'from a clock far ahead')
+    refused = run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, force=True))
+    assert refused['failed'] and 'ahead of the clock of %s; fix that clock or remove the tarball' % host in refused['msg']

@@ -1,0 +1,99 @@
+"""The tar_create, tar_list and tar_delete playbooks, run for real with ansible-playbook on the test bed's Host."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import run_playbook
+from tarball_support import container_state, environments, sha256_file  # noqa: F401 pylint: disable=unused-import
+
+pytestmark = pytest.mark.integration
+
+
+def tarballs_in(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith('.tar'))
+
+
+@pytest.fixture
+def host_env(testbed, environments, unique_env):
+    environments.make(testbed['host']['docker_host'], unique_env)
+    return unique_env
+
+
+def test_tar_create_packages_once_then_reports_no_change(testbed, local_inventory, shared_dir, host_env):
+    folder = shared_dir / 'kohakuriver-containers'
+    first = run_playbook('kohakuriver.docker.tar_create', local_inventory, extra_vars={'env': host_env})
+    assert first.rc == 0, first
+    assert first.changed('host') == 1
+    made = tarballs_in(folder)
+    assert len(made) == 1 and made[0].startswith(host_env + '-')
+    assert 'Made %s' % (folder / made[0]) in first.stdout
+
+    again = run_playbook('kohakuriver.docker.tar_create', local_inventory, extra_vars={'env': host_env})
+    assert again.rc == 0, again
+    assert again.changed('host') == 0 and 'Unchanged since' in again.stdout
+    assert tarballs_in(folder) == made
+    assert container_state(testbed['host']['docker_host'], host_env)['Running']
+
+    forced = run_playbook('kohakuriver.docker.tar_create', local_inventory,
+                          extra_vars={'env': host_env, 'force': True, 'keep': 2})
+    assert forced.rc == 0 and forced.changed('host') == 1, forced
+    assert len(tarballs_in(folder)) == 2
+
+
+def test_tar_create_uses_kohakuriver_tarball_dir_when_set(testbed, tmp_path, shared_dir, host_env):
+    from conftest import write_inventory
+    elsewhere = tmp_path / 'elsewhere'
+    inventory = write_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
+                                extra_vars={'kohakuriver_tarball_dir': str(elsewhere)})
+    run = run_playbook('kohakuriver.docker.tar_create', inventory, extra_vars={'env': host_env})
+    assert run.rc == 0, run
+    assert len(tarballs_in(elsewhere)) == 1 and tarballs_in(shared_dir / 'kohakuriver-containers') == []
+
+
+def test_tar_create_without_env_says_what_to_give(local_inventory):
+    run = run_playbook('kohakuriver.docker.tar_create', local_inventory)
+    assert run.rc != 0 and 'Give the environment name, for example -e env=my-python-env' in run.stdout
+
+
+def test_tar_list_shows_a_table_newest_first(local_inventory, shared_dir, unique_env):
+    folder = shared_dir / 'kohakuriver-containers'
+    (folder / ('%s-1700000000.tar' % unique_env)).write_bytes(b'x' * 2500000)
+    (folder / ('%s-1700000100.tar' % unique_env)).write_bytes(b'x' * 1200000)
+    (folder / ('%s-1700000100.tar.json' % unique_env)).write_text(
+        '{"format": "kohakuriver.docker/tarball-v1", "sha256": "%s", "image_id": "sha256:%s"}' % ('a' * 64, 'b' * 64))
+    (folder / ('.%s-1700000200.tar.1.0123456789ab.partial' % unique_env)).write_bytes(b'partial')
+
+    run = run_playbook('kohakuriver.docker.tar_list', local_inventory)
+    assert run.rc == 0 and run.changed() == 0, run
+    lines = [line.strip().strip('",') for line in run.stdout.splitlines() if unique_env in line or 'ENVIRONMENT' in line]
+    assert lines[0].split() == ['FILE', 'ENVIRONMENT', 'DATE', '(UTC)', 'SIZE', '(MB)', 'VERIFIED']
+    assert lines[1].split() == ['%s-1700000100.tar' % unique_env, unique_env, '2023-11-14', '22:15:00', '1.2', 'yes']
+    assert lines[2].split() == ['%s-1700000000.tar' % unique_env, unique_env, '2023-11-14', '22:13:20', '2.5', 'no*']
+    assert len(lines) == 3
+
+    empty = run_playbook('kohakuriver.docker.tar_list', local_inventory, extra_vars={'env': unique_env + '-none'})
+    assert empty.rc == 0 and 'No tarballs in %s.' % folder in empty.stdout
+
+
+def test_tar_delete_by_file_name_or_by_environment(local_inventory, shared_dir, unique_env):
+    folder = shared_dir / 'kohakuriver-containers'
+    names = ['%s-1700000000.tar' % unique_env, '%s-1700000100.tar' % unique_env, '%s-2-1700000000.tar' % unique_env]
+    for name in names:
+        (folder / name).write_bytes(b'tarball')
+    (folder / (names[0] + '.json')).write_text('{}')
+
+    one = run_playbook('kohakuriver.docker.tar_delete', local_inventory, extra_vars={'tarball': names[0]})
+    assert one.rc == 0 and one.changed('host') == 1, one
+    assert sorted(os.listdir(folder)) == sorted(names[1:] + ['.%s.package.lock' % unique_env])
+
+    refused = run_playbook('kohakuriver.docker.tar_delete', local_inventory, extra_vars={'tarball': '../' + names[1]})
+    assert refused.rc != 0 and 'without any folder' in refused.stdout
+
+    everything = run_playbook('kohakuriver.docker.tar_delete', local_inventory, extra_vars={'env': unique_env})
+    assert everything.rc == 0 and everything.changed('host') == 1, everything
+    assert tarballs_in(folder) == [names[2]]
+    nothing = run_playbook('kohakuriver.docker.tar_delete', local_inventory, extra_vars={'env': unique_env})
+    assert nothing.rc == 0 and nothing.changed('host') == 0 and 'Nothing to delete.' in nothing.stdout
