@@ -199,9 +199,8 @@ class TaskSpec(object):
         )
 
 
-def run_task(client, params, check_mode=False):
+def run_task(client, spec, check_mode=False):
     """Sync the environment (unless told not to), run the task, and return the result dict of the task module."""
-    spec = TaskSpec(params)
     result = dict(
         changed=True, task_id=spec.task_id, env=spec.env, image=spec.image, container=spec.container_name,
         argv=spec.argv, log_dir=spec.log_dir, stdout_log=posixpath.join(spec.log_dir, 'stdout.log'),

@@ -253,7 +253,7 @@ msg:
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_SHARED_DIR
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import run_task
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import TaskSpec, run_task
 
 ARGUMENT_SPEC = dict(
     env=dict(type='str', required=True),
@@ -285,7 +285,8 @@ def _warn(module, result):
 
 def operation(module):
     try:
-        result = run_task(client_for(module), module.params, module.check_mode)
+        spec = TaskSpec(module.params)
+        result = run_task(client_for(module), spec, module.check_mode)
     except Failure as failure:
         _warn(module, failure.result)
         raise

@@ -1,0 +1,82 @@
+"""Fixtures for runner-side tests: a runner node of the test bed (both engine generations), a Host tarball factory
+writing into the test's shared folder, and cleanup of exactly what a test put on the runner."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from tarball_factory import TarballFactory
+
+RUNNERS = ['runner1', 'runner2']
+
+
+def runner_node(testbed, name):
+    return [node for node in testbed['runners'] if node['name'] == name][0]
+
+
+def remove_env_from(client, env, extra_ids=()):
+    """Remove env's task containers and every kohakuriver/<env> image (and extra_ids) from one daemon."""
+    for container in client.containers.list(all=True, filters={'label': 'io.kohakuriver.docker.env=%s' % env}):
+        container.remove(force=True)
+    ids = set(extra_ids)
+    for image in client.images.list(name='kohakuriver/%s' % env):
+        ids.add(image.id)
+    for image_id in ids:
+        try:
+            client.images.remove(image_id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture(params=RUNNERS)
+def runner(request, testbed, unique_env):
+    """One runner node (dict with name, docker_host, ...) plus a Docker client on it as runner['client'];
+    whatever the test put there for unique_env is removed afterwards."""
+    node = dict(runner_node(testbed, request.param))
+    node['client'] = docker.DockerClient(base_url=node['docker_host'], version='auto', timeout=300)
+    node['loaded'] = []
+    yield node
+    remove_env_from(node['client'], unique_env, node['loaded'])
+    node['client'].close()
+
+
+@pytest.fixture
+def factory(testbed, shared_dir):
+    """Makes tarballs on the Host engine into <shared_dir>/kohakuriver-containers."""
+    made = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture
+def sync_args(runner, unique_env, shared_dir, tmp_path):
+    """Arguments of image_sync for unique_env on the runner, with a private state folder."""
+    return dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'), docker_host=runner['docker_host'],
+                state_dir=str(tmp_path / ('state-%s' % runner['name'])))
+
+
+def base_of(runner, env):
+    """The inspect dict of kohakuriver/<env>:base on the runner, or None."""
+    try:
+        return runner['client'].api.inspect_image('kohakuriver/%s:base' % env)
+    except docker.errors.NotFound:
+        return None
+
+
+def has_image(runner, image_id):
+    try:
+        runner['client'].api.inspect_image(image_id)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
+def warnings_of(result):
+    """The warning texts of a module result (ansible-core 2.19+ returns structured warning summaries)."""
+    texts = []
+    for warning in result.get('warnings') or []:
+        if isinstance(warning, dict):
+            warning = (warning.get('event') or {}).get('msg') or warning.get('msg') or str(warning)
+        texts.append(warning)
+    return texts

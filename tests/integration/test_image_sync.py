@@ -1,0 +1,214 @@
+"""image_sync on both runner engines (Docker 20.10 and 26) from tarballs the Host made."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import run_module
+from runner_helpers import base_of, factory, has_image, remove_env_from, runner, sync_args, warnings_of  # noqa: F401 pylint: disable=unused-import
+from tarball_factory import TarballFactory, flip_byte, read_sidecar, truncate, write_sidecar
+
+pytestmark = pytest.mark.integration
+
+
+def version_of(path):
+    """The /kr-version line the factory wrote into the image of this tarball starts with '<env>-<timestamp>-'."""
+    return os.path.basename(path)[:-len('.tar')] + '-'
+
+
+def run_in_base(runner, env, shared_dir):
+    """Run a task on the runner's current :base without syncing; return its stdout."""
+    result = run_module('task', dict(env=env, argv=['cat', '/kr-version'], shared_dir=str(shared_dir), sync=False,
+                                     docker_host=runner['docker_host']))
+    assert result.get('rc') == 0, result
+    return result['stdout']
+
+
+def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_the_tarball(
+        runner, factory, sync_args, unique_env):
+    path = factory.make(unique_env)
+    sidecar = read_sidecar(path)
+    first = run_module('image_sync', sync_args)
+    assert first['changed'] and first['action'] == 'load' and first['loaded'] and first['verified'], first
+    assert first['image_id'] == sidecar['image_id']
+    assert first['bytes_read'] == os.path.getsize(path)
+    assert first['previous_image_id'] is None
+    base = base_of(runner, unique_env)
+    assert base['Id'] == sidecar['image_id']
+    assert sorted(base['RepoTags']) == sorted(['kohakuriver/%s:base' % unique_env,
+                                               'kohakuriver/%s:%d' % (unique_env, sidecar['timestamp'])])
+
+    flip_byte(path, sidecar['members'][0]['offset'])  # a sync that read the tarball would now fail
+    second = run_module('image_sync', sync_args)
+    assert not second.get('failed') and not second['changed'] and second['action'] == 'none', second
+    assert second['bytes_read'] == 0 and not second['loaded'] and second['verified']
+    assert second['image_id'] == sidecar['image_id']
+
+
+def test_a_newer_tarball_reloads_and_the_previous_image_stays(runner, factory, sync_args, unique_env):
+    old = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    new = factory.make(unique_env)
+    result = run_module('image_sync', sync_args)
+    assert result['changed'] and result['loaded'] and result['timestamp'] == read_sidecar(new)['timestamp'], result
+    assert result['previous_image_id'] == read_sidecar(old)['image_id']
+    assert base_of(runner, unique_env)['Id'] == read_sidecar(new)['image_id']
+    assert has_image(runner, read_sidecar(old)['image_id'])
+    assert not run_module('image_sync', sync_args)['changed']
+
+
+def test_the_tarballs_image_already_on_the_runner_is_only_tagged(runner, factory, sync_args, unique_env):
+    old = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    new = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    os.unlink(new)  # the operator withdraws the new version: the folder's newest is the old one again
+    os.unlink(new + '.json')
+    result = run_module('image_sync', sync_args)
+    assert result['changed'] and result['action'] == 'tag' and not result['loaded'] and result['bytes_read'] == 0, result
+    assert base_of(runner, unique_env)['Id'] == read_sidecar(old)['image_id']
+    assert not run_module('image_sync', sync_args)['changed']
+
+
+def test_prune_removes_superseded_images_but_not_one_a_container_uses(runner, factory, sync_args, unique_env):
+    first, second, third = [], [], []
+    first.append(factory.make(unique_env))
+    run_module('image_sync', sync_args)
+    in_use = read_sidecar(first[0])['image_id']
+    runner['client'].api.create_container(in_use, command=['true'], name='%s-user' % unique_env,
+                                          labels={'io.kohakuriver.docker.env': unique_env})
+    second.append(factory.make(unique_env))
+    run_module('image_sync', sync_args)
+    third.append(factory.make(unique_env))
+    result = run_module('image_sync', dict(sync_args, prune=True))
+    assert result['changed'] and result['loaded'], result
+    superseded = read_sidecar(second[0])['image_id']
+    assert [entry['id'] for entry in result['pruned']] == [superseded]
+    assert not has_image(runner, superseded)
+    assert has_image(runner, in_use)
+    assert base_of(runner, unique_env)['Id'] == read_sidecar(third[0])['image_id']
+
+
+def test_eight_concurrent_syncs_load_once_and_all_succeed(runner, factory, sync_args, unique_env):
+    factory.make(unique_env, random_bytes=8 * 1024 * 1024)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: run_module('image_sync', sync_args), range(8)))
+    assert all(not result.get('failed') for result in results), results
+    assert sum(result['loaded'] for result in results) == 1
+    assert sum(result['changed'] for result in results) == 1
+    assert len(set(result['image_id'] for result in results)) == 1
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'truncated-unverified', 'member-sha256', 'file-sha256'])
+def test_a_bad_tarball_fails_naming_file_and_cause_and_the_previous_base_keeps_running_tasks(
+        runner, factory, sync_args, unique_env, shared_dir, damage):
+    good = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    bad = factory.make(unique_env)
+    sidecar = read_sidecar(bad)
+    largest = max(sidecar['members'], key=lambda member: member['size'])
+    if damage.startswith('truncated'):
+        truncate(bad, largest['offset'] + largest['size'] // 2)
+        if damage == 'truncated-unverified':
+            os.unlink(bad + '.json')
+        cause = 'truncated' if damage == 'truncated' else 'unexpected end of data'
+    elif damage == 'member-sha256':
+        flip_byte(bad, largest['offset'] + largest['size'] // 2)
+        cause = 'sha256 of member %s does not match' % largest['name']
+    else:  # every member intact, only the whole file's checksum differs: caught after the last byte was read
+        write_sidecar(bad, dict(sidecar, sha256='0' * 64))
+        cause = 'its sha256 is'
+    result = run_module('image_sync', sync_args)
+    assert result.get('failed'), result
+    assert bad in result['msg'] and cause in result['msg'], result['msg']
+    assert base_of(runner, unique_env)['Id'] == read_sidecar(good)['image_id']
+    assert not has_image(runner, sidecar['image_id'])
+    assert not runner['client'].images.list(filters={'dangling': True, 'label': 'io.kohakuriver.docker.timestamp=%d'
+                                                     % sidecar['timestamp']})
+    assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(good))
+
+
+def test_a_kohakuriver_tarball_without_sidecar_loads_unverified(runner, factory, sync_args, unique_env):
+    path = factory.make(unique_env, kohakuriver_style=True)
+    assert not os.path.exists(path + '.json')
+    result = run_module('image_sync', sync_args)
+    assert result['changed'] and result['loaded'] and not result['verified'], result
+    assert any('unverified' in warning for warning in warnings_of(result))
+    timestamp = int(path.rsplit('-', 1)[1][:-len('.tar')])
+    base = base_of(runner, unique_env)
+    assert 'kohakuriver/%s:%d' % (unique_env, timestamp) in base['RepoTags']
+    assert not (base['Config'].get('Labels') or {}).get('io.kohakuriver.docker.timestamp')
+    second = run_module('image_sync', sync_args)
+    assert not second['changed'] and not second['verified'] and second['bytes_read'] == 0, second
+
+
+def test_an_oci_layout_tarball_from_docker_26_loads(runner, testbed, shared_dir, sync_args, unique_env):
+    runner2 = [node for node in testbed['runners'] if node['name'] == 'runner2'][0]
+    maker = TarballFactory(runner2['docker_host'], shared_dir / 'kohakuriver-containers')
+    try:
+        path = maker.make(unique_env)
+    finally:
+        maker.cleanup()  # the runner must really load it, not find it
+    sidecar = read_sidecar(path)
+    assert sidecar['archive_format'] == 'oci'
+    result = run_module('image_sync', sync_args)
+    assert result['loaded'] and result['verified'] and result['image_id'] == sidecar['image_id'], result
+    assert not run_module('image_sync', sync_args)['changed']
+
+
+def test_no_tarball_and_no_image_fails_clearly(runner, sync_args, unique_env):
+    result = run_module('image_sync', sync_args)
+    assert result.get('failed')
+    assert 'No tarball of environment %s' % unique_env in result['msg'] and 'no local image' in result['msg']
+    assert base_of(runner, unique_env) is None
+
+
+def test_an_unreachable_folder_fails_unless_allow_stale_accepts_the_local_image(runner, factory, sync_args, unique_env,
+                                                                                shared_dir):
+    missing = dict(sync_args, tarball_dir=str(shared_dir / 'not-mounted'))
+    result = run_module('image_sync', missing)
+    assert result.get('failed') and 'not-mounted' in result['msg'] and 'allow_stale' in result['msg'], result
+    result = run_module('image_sync', dict(missing, allow_stale=True))
+    assert result.get('failed') and 'No local image' in result['msg'], result
+    factory.make(unique_env)
+    loaded = run_module('image_sync', sync_args)
+    stale = run_module('image_sync', dict(missing, allow_stale=True))
+    assert not stale.get('failed') and not stale['changed'] and stale['stale'], stale
+    assert stale['image_id'] == loaded['image_id']
+    assert any('not-mounted' in warning for warning in warnings_of(stale))
+
+
+def test_check_mode_reports_the_load_and_loads_nothing(runner, factory, sync_args, unique_env):
+    path = factory.make(unique_env)
+    checked = run_module('image_sync', sync_args, check=True)
+    assert checked['changed'] and checked['action'] == 'load' and not checked['loaded'], checked
+    assert checked['image_id'] == read_sidecar(path)['image_id']
+    assert base_of(runner, unique_env) is None and not has_image(runner, checked['image_id'])
+    assert not os.path.exists(sync_args['state_dir'])
+    run_module('image_sync', sync_args)
+    assert not run_module('image_sync', sync_args, check=True)['changed']
+
+
+def test_bad_names_fail_before_docker_is_called(sync_args):
+    result = run_module('image_sync', dict(sync_args, name='Not/Valid', docker_host='unix:///nonexistent.sock'))
+    assert result.get('failed') and 'not a valid environment name' in result['msg']
+
+
+def test_syncing_one_environment_does_not_wait_for_another(runner, factory, sync_args, unique_env):
+    other = unique_env + '-other'
+    factory.make(unique_env)
+    factory.make(other)
+    os.makedirs(sync_args['state_dir'])
+    try:
+        with open(os.path.join(sync_args['state_dir'], '.%s.sync.lock' % other), 'w') as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # another run is loading `other`, for as long as this test needs
+            result = run_module('image_sync', sync_args)
+            blocked = run_module('image_sync', dict(sync_args, name=other, lock_timeout=1))
+        assert result['loaded'], result
+        assert blocked.get('failed') and 'lock' in blocked['msg'] and base_of(runner, other) is None, blocked
+    finally:
+        remove_env_from(runner['client'], other)
