@@ -130,9 +130,9 @@ def execute(client, name, params, check_mode=False):
     for option, skip_when_exists in (('creates', True), ('removes', False)):
         path = params.get(option)
         if path and path_exists(client, attrs['Id'], path) == skip_when_exists:
+            why = 'exists' if skip_when_exists else 'does not exist'
             result.update(rc=0, stdout='', stderr='', stdout_lines=[], stderr_lines=[],
-                          msg='Did not run the command since %s %s.' % (path, 'exists' if skip_when_exists
-                                                                          else 'does not exist'))
+                          msg='Did not run the command since %s %s.' % (path, why))
             return result, []
     if check_mode:
         result.update(changed=True, msg='Would run the command.')

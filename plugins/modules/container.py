@@ -22,7 +22,7 @@ description:
     result lists the differences in RV(drift) and a warning is shown; O(recreate=true) replaces it on purpose.
   - Only the options given are compared, so a task that names just the environment never reports drift.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

@@ -20,7 +20,7 @@ description:
   - Works on foreign containers of that name too (see M(kohakuriver.docker.container)), as running a command does
     not change their lifecycle.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

@@ -15,7 +15,7 @@ description:
     are listed too, with RV(containers[].managed=false).
   - Never changes anything.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

@@ -101,7 +101,8 @@ def test_options_are_applied_and_a_drifting_container_is_kept(engine, env, busyb
     assert exec_output(engine['docker_host'], env, ['sh', '-c', 'touch /data/x 2>&1; echo $?']).strip() != '0'
     assert not container(engine, name=env, image=busybox, **options)['changed']
 
-    drifting = dict(options, env={'GREETING': 'bye', 'N': 1}, memory='128m', labels={'team': 'cv'}, mounts=[])
+    drifting = dict(options)
+    drifting.update(env={'GREETING': 'bye', 'N': 1}, memory='128m', labels={'team': 'cv'}, mounts=[])
     kept = container(engine, name=env, image=busybox, **drifting)
     assert not kept['changed'] and kept['container']['id'] == attrs['Id'], pretty(kept)
     assert sorted(item['option'] for item in kept['drift']) == ['env', 'labels', 'memory', 'mounts']
@@ -194,8 +195,8 @@ def test_container_info_lists_every_environment_container_and_changes_nothing(en
         assert inspect(engine['docker_host'], other)['State']['Status'] == 'created'
 
 
-def test_create_pulls_a_registry_image_and_pull_always_reports_a_newer_one_as_drift(host_engine, host_env, busybox,
-                                                                                     testbed):
+def test_create_pulls_a_registry_image_and_pull_always_reports_a_newer_one_as_drift(
+        host_engine, host_env, busybox, testbed):
     image = RegistryImage(testbed['registry'], busybox)
     try:
         first_id = image.push(host_engine['docker_host'])
