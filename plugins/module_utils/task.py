@@ -151,18 +151,15 @@ def _copy_frames(frames, outputs, tails, errors):
         errors.append(exc)
 
 
-class TaskSpec(object):
-    """Validated task options; building it calls no Docker API."""
+class RunOptions(object):
+    """Where and with what a container of an environment runs on a runner (tasks and VPS sessions share them):
+    shared data at /shared, extra mounts, limits and GPUs. Validated here, before any Docker call."""
 
     def __init__(self, params):
         self.env = validate_env_name(params['env'], 'env')
-        self.task_id = validate_task_id(params.get('task_id') or new_task_id())
-        self.argv = command_argv(params.get('command'), params.get('argv'))
         self.shared_dir = _absolute_clean(params['shared_dir'], 'shared_dir')
         self.tarball_dir = params.get('tarball_dir') or posixpath.join(self.shared_dir, TARBALL_FOLDER)
         self.state_dir = params['state_dir']
-        self.workdir = _absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
-        self.environment = environment_list(params.get('environment'))
         self.mounts = [dict(Type='bind', Source=posixpath.join(self.shared_dir, 'shared_data'), Target=SHARED_MOUNT,
                             ReadOnly=False)] + [parse_mount(spec) for spec in params.get('mounts') or []]
         targets = [mount['Target'] for mount in self.mounts]
@@ -176,27 +173,39 @@ class TaskSpec(object):
         self.device_requests = gpu_requests(params.get('gpus'))
         self.privileged = bool(params.get('privileged'))
         self.network = params.get('network') or None
-        self.task_timeout = params.get('task_timeout')
-        if self.task_timeout is not None and self.task_timeout <= 0:
-            raise Failure('task_timeout must be a positive number of seconds.')
-        self.stop_timeout = params.get('stop_timeout', 10)
         self.sync = params.get('sync', True)
         self.allow_stale = params.get('allow_stale', False)
-        self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
-
-    @property
-    def container_name(self):
-        return TASK_CONTAINER_PREFIX + self.task_id
 
     @property
     def image(self):
         return image_reference(self.env)
 
-    def host_config(self, client):
+    def host_config(self, client, **extra):
+        """The HostConfig of these options; extra: more create_host_config arguments (ports, restart policy)."""
         return client.api.create_host_config(
             mounts=self.mounts, nano_cpus=self.nano_cpus, mem_limit=self.memory, device_requests=self.device_requests,
-            privileged=self.privileged, network_mode=self.network,
+            privileged=self.privileged, network_mode=self.network, **extra
         )
+
+
+class TaskSpec(RunOptions):
+    """Validated task options; building it calls no Docker API."""
+
+    def __init__(self, params):
+        super(TaskSpec, self).__init__(params)
+        self.task_id = validate_task_id(params.get('task_id') or new_task_id())
+        self.argv = command_argv(params.get('command'), params.get('argv'))
+        self.workdir = _absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
+        self.environment = environment_list(params.get('environment'))
+        self.task_timeout = params.get('task_timeout')
+        if self.task_timeout is not None and self.task_timeout <= 0:
+            raise Failure('task_timeout must be a positive number of seconds.')
+        self.stop_timeout = params.get('stop_timeout', 10)
+        self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
+
+    @property
+    def container_name(self):
+        return TASK_CONTAINER_PREFIX + self.task_id
 
 
 def run_task(client, spec, check_mode=False):
