@@ -45,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--base-mib', type=int, help='size of the base layer in MiB (overrides --size)')
     parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
     parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
+    parser.add_argument('--no-profile', action='store_true',
+                        help='do not profile our module (one more run under cProfile) where it misses a target')
     parser.add_argument('--keep-runners', action='store_true',
                         help='leave the private runners scenario 5 started running (bench/README.md)')
     parser.add_argument('--output', type=Path, help='markdown result file (default bench/results/<UTC time>.md)')
@@ -94,14 +96,16 @@ def selected_engines(args, runners):
     return runners[:2] if '6' in args.scenarios else runners[:1]
 
 
-def scale_runners(state, count):
-    """The runner daemons of scenario 5: the shared test bed's, plus private ones up to count (bench/README.md)."""
-    shared = [docker_state.daemon_of(node) for node in state['runners']]
-    if len(shared) >= count:
-        return shared[:count], False
+def scale_runners(count):
+    """The runner daemons of scenario 5, from a private test bed (bench/krbench/extra_runners.py); and whether
+    this run started that bed (and so stops it at the end)."""
     started = not extra_runners.is_up()
-    extra = [docker_state.daemon_of(node) for node in extra_runners.up(len(shared) + 1, count)]
-    return shared + extra, started
+    runners = []
+    for node in extra_runners.up(count):
+        daemon = docker_state.daemon_of(node)
+        daemon.name = docker_state.PREFIX + daemon.name
+        runners.append(daemon)
+    return runners, started
 
 
 def sync_playbook_vars(env):
@@ -125,7 +129,7 @@ class Run:
         self.work = Path('/var/tmp') / (docker_state.PREFIX + self.run_id)
         self.images = docker_state.Images(self.host, self.run_id, args.base_bytes, args.env_bytes,
                                           self.state['images']['busybox'])
-        self.ctx = scenarios.Context(args.size, args.rounds, self.host, self.runners, self.images, self.work)
+        self.ctx = scenarios.Context(args.size, args.rounds, not args.no_profile, self.host, self.runners, self.images, self.work)
         self.tables = []
         self.daemons = [self.host] + self.runners
         self.started_runners = False
@@ -190,7 +194,7 @@ class Run:
             print('\n' + report.markdown(self.tables[-1]), flush=True)
             return
         self.say('bringing up runner daemons for scenario 5 (%d in all)' % self.args.scale_runners)
-        runners, self.started_runners = scale_runners(self.state, self.args.scale_runners)
+        runners, self.started_runners = scale_runners(self.args.scale_runners)
         self.daemons += [runner for runner in runners if runner.name not in [d.name for d in self.daemons]]
         self.ctx.write_inventory(runners)
         self.scenario(scenarios.scale, runners, sync_playbook_vars(self.images.env))

@@ -25,6 +25,7 @@ GNU_TIME = '/usr/bin/time'
 PLAYBOOKS = REPO / 'bench' / 'playbooks'
 
 _MAX_RSS = re.compile(r'Maximum resident set size \(kbytes\): (\d+)')
+_CPU = re.compile(r'(?:User|System) time \(seconds\): ([0-9.]+)')
 _RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
                     r'\s+failed=(?P<failed>\d+)', re.M)
 
@@ -39,6 +40,7 @@ class Sample:
 
     seconds: float
     rss_mb: float | None
+    cpu_seconds: float | None
     rc: int
     stdout: str
     stderr: str
@@ -82,17 +84,23 @@ def timed(argv, stdin=None, env=None, timeout=3600):
         completed = subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
                                    check=False)
         seconds = time.perf_counter() - started
-        found = _MAX_RSS.search(Path(report.name).read_text(encoding='utf-8', errors='replace'))
+        text = Path(report.name).read_text(encoding='utf-8', errors='replace')
+    found = _MAX_RSS.search(text)
     rss_mb = int(found.group(1)) / 1024.0 if found else None
-    return Sample(seconds, rss_mb, completed.returncode, completed.stdout, completed.stderr)
+    cpu = [float(value) for value in _CPU.findall(text)]
+    return Sample(seconds, rss_mb, sum(cpu) if cpu else None, completed.returncode, completed.stdout, completed.stderr)
 
 
-def run_module(name, args, timeout=3600):
-    """Run kohakuriver.docker.<name> as one process, the way Ansible runs a module on a node (minus AnsiballZ)."""
+def run_module(name, args, timeout=3600, profile=None):
+    """Run kohakuriver.docker.<name> as one process, the way Ansible runs a module on a node (minus AnsiballZ).
+
+    With profile=<path>, the module runs under cProfile, which writes its statistics there.
+    """
     source = COLLECTION_ROOT / 'plugins' / 'modules' / ('%s.py' % name)
     stdin = json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)})
     env = dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH))
-    sample = timed([sys.executable, source], stdin=stdin, env=env, timeout=timeout)
+    python = [sys.executable] + (['-m', 'cProfile', '-o', str(profile)] if profile else [])
+    sample = timed(python + [source], stdin=stdin, env=env, timeout=timeout)
     lines = [line for line in sample.stdout.splitlines() if line.startswith('{')]
     sample.result = json.loads(lines[-1]) if lines else None
     if sample.result is None or sample.result.get('failed'):

@@ -24,6 +24,7 @@ class Row:
     name: str
     seconds: list = dataclasses.field(default_factory=list)
     rss_mb: list = dataclasses.field(default_factory=list)
+    cpu: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
     condition_failures: list = dataclasses.field(default_factory=list)
     rss_label: str = ''
@@ -32,12 +33,18 @@ class Row:
         self.seconds.append(sample.seconds)
         if sample.rss_mb is not None:
             self.rss_mb.append(sample.rss_mb)
+        if sample.cpu_seconds is not None:
+            self.cpu.append(sample.cpu_seconds)
         if note and note not in self.notes:
             self.notes.append(note)
 
     @property
     def median(self):
         return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def median_cpu(self):
+        return statistics.median(self.cpu) if self.cpu else None
 
     @property
     def peak_rss(self):
@@ -121,17 +128,17 @@ def markdown(table):
     lines = ['### %s' % table.title, '']
     if table.error:
         lines += ['**Did not complete:** %s' % table.error, '']
-    lines += ['| contender | median s | min s | max s | peak RSS MB | ratio vs %s | target | notes |' % table.reference,
-              '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |']
+    lines += ['| contender | median s | min s | max s | CPU s | peak RSS MB | ratio vs %s | target | notes |' % table.reference,
+              '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |']
     for row in table.rows:
         ratio = table.ratio(row.name)
         ratio_text = '-' if ratio is None else ('1.00 (reference)' if row.name == table.reference else '%.2f' % ratio)
         rss = '-' if row.peak_rss is None else '%.0f%s' % (row.peak_rss, row.rss_label)
         runs = len(row.seconds)
         notes = '; '.join(row.notes + row.condition_failures)
-        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             row.name, _seconds(row.median), _seconds(min(row.seconds) if runs else None),
-            _seconds(max(row.seconds) if runs else None), rss, ratio_text, _target_cell(table, row),
+            _seconds(max(row.seconds) if runs else None), _seconds(row.median_cpu), rss, ratio_text, _target_cell(table, row),
             ('%d runs' % runs) + ('; ' + notes if notes else '')))
     lines.append('')
     lines += table.notes
@@ -146,4 +153,40 @@ def summary(tables):
     for table in tables:
         for description, verdict, detail in table.verdicts():
             lines.append('- %s — %s: **%s**%s' % (table.title, description, verdict, ' (%s)' % detail if detail else ''))
+    if len(lines) == 2:
+        lines.append('- (no targets in the scenarios run)')
     return '\n'.join(lines) + '\n'
+
+
+_CATEGORIES = (
+    ('waiting on the Docker daemon (socket send/receive)', ("'sendall'", "'send'", "'recv", "'poll'", "'select'")),
+    ('sha256', ("_hashlib.HASH",)),
+    ('reading the tarball', ("'read' of '_io", "'readinto'", "'seek'")),
+    ('writing files', ("'write' of '_io", "posix.write", "'fsync'", "posix.fsync")),
+    ('starting Python and importing', ("importlib", "marshal", "builtins.compile", "'exec'")),
+)
+
+
+def profile_notes(path, label, wall):
+    """A short markdown summary of a cProfile file: own time per category and the top functions."""
+    import pstats  # pylint: disable=import-outside-toplevel
+    stats = pstats.Stats(str(path))
+    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # pylint: disable=no-member
+    total = sum(value[2] for _, value in entries) or 1e-9
+    categories = dict((name, 0.0) for name, _ in _CATEGORIES)
+    for (file_name, _, function), value in entries:
+        where = '%s %s' % (file_name, function)
+        for name, needles in _CATEGORIES:
+            if any(needle in where for needle in needles):
+                categories[name] += value[2]
+                break
+    lines = ['Profile of one more run of %s under cProfile (%.2f s wall, %.2f s in profiled code):' % (label, wall, total),
+             '', '```']
+    for name, seconds in categories.items():
+        lines.append('%7.2f s %5.1f %%  %s' % (seconds, 100 * seconds / total, name))
+    lines.append('  top functions by own time:')
+    for (file_name, line, function), value in entries[:10]:
+        short = '/'.join(file_name.split('/')[-2:]) if '/' in file_name else file_name
+        lines.append('%7.2f s %5.1f %%  %s (%s:%d)' % (value[2], 100 * value[2] / total, function, short, line))
+    lines += ['```', '']
+    return lines

@@ -15,6 +15,7 @@ from typing import Callable
 
 from krbench import measure
 from krbench.docker_state import remove_env_images
+from krbench import report
 from krbench.report import Row, Table, Target
 
 IMAGE_SYNC_MODULE = 'image_sync module'
@@ -41,6 +42,7 @@ class Contender:
     prepare: Callable = lambda: None
     check: Callable = lambda sample: None
     rss_label: str = ''
+    profile: Callable = None
 
 
 @dataclasses.dataclass
@@ -63,6 +65,7 @@ class Context:
 
     size: str
     rounds: int
+    profile: bool
     host: object
     runners: list
     images: object
@@ -135,6 +138,24 @@ def alternate(ctx, table, contenders, warmup=False):
         table.error = '%s: %s' % (type(exc).__name__, exc)
 
 
+def profile_missed(ctx, table, contenders):
+    """One more run of each contender that missed its target, under cProfile; its summary goes into the notes."""
+    if not ctx.profile or table.error:
+        return
+    missed = [target.contender for target in table.targets
+              if table.ratio(target.contender) is not None and table.ratio(target.contender) > target.ratio]
+    for contender in contenders:
+        if contender.name in missed and contender.profile:
+            path = ctx.work / ('profile-%s.prof' % table.key)
+            try:
+                contender.prepare()
+                settle()
+                sample, label = contender.profile(path)
+                table.notes.extend(report.profile_notes(path, label, sample.seconds))
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                table.notes.append('Profiling %s failed: %s' % (contender.name, exc))
+
+
 def new_table(key, title, reference, contenders, targets=(), memory_target_mb=None):
     rows = [Row(contender.name, rss_label=contender.rss_label) for contender in contenders]
     return Table(key, title, reference, rows, list(targets), memory_target_mb=dict(memory_target_mb or {}))
@@ -179,9 +200,14 @@ def packaging(ctx):
         for image_id in made.pop('images', []):
             host.remove_image(image_id)
 
-    def module_run():
+    def module_run(profile=None):
         return measure.run_module('tarball', dict(name=images.env, tarball_dir=str(module_dir), keep=1,
-                                                  docker_host=host.docker_host, timeout=1800))
+                                                  docker_host=host.docker_host, timeout=1800), profile=profile)
+
+    def module_profile(path):
+        sample = module_run(path)
+        module_check(sample)
+        return sample, 'the tarball module'
 
     def module_check(sample):
         tarball = sample.result['tarball']
@@ -204,7 +230,7 @@ def packaging(ctx):
         expect(cli_file.is_file() and host.has_image(cli_image), 'docker commit + save made no file')
 
     contenders = [
-        Contender(TARBALL_MODULE, module_run, module_prepare, module_check),
+        Contender(TARBALL_MODULE, module_run, module_prepare, module_check, profile=module_profile),
         Contender(COMMIT_SAVE, lambda: cli_run(False), cli_prepare, cli_check, rss_label=' (CLI only)'),
         Contender(COMMIT_SAVE_SYNC, lambda: cli_run(True), cli_prepare, cli_check, rss_label=' (CLI only)'),
     ]
@@ -212,6 +238,7 @@ def packaging(ctx):
                       [Target(TARBALL_MODULE, 1.10)], {TARBALL_MODULE: 100})
     try:
         alternate(ctx, table, contenders)
+        profile_missed(ctx, table, contenders)
     finally:
         module_prepare()
         cli_prepare()
@@ -239,10 +266,16 @@ def _has(runner, tarball):
     return runner.has_image(tarball.image_id)
 
 
-def _sync_module(ctx, runner):
+def _sync_module(ctx, runner, profile=None):
     return measure.run_module('image_sync', dict(name=ctx.images.env, tarball_dir=str(ctx.tarball_dir),
                                                  state_dir=str(ctx.state_dir(runner)),
-                                                 docker_host=runner.docker_host, timeout=1800))
+                                                 docker_host=runner.docker_host, timeout=1800), profile=profile)
+
+
+def _sync_profile(ctx, runner):
+    def profile(path):
+        return _sync_module(ctx, runner, path), 'the image_sync module'
+    return profile
 
 
 def _sync_note(sample):
@@ -282,7 +315,8 @@ def first_sync(ctx, runner):
         _reset_empty(ctx, runner)
 
     contenders = [
-        Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), empty, _loaded_check(runner, v2, 'image_sync')),
+        Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), empty, _loaded_check(runner, v2, 'image_sync'),
+                  profile=_sync_profile(ctx, runner)),
         Contender(DOCKER_LOAD, lambda: measure.run_shell(docker(runner, 'load', '-i', v2.path)), empty,
                   _loaded_check(runner, v2, 'docker load'), rss_label=' (CLI only)'),
         Contender(IMAGE_LOAD_PLAYBOOK, lambda: _playbook(ctx, 'image_load.yml', runner.name, {'krbench_tarball': v2.path}),
@@ -294,6 +328,7 @@ def first_sync(ctx, runner):
                       contenders, [Target(IMAGE_SYNC_MODULE, 1.10)])
     try:
         alternate(ctx, table, contenders)
+        profile_missed(ctx, table, contenders)
     finally:
         empty()
     table.notes.append('Tarball %s (%s, %s layout), read from the page cache. "Empty": the runner holds none of '
@@ -326,7 +361,7 @@ def update_sync(ctx, runner):
 
     contenders = [
         Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), previous_version,
-                  _loaded_check(runner, v2, 'image_sync')),
+                  _loaded_check(runner, v2, 'image_sync'), profile=_sync_profile(ctx, runner)),
         Contender(DOCKER_LOAD, lambda: measure.run_shell(docker(runner, 'load', '-i', v2.path)), previous_version,
                   _loaded_check(runner, v2, 'docker load'), rss_label=' (CLI only)'),
     ]
@@ -336,6 +371,7 @@ def update_sync(ctx, runner):
     _reset_empty(ctx, runner)
     try:
         alternate(ctx, table, contenders)
+        profile_missed(ctx, table, contenders)
     finally:
         _reset_empty(ctx, runner)
     table.notes.append('%.0f %% of the new tarball\'s %s are layers the runner already has (the target applies from '
@@ -377,7 +413,7 @@ def up_to_date(ctx, runner):
         Contender(PING_PLAYBOOK, lambda: _playbook(ctx, 'ping.yml', runner.name), current, unchanged(PING_PLAYBOOK),
                   rss_label=' (whole playbook)'),
         Contender(IMAGE_SYNC_PLAYBOOK, lambda: _playbook(ctx, 'image_sync.yml', runner.name), current,
-                  unchanged(IMAGE_SYNC_PLAYBOOK), rss_label=' (whole playbook)'),
+                  unchanged(IMAGE_SYNC_PLAYBOOK), rss_label=' (whole playbook)', profile=_sync_profile(ctx, runner)),
         Contender(IMAGE_LOAD_PLAYBOOK, lambda: _playbook(ctx, 'image_load.yml', runner.name, {'krbench_tarball': v2.path}),
                   current, unchanged(IMAGE_LOAD_PLAYBOOK), rss_label=' (whole playbook)'),
         Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), current, module_check),
@@ -389,6 +425,7 @@ def up_to_date(ctx, runner):
     _reset_empty(ctx, runner)
     try:
         alternate(ctx, table, contenders, warmup=True)
+        profile_missed(ctx, table, contenders)
     finally:
         _reset_empty(ctx, runner)
     table.notes.append('Each contender ran once untimed first (Python bytecode caches). The community.docker row '
