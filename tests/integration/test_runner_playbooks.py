@@ -1,0 +1,101 @@
+"""The runner playbooks run for real with ansible-playbook against the test inventory (Host + both runner nodes)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import docker
+import pytest
+
+from conftest import run_playbook, write_inventory
+from runner_helpers import remove_env_from
+from tarball_factory import TarballFactory, read_sidecar
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cluster(testbed, shared_dir, tmp_path, unique_env):
+    """The test inventory with a private state folder, a Host tarball factory, and two environments' names."""
+    inventory = write_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
+                                {'kohakuriver_state_dir': str(tmp_path / 'state')})
+    maker = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
+    envs = [unique_env, unique_env + '-b']
+    clients = dict((node['name'], docker.DockerClient(base_url=node['docker_host'], version='auto'))
+                   for node in testbed['runners'])
+    yield dict(inventory=inventory, factory=maker, envs=envs, clients=clients, shared_dir=shared_dir)
+    maker.cleanup()
+    for client in clients.values():
+        for env in envs:
+            remove_env_from(client, env)
+        client.close()
+
+
+def base_id(client, env):
+    try:
+        return client.api.inspect_image('kohakuriver/%s:base' % env)['Id']
+    except docker.errors.NotFound:
+        return None
+
+
+def test_sync_playbook_loads_every_environment_on_every_runner_and_a_second_run_changes_nothing(cluster):
+    tarballs = dict((env, cluster['factory'].make(env)) for env in cluster['envs'])
+    checked = run_playbook('kohakuriver.docker.sync', cluster['inventory'], check=True)
+    assert checked.rc == 0 and all(checked.changed(node) == 1 for node in cluster['clients']), checked
+    assert all(base_id(client, env) is None for client in cluster['clients'].values() for env in cluster['envs'])
+
+    first = run_playbook('kohakuriver.docker.sync', cluster['inventory'])
+    assert first.rc == 0 and all(first.changed(node) == 1 for node in cluster['clients']), first
+    for client in cluster['clients'].values():
+        for env, path in tarballs.items():
+            assert base_id(client, env) == read_sidecar(path)['image_id']
+    assert re.search(r'%s: loaded %s \(.* verified\)' % (cluster['envs'][1], os.path.basename(tarballs[cluster['envs'][1]])),
+                     first.stdout)
+
+    second = run_playbook('kohakuriver.docker.sync', cluster['inventory'])
+    assert second.rc == 0 and second.recap and second.changed() == 0, second
+    assert set(second.recap) == set(cluster['clients'])
+    assert '%s: up to date' % cluster['envs'][0] in second.stdout
+
+
+def test_sync_playbook_takes_chosen_environments_and_nodes(cluster):
+    for env in cluster['envs']:
+        cluster['factory'].make(env)
+    result = run_playbook('kohakuriver.docker.sync', cluster['inventory'],
+                          args=['-e', 'nodes=runner2', '-e', 'envs=%s' % cluster['envs'][1]])
+    assert result.rc == 0 and set(result.recap) == {'runner2'} and result.changed('runner2') == 1, result
+    assert base_id(cluster['clients']['runner2'], cluster['envs'][1])
+    assert base_id(cluster['clients']['runner2'], cluster['envs'][0]) is None
+    assert base_id(cluster['clients']['runner1'], cluster['envs'][1]) is None
+
+
+def test_task_submit_runs_the_command_and_prints_its_output_and_logs(cluster):
+    env = cluster['envs'][0]
+    cluster['factory'].make(env)
+    (cluster['shared_dir'] / 'shared_data' / 'analyze.sh').write_text('echo "analysing $1"; echo "note" >&2\n')
+    result = run_playbook('kohakuriver.docker.task_submit', cluster['inventory'],
+                          args=['-e', 'node=runner1', '-e', 'env=%s' % env, '-e', 'command="sh /shared/analyze.sh data.csv"',
+                                '-e', 'cpus=1', '-e', 'memory=64m', '-e', 'task_timeout=60', '-e', 'task_id=submitted-1'])
+    assert result.rc == 0 and result.changed('runner1') == 1, result
+    assert 'Task submitted-1 in %s on runner1 exited with rc 0' % env in result.stdout
+    assert '"analysing data.csv"' in result.stdout and '"note"' in result.stdout
+    log_dir = cluster['shared_dir'] / 'logs' / 'submitted-1'
+    assert 'Logs: %s/stdout.log' % log_dir in result.stdout
+    assert (log_dir / 'stdout.log').read_text() == 'analysing data.csv\n'
+
+
+def test_task_submit_fails_the_play_on_a_timeout_and_still_shows_the_logs(cluster):
+    env = cluster['envs'][0]
+    cluster['factory'].make(env)
+    result = run_playbook('kohakuriver.docker.task_submit', cluster['inventory'],
+                          args=['-e', 'node=runner2', '-e', 'env=%s' % env, '-e', 'command="echo waiting; sleep 600"',
+                                '-e', 'timeout=2'])
+    assert result.rc != 0 and result.recap['runner2']['failed'] == 1, result
+    assert 'timed out after 2' in result.stdout and 'timed out and was stopped' in result.stdout
+    assert '"waiting"' in result.stdout and 'Logs: ' in result.stdout
+
+
+def test_task_submit_without_a_node_says_what_to_give(cluster):
+    result = run_playbook('kohakuriver.docker.task_submit', cluster['inventory'], args=['-e', 'env=x'])
+    assert result.rc != 0 and '-e node=runner1' in result.stdout, result
