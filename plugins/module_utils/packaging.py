@@ -15,6 +15,7 @@ exact; the trial image is ours and untagged, and is dropped.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -106,7 +107,10 @@ def same_content(image, sidecar, env):
 
 
 def reasons_to_package(force, newest, container, changes, env):
-    """Why a new tarball is needed, from cheap facts only; empty when the newest tarball may still be current."""
+    """Why a new tarball is needed, from cheap facts only; empty when the newest tarball may still be current.
+
+    changes() returns the container's changed paths; it is called only when the answer depends on them.
+    """
     if force:
         return ['force is set']
     if newest is None:
@@ -119,13 +123,13 @@ def reasons_to_package(force, newest, container, changes, env):
         reasons.append('the container is not the one %s was made from' % newest.file_name)
     if sidecar.get('runtime_config') != runtime_config(container.get('Config'), env):
         reasons.append('the container configuration differs from %s' % newest.file_name)
-    if sidecar.get('container_changes') != changes_digest(changes):
-        reasons.append('files were added or deleted in the container since %s' % newest.file_name)
     try:
         if os.stat(newest.path).st_size != sidecar.get('size'):
             reasons.append('%s does not have the size its sidecar records' % newest.file_name)
     except OSError:
         reasons.append('%s disappeared' % newest.file_name)
+    if not reasons and sidecar.get('container_changes') != changes_digest(changes()):
+        reasons.append('files were added or deleted in the container since %s' % newest.file_name)
     return reasons
 
 
@@ -229,8 +233,7 @@ class Packaging(object):
 
     def _predict(self, container, created):
         newest = None if created else store.newest_tarball(self.folder, self.env)
-        changes = self.client.api.diff(container['Id']) or []
-        reasons = reasons_to_package(self.force, newest, container, changes, self.env)
+        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), self.env)
         before = [] if created else self._before()
         self.result.update(changed=bool(reasons), reasons=reasons, diff=dict(before=dict(tarballs=before)))
         if reasons:
@@ -243,6 +246,9 @@ class Packaging(object):
             self.result['tarball'] = self._tarball_result(newest)
         self.result['diff']['after'] = dict(tarballs=after)
         return self.result
+
+    def _changes_of(self, container):
+        return lambda: self.client.api.diff(container['Id']) or []
 
     def _tarball_result(self, tarball):
         sidecar = tarball.sidecar or {}
@@ -275,8 +281,7 @@ class Packaging(object):
         self.result['diff'] = dict(before=dict(tarballs=before), after=dict(tarballs=before))
         container = _container_or_fail(self.client, env, self.docker_host)
         newest = store.newest_tarball(folder, env)
-        changes = self.client.api.diff(container['Id']) or []
-        reasons = reasons_to_package(self.force, newest, container, changes, env)
+        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), env)
         clock = DaemonClock(self.client)
         self.daemon_name = clock.info.get('Name')
         timestamp = store.choose_timestamp(clock.now(), newest.timestamp if newest else None)
@@ -301,8 +306,11 @@ class Packaging(object):
             image = self._commit(container, timestamp, stop=running and not self.pause)
         self.result['reasons'] = reasons + self.result['reasons']
         self._check_created(image, timestamp)
-        changes = self.client.api.diff(container['Id']) or []
-        sidecar = self._save_and_publish(container, image, timestamp, changes)
+        # The daemon lists the container's changes (for the next check mode) while it streams the image.
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        changes = pool.submit(self._changes_of(container))
+        pool.shutdown(wait=False)
+        sidecar = self._save_and_publish(container, image, timestamp, changes.result)
         final = os.path.join(folder, tarball_name(env, timestamp))
         self.result['changed'] = True
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
@@ -426,7 +434,7 @@ class Packaging(object):
             created=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
             image_created=image.get('Created'),
             runtime_config=runtime_config(image.get('Config'), self.env),
-            container_changes=changes_digest(changes),
+            container_changes=changes_digest(changes()),
         )
         sidecar.update(described)
         return sidecar

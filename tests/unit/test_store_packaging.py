@@ -86,28 +86,41 @@ def newest(tmp_path):
 CONTAINER = {'Id': 'c1', 'Config': CONFIG}
 
 
+def changes(listed):
+    return lambda: listed
+
+
 def test_no_reason_when_facts_match_the_newest_sidecar(newest):
-    assert packaging.reasons_to_package(False, newest, CONTAINER, CHANGES, ENV) == []
+    assert packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV) == []
+
+
+def test_changes_are_listed_only_when_the_answer_depends_on_them(newest):
+    def fail():
+        raise AssertionError('listed the changes needlessly')
+
+    assert packaging.reasons_to_package(True, newest, CONTAINER, fail, ENV) == ['force is set']
+    assert packaging.reasons_to_package(False, None, CONTAINER, fail, ENV) == ['there is no tarball of my-env yet']
+    assert len(packaging.reasons_to_package(False, newest, dict(CONTAINER, Id='c2'), fail, ENV)) == 1
 
 
 def test_force_and_missing_tarballs_are_reasons(newest, tmp_path):
-    assert packaging.reasons_to_package(True, newest, CONTAINER, CHANGES, ENV) == ['force is set']
-    assert packaging.reasons_to_package(False, None, CONTAINER, CHANGES, ENV) == ['there is no tarball of my-env yet']
+    assert packaging.reasons_to_package(True, newest, CONTAINER, changes(CHANGES), ENV) == ['force is set']
+    assert packaging.reasons_to_package(False, None, CONTAINER, changes(CHANGES), ENV) == ['there is no tarball of my-env yet']
     (tmp_path / 'my-env-1700000000.tar.json').unlink()
     unverified = store.newest_tarball(str(tmp_path), ENV)
-    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, CHANGES, ENV)[0]
+    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, changes(CHANGES), ENV)[0]
 
 
-@pytest.mark.parametrize('container, changes, reason', [
+@pytest.mark.parametrize('container, listed, reason', [
     (dict(CONTAINER, Id='c2'), CHANGES, 'is not the one'),
     (dict(CONTAINER, Config=dict(CONFIG, User='nobody')), CHANGES, 'configuration differs'),
     (CONTAINER, CHANGES + [{'Path': '/new', 'Kind': 1}], 'added or deleted'),
 ])
-def test_cheap_facts_that_differ_are_reasons(newest, container, changes, reason):
-    reasons = packaging.reasons_to_package(False, newest, container, changes, ENV)
+def test_cheap_facts_that_differ_are_reasons(newest, container, listed, reason):
+    reasons = packaging.reasons_to_package(False, newest, container, changes(listed), ENV)
     assert len(reasons) == 1 and reason in reasons[0]
 
 
 def test_a_tarball_whose_size_differs_from_its_sidecar_is_a_reason(newest, tmp_path):
     (tmp_path / 'my-env-1700000000.tar').write_bytes(b'1234')
-    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, CHANGES, ENV)[0]
+    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV)[0]
