@@ -1,0 +1,56 @@
+"""Pytest plugin for the real Docker test bed: session fixtures ``testbed`` and ``docker_hosts``.
+
+Load it from a conftest.py with ``pytest_plugins = ["tests.testbed.pytest_plugin"]`` or with
+``pytest -p tests.testbed.pytest_plugin``.
+"""
+
+import os
+
+import pytest
+
+try:
+    from . import testbed as _testbed
+except ImportError:
+    import testbed as _testbed
+
+
+def _keys(state):
+    return {(entry["kind"], entry["name"], entry.get("pid")) for entry in (state or {}).get("started", [])}
+
+
+def _started_since(known):
+    state = _testbed.load_state() or {}
+    return [entry for entry in state.get("started", []) if (entry["kind"], entry["name"], entry.get("pid")) not in known]
+
+
+def _release(known, ours):
+    """Tear down what this session started: everything when nothing was recorded before it."""
+    if ours and os.environ.get("KR_TESTBED_KEEP") != "1":
+        _testbed.teardown(None if not known else ours)
+
+
+@pytest.fixture(scope="session", name="testbed")
+def testbed_fixture():
+    """The test bed state (tests/testbed/README.md), brought up when missing or unhealthy.
+
+    Whatever this session had to start is torn down at its end, unless KR_TESTBED_KEEP=1.
+    """
+    before = _testbed.load_state()
+    if before is not None and _testbed.healthy(before):
+        yield before
+        return
+    known = _keys(before)
+    try:
+        state = _testbed.ensure_up()
+    except _testbed.TestbedError as exc:
+        _release(known, _started_since(known))
+        pytest.fail("the Docker test bed did not come up: %s" % exc, pytrace=False)
+    ours = _started_since(known)
+    yield state
+    _release(known, ours)
+
+
+@pytest.fixture(scope="session")
+def docker_hosts(testbed):
+    """Every engine of the test bed, Host first: dicts with name, docker_host, engine_version, api_version."""
+    return [dict(node) for node in [testbed["host"]] + testbed["runners"]]
