@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
 import shlex
 import subprocess
+import sys
 import time
 
 import pytest
@@ -42,27 +44,31 @@ def twice(verb, inventory, env, **extra):
 
 
 def drive_shell(argv, expected, timeout=60):
-    """Run argv on a pseudo-terminal like a person: type a command, read its answer, type exit. Returns the output."""
+    """Run argv on a pseudo-terminal like a person: wait for the prompt, type a command, read its answer, type exit."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execvpe(argv[0], argv, dict(os.environ, PATH='%s:%s' % (BIN, os.environ['PATH']), TERM='xterm'))
     output = b''
     deadline = time.monotonic() + timeout
-    os.write(fd, b'echo kr-$((6*7))-$(hostname)\n')
-    try:
-        while expected.encode() not in output and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.5)[0]:
-                output += os.read(fd, 65536)
-        os.write(fd, b'exit\n')
-        while time.monotonic() < deadline:
+
+    def read_until(marker):
+        nonlocal output
+        while marker not in output and time.monotonic() < deadline:
             if select.select([fd], [], [], 0.5)[0]:
                 try:
                     chunk = os.read(fd, 65536)
                 except OSError:
-                    break
+                    return
                 if not chunk:
-                    break
+                    return
                 output += chunk
+
+    try:
+        read_until(b'# ')
+        os.write(fd, b'echo kr-$((6*7))-$(hostname)\n')
+        read_until(expected.encode())
+        os.write(fd, b'exit\n')
+        read_until(b'\0never')
     finally:
         _pid, status = os.waitpid(pid, 0)
         os.close(fd)
@@ -149,3 +155,22 @@ def test_create_refuses_a_foreign_container_and_leaves_it(host, env, testbed, lo
 def test_a_missing_variable_says_what_to_pass(local_inventory):
     run = run_playbook('kohakuriver.docker.container_create', local_inventory)
     assert run.rc != 0 and '-e env=my-python-env -e image=python:3.11-slim' in run.stdout, run
+
+
+def test_playbooks_and_env_shell_reach_a_host_over_real_ssh(host, env, testbed, tmp_path):
+    """The Host as Ansible usually meets it: over SSH, with the daemon on a unix socket there."""
+    ssh = testbed['ssh']
+    inventory = tmp_path / 'ssh-inventory.json'
+    inventory.write_text(json.dumps({'kohakuriver_host': {'hosts': {'host': {
+        'ansible_connection': 'ssh', 'ansible_host': ssh['host'], 'ansible_port': ssh['port'],
+        'ansible_user': ssh['user'], 'ansible_ssh_common_args': '-F %s' % ssh['ssh_config'],
+        'ansible_python_interpreter': sys.executable, 'kohakuriver_docker_host': host['docker_host'],
+    }}}}))
+    twice('create', inventory, env, image=testbed['images']['busybox'])
+    container_id = inspect(host['docker_host'], env)['Id']
+    shell = playbook('shell', inventory, env)
+    command = 'ssh -t -p %s -F %s %s@%s docker -H %s exec -it kohakuriver-env-%s sh' % (
+        ssh['port'], ssh['ssh_config'], ssh['user'], ssh['host'], host['docker_host'], env)
+    assert shell.rc == 0 and command in shell.stdout, shell
+    drive_shell([str(REPO / 'scripts' / 'env-shell'), env, '-i', str(inventory)], 'kr-42-%s' % container_id[:12])
+    twice('delete', inventory, env)
