@@ -18,7 +18,7 @@ try:
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
     DOCKER_ERRORS = ()
-    APIError = Exception
+    APIError = DockerException = Exception
 else:
     DOCKER_SDK_IMPORT_ERROR = None
     DOCKER_ERRORS = (DockerException, RequestException)
