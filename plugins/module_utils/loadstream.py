@@ -157,8 +157,7 @@ class LoadStream(object):
             with open(self.path, 'rb') as handle:
                 reader = _HashingReader(handle)
                 try:
-                    for piece in self._archive_pieces(reader):
-                        yield piece
+                    yield from self._archive_pieces(reader)
                 finally:
                     self.bytes_read = reader.count
         except (OSError, tarfile.TarError, EOFError) as exc:
@@ -198,12 +197,10 @@ class LoadStream(object):
                     continue
                 else:
                     pieces = self._emit(info, info.size, self._checked_data(archive, info, check))
-                for piece in pieces:
-                    yield piece
+                yield from pieces
             elif info.isdir() or info.issym() or info.islnk():
                 last_end = info.offset_data
-                for piece in self._emit(info, 0, []):
-                    yield piece
+                yield from self._emit(info, 0, [])
             else:
                 raise tarfile.TarError('member %s is of a type docker save never writes' % info.name)
         reader.drain(self.chunk_size)
@@ -224,8 +221,7 @@ class LoadStream(object):
         is refused by tar readers, while one cut inside padding is accepted by Go's archive/tar at a clean EOF."""
         yield self._padding_due + _header(info, size if info.isreg() else None)
         self._padding_due = _padding(size)
-        for chunk in data:
-            yield chunk
+        yield from data
 
     def _member_check(self, position, info):
         """A function checking the member's sha256 against the sidecar, or None without a sidecar."""

@@ -12,11 +12,11 @@ version_added: 0.1.0
 description:
   - Makes C(kohakuriver/<name>:base) on a runner the image of the newest tarball C(<tarball_dir>/<name>-<timestamp>.tar)
     (the largest timestamp in the file name), the way KohakuRiver's runner syncs before a task, but checked by identity.
-  - B(Up to date) when the local C(:base) image carries the newest tarball's timestamp (its label
+  - The image is B(up to date) when the local C(:base) image carries the newest tarball's timestamp (its label
     C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
     tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
     and inspects one image; the tarball itself is not read. File modification times play no part.
-  - B(Missing or outdated) the tarball is streamed into the daemon (never into memory) without its own tags, checking on
+  - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its own tags, checking on
     the way every member's sha256 and the whole file's sha256 against the sidecar. Only when the daemon reports the
     expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base) tagged, so the
     previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves the runner as it
@@ -25,11 +25,11 @@ description:
   - When the tarball's image is already on the daemon (by the sidecar's image ID, or the C(:<timestamp>) tag) it is
     only tagged, without reading the tarball.
   - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified.
-  - One lock per environment (in O(state_dir)): concurrent syncs of one environment load it once and all succeed;
-    syncing one environment never waits for another.
+  - One lock per environment (a file in O(state_dir)), so concurrent syncs of one environment load it once and all
+    succeed, and syncing one environment never waits for another.
   - Never pulls from a registry. No tarball and no local image is an error.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

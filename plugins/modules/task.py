@@ -23,7 +23,7 @@ description:
     reports a timeout; an out-of-memory kill is reported only when Docker says the container was OOM-killed.
   - The container is removed afterwards whatever happened (also on failure or C(SIGTERM) of the module).
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

@@ -129,7 +129,7 @@ def test_stream_carries_every_member_unchanged_but_the_tags(tmp_path, members):
     path = write_archive(tmp_path / 'env-1.tar', members)
     stream = LoadStream(path, make_sidecar(path), chunk_size=1024)
     result = read_back(streamed(stream))
-    original = dict((name, data) for name, data, _ in members)
+    original = dict((name, data) for name, data, _kind in members)
     assert 'repositories' not in result
     for name, data in original.items():
         if name not in ('manifest.json', 'index.json', 'repositories'):
@@ -271,7 +271,7 @@ def test_withholding_keeps_exactly_the_last_byte_back_until_the_next_piece():
     out = []
     for chunk in _withhold_last_byte(pieces()):
         out.append((bytes(chunk), len(produced)))
-    assert b''.join(chunk for chunk, _ in out) == b'abcdef'
+    assert b''.join(chunk for chunk, _produced in out) == b'abcdef'
     assert out[0] == (b'ab', 1)
     assert out[1] == (b'c', 3)
     assert out[-1] == (b'f', 4)

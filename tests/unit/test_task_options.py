@@ -113,7 +113,7 @@ def test_spec_refuses_bad_input(overrides, message):
 
 def test_tail_keeps_the_end_and_counts_everything():
     tail = Tail(limit=10)
-    for _ in range(5):
+    for _round in range(5):
         tail.add(b'0123456789abc')
     assert tail.total == 65
     assert tail.truncated
