@@ -169,59 +169,53 @@ def _foreign(request, attrs):
 def ensure(client, request, check_mode=False):
     """Bring the environment container to request.state; returns (result dict, warnings)."""
     attrs = inspect_container(client, request.name)
-    warnings = []
     adopted = bool(attrs) and not is_managed((attrs.get('Config') or {}).get('Labels'))
     if adopted and not request.adopt:
         raise _foreign(request, attrs)
     if request.state != 'absent' and not attrs and not request.image:
         raise Failure('%s does not exist; give image to create it.' % request.name)
 
-    drift, image_id, pulled, image = [], None, False, request.image
+    warnings, drift, pulled, image = [], [], False, request.image
     if request.state != 'absent':
+        image_id = None
         if request.image:
             image_id, pulled = ensure_image(client, request.image, request.pull, not attrs, check_mode)
-        if attrs:
-            drift = find_drift(request, attrs, image_id)
-            if drift:
-                warnings.append(drift_warning(request.name, drift, request.recreate))
-            if drift and request.recreate:
-                image = request.image or attrs['Config']['Image']
-                if not request.image:
-                    pulled = ensure_image(client, image, request.pull, True, check_mode)[1]
+        drift = find_drift(request, attrs, image_id) if attrs else []
+        if drift:
+            warnings.append(drift_warning(request.name, drift, request.recreate))
+        if drift and request.recreate and not request.image:
+            image = attrs['Config']['Image']
+            pulled = ensure_image(client, image, request.pull, True, check_mode)[1]
     actions = (['pull'] if pulled else []) + plan(request, attrs, drift)
+    if actions and not check_mode:
+        _act(client, request, attrs, image, actions)
 
-    if not check_mode:
-        for action in actions:
-            if action in ('create', 'recreate'):
-                start = 'start' in actions
-                if action == 'create':
-                    _create_and_start(client, request, image, start)
-                else:
-                    _recreate(client, request, attrs, image, start)
-                break
-            if action == 'start':
-                start_container(client, request.name, attrs['Id'])
-            elif action == 'unpause':
-                client.api.unpause(attrs['Id'])
-            elif action == 'stop':
-                client.api.stop(attrs['Id'], timeout=STOP_TIMEOUT)
-            elif action == 'remove':
-                client.api.remove_container(attrs['Id'])
-
-    after_attrs = attrs
-    if actions and not check_mode and request.state != 'absent':
-        after_attrs = inspect_container(client, request.name)
-    if request.state == 'absent':
-        container = dict(describe(attrs), status='absent', running=False) if attrs else dict(
-            id=None, name=request.name, env=request.env, image=None, status='absent', running=False)
-    elif after_attrs:
-        container = describe(after_attrs)
+    now = attrs
+    if actions and not check_mode:
+        now = None if request.state == 'absent' else inspect_container(client, request.name)
+    if now:
+        container = describe(now)
     else:
-        container = dict(id=None, name=request.name, env=request.env, image=request.image, status='absent',
-                         running=False)
-    result = dict(changed=bool(actions), actions=actions, container=container, drift=drift, adopted=adopted)
-    result['diff'] = _diff(request, attrs, actions)
+        gone = describe(attrs) if attrs else dict(id=None, name=request.name, env=request.env, image=request.image)
+        container = dict(gone, status='absent', running=False)
+    result = dict(changed=bool(actions), actions=actions, container=container, drift=drift, adopted=adopted,
+                  diff=_diff(request, attrs, actions))
     return result, warnings
+
+
+def _act(client, request, attrs, image, actions):
+    if 'create' in actions:
+        _create_and_start(client, request, image, 'start' in actions)
+    elif 'recreate' in actions:
+        _recreate(client, request, attrs, image, 'start' in actions)
+    elif 'start' in actions:
+        start_container(client, request.name, attrs['Id'])
+    elif 'unpause' in actions:
+        client.api.unpause(attrs['Id'])
+    if 'stop' in actions:
+        client.api.stop(attrs['Id'], timeout=STOP_TIMEOUT)
+    if 'remove' in actions:
+        client.api.remove_container(attrs['Id'])
 
 
 def _diff(request, attrs, actions):
