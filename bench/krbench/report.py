@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pstats
 import statistics
 
 
@@ -169,13 +170,12 @@ _CATEGORIES = (
 
 def profile_notes(path, label, wall):
     """A short markdown summary of a cProfile file: own time per category and the top functions."""
-    import pstats  # pylint: disable=import-outside-toplevel
     stats = pstats.Stats(str(path))
     entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # pylint: disable=no-member
-    total = sum(value[2] for _, value in entries) or 1e-9
-    categories = dict((name, 0.0) for name, _ in _CATEGORIES)
-    for (file_name, _, function), value in entries:
-        where = '%s %s' % (file_name, function)
+    total = sum(value[2] for value in dict(entries).values()) or 1e-9
+    categories = dict((category[0], 0.0) for category in _CATEGORIES)
+    for key, value in entries:
+        where = '%s %s' % (key[0], key[2])
         for name, needles in _CATEGORIES:
             if any(needle in where for needle in needles):
                 categories[name] += value[2]
