@@ -28,7 +28,7 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import ArchiveIndexer, read_member_from
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DockerException, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -43,7 +43,7 @@ MAX_CLOCK_LEAD = 120
 RUNTIME_CONFIG_KEYS = ('Cmd', 'Entrypoint', 'Env', 'ExposedPorts', 'Healthcheck', 'Labels', 'OnBuild', 'Shell',
                        'StopSignal', 'User', 'Volumes', 'WorkingDir')
 _DOCKER_TIME = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$')
-_TRANSPORT_ERRORS = (DockerException, OSError, ValueError)
+_TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
 
 
 class Interrupted(Failure):

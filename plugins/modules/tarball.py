@@ -39,7 +39,7 @@ description:
   - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
     its sidecar. No Docker daemon is contacted.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes

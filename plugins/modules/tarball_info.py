@@ -24,7 +24,7 @@ description:
     C(links), C(source) (container, container ID, Docker host name), C(engine) (version, API version),
     C(created), C(image_created), C(runtime_config) and C(container_changes) (what the next packaging compares).
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.attributes
   - kohakuriver.docker.attributes.info_module

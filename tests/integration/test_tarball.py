@@ -124,7 +124,7 @@ def test_quick_forced_packagings_get_increasing_names_never_ahead_of_their_image
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env)
-    results = [ok(package(unique_env, folder, host, force=True, keep=3)) for _ in range(3)]
+    results = [ok(package(unique_env, folder, host, force=True, keep=3)) for _round in range(3)]
     timestamps = [result['tarball']['timestamp'] for result in results]
     assert timestamps == sorted(set(timestamps))
     assert [result['reasons'] for result in results] == [['force is set']] * 3
@@ -199,7 +199,7 @@ def test_absent_deletes_one_named_tarball_or_all_of_the_environment(docker_hosts
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env)
-    made = [ok(package(unique_env, folder, host, force=True, keep=3))['tarball'] for _ in range(3)]
+    made = [ok(package(unique_env, folder, host, force=True, keep=3))['tarball'] for _round in range(3)]
     neighbour = folder / ('%s-2-1700000000.tar' % unique_env)
     neighbour.write_bytes(b'neighbour')
 
