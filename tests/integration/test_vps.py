@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import run_module, run_playbook
+from container_support import warnings_of
 from roles_support import PYTHON, remove_environment, role_inventory
 from runner_helpers import runner_node
 from tarball_factory import TarballFactory
@@ -153,3 +154,137 @@ def test_a_session_lets_its_key_in_and_nothing_else_and_keeps_files_across_stop_
     assert removed['changed'] and removed['actions'] == ['stop', 'remove'] and removed['status'] == 'absent', removed
     assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session['name']})
     assert not vps(session, state='absent')['changed']
+
+
+def stat_in(node, name, *paths):
+    """Modification time and mode of files in the session, read through the Docker API (not through SSH)."""
+    container = node['client'].containers.get('kohakuriver-vps-' + name)
+    code, output = container.exec_run(['stat', '-c', '%n %Y %a %U'] + list(paths))
+    assert code == 0, output
+    return output.decode()
+
+
+def snapshot_tags(node, env):
+    return sorted(tag for image in node['client'].images.list(name='kohakuriver/%s' % env) for tag in image.tags
+                  if ':vps-' in tag)
+
+
+def test_a_docker_restart_keeps_endpoint_host_key_and_files_without_setup(node, session):
+    private, public = new_key()
+    made = vps(session, authorized_keys=[public])
+    assert made['changed'], made
+    files = stat_in(node, session['name'], '/root/.ssh', '/root/.ssh/authorized_keys', '/etc/kohakuriver/vps',
+                    '/etc/kohakuriver/vps/ssh_host_ed25519_key', '/run/sshd')
+    modes = [line.split()[2:] for line in files.splitlines()]
+    assert modes == [['700', 'root'], ['600', 'root'], ['700', 'root'], ['600', 'root'], ['755', 'root']], files
+    container = node['client'].containers.get('kohakuriver-vps-' + session['name'])
+    assert container.attrs['HostConfig']['RestartPolicy']['Name'] == 'unless-stopped'
+    assert container.attrs['Config']['Entrypoint'][:3] == ['/usr/sbin/sshd', '-D', '-e']
+
+    container.restart(timeout=5)
+    assert stat_in(node, session['name'], '/root/.ssh', '/root/.ssh/authorized_keys', '/etc/kohakuriver/vps',
+                   '/etc/kohakuriver/vps/ssh_host_ed25519_key', '/run/sshd') == files, 'a restart changed files'
+    login = ssh(node, made['port'], private, 'echo back', host_key=made['host_key'])
+    assert login['ok'] and login['stdout'] == 'back\n', login
+    assert not vps(session, authorized_keys=[public])['changed']
+
+
+def test_a_malformed_key_is_refused_before_docker_is_called(tmp_path):
+    _private, public = new_key()
+    for bad, says in ((public + '\nssh-ed25519 AAAA injected', 'more than one line'),
+                      (public.replace(' tester', " x'; touch /tmp/pwned; '"), 'quotes'),
+                      (new_key()[0], 'private key')):
+        result = run_module('vps', dict(name='never', env='never-made', docker_host='unix://%s/no-daemon.sock' % tmp_path,
+                                        authorized_keys=[public, bad]))
+        assert result.get('failed') and result['msg'].startswith('authorized_keys[1] ') and says in result['msg'], result
+        assert 'Docker' not in result['msg'] and 'BEGIN' not in result['msg']
+
+
+def test_an_image_without_sshd_fails_with_how_to_prepare_it(testbed, node, unique_env, shared_dir, tmp_path):
+    factory = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
+    try:
+        factory.make(unique_env)
+        args = dict(name='nosshd-%s' % uuid.uuid4().hex[:6], env=unique_env, shared_dir=str(shared_dir),
+                    state_dir=str(tmp_path / 'state'), docker_host=node['docker_host'], generate_key=True)
+        result = run_module('vps', args)
+        assert result.get('failed'), result
+        assert '/usr/sbin/sshd' in result['msg'] and 'vps: true' in result['msg'], result['msg']
+        assert 'private_key' not in result
+        assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + args['name']})
+    finally:
+        remove_environment(testbed, unique_env)
+        factory.cleanup()
+
+
+def test_new_keys_replace_the_old_and_other_differences_are_only_reported(node, session):
+    first_private, first = new_key('first')
+    second_private, second = new_key('second')
+    made = vps(session, authorized_keys=[first], cpus=1.0)
+    port = made['port']
+    changed = vps(session, authorized_keys=[second], cpus=1.0)
+    assert changed['changed'] and changed['actions'] == ['authorized_keys'], changed
+    assert [key['comment'] for key in changed['diff']['before']['authorized_keys']] == ['first']
+    assert [key['comment'] for key in changed['diff']['after']['authorized_keys']] == ['second']
+    assert ssh(node, port, second_private)['ok'] and not ssh(node, port, first_private)['ok']
+
+    drifted = vps(session, authorized_keys=[second], cpus=2.0, port=port)
+    assert not drifted['changed'] and drifted['drift'] == [dict(option='cpus', wanted=2.0, actual=1.0)], drifted
+    assert any('cpus' in warning and 'never recreated' in warning for warning in warnings_of(drifted)), drifted
+    assert node['client'].containers.get('kohakuriver-vps-' + session['name']).id == made['id']
+
+
+def test_check_mode_changes_nothing(node, session):
+    _private, public = new_key()
+    planned = run_module('vps', dict(session, authorized_keys=[public]), check=True, diff=True)
+    assert planned['changed'] and 'create' in planned['actions'] and planned['diff']['after']['state'] == 'started', planned
+    assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session['name']})
+    made = vps(session, authorized_keys=[public])
+    stop_planned = run_module('vps', dict(session, state='absent', snapshot=True), check=True)
+    assert stop_planned['changed'] and stop_planned['actions'] == ['snapshot', 'stop', 'remove'], stop_planned
+    container = node['client'].containers.get('kohakuriver-vps-' + session['name'])
+    assert container.status == 'running' and container.id == made['id']
+    assert not snapshot_tags(node, session['env'])
+
+
+def test_snapshots_on_stop_keep_the_newest_of_this_session_only(node, session, vps_env):
+    private, public = new_key()
+    made = vps(session, authorized_keys=[public])
+    other = dict(session, name=session['name'] + '-1')
+    repository = 'kohakuriver/%s' % session['env']
+    try:
+        vps(other, authorized_keys=[public])
+        first_other = vps(other, state='stopped', snapshot=True, snapshot_keep=1)['snapshot']
+        assert ssh(node, made['port'], private, 'echo one > /root/state')['ok']
+        first = vps(session, state='stopped', snapshot=True, snapshot_keep=1)
+        assert first['actions'] == ['snapshot', 'stop'] and first['snapshot'].startswith(repository + ':vps-%s-' % session['name'])
+        assert not vps(session, state='stopped', snapshot=True, snapshot_keep=1)['changed'], 'a stopped session is not committed again'
+        vps(session)
+        second = vps(session, state='stopped', snapshot=True, snapshot_keep=1)
+        assert second['snapshot'] != first['snapshot'] and second['snapshots_removed'] == [first['snapshot']], second
+        tags = snapshot_tags(node, session['env'])
+        assert second['snapshot'] in tags and first['snapshot'] not in tags and first_other in tags, tags
+        saved = node['client'].containers.run(second['snapshot'], ['cat', '/root/state'], entrypoint=[], remove=True)
+        assert saved == b'one\n'
+    finally:
+        for tag in snapshot_tags(node, session['env']):
+            node['client'].images.remove(tag)
+        vps(other, state='absent')
+
+
+def test_a_generated_key_is_returned_once_and_the_session_is_listed(node, session):
+    made = vps(session, generate_key=True, ssh_host='runner.example')
+    assert made['changed'] and made['private_key'].startswith('-----BEGIN OPENSSH PRIVATE KEY-----'), made.keys()
+    assert made['ssh_command'] == 'ssh -p %d root@runner.example' % made['port']
+    assert made['known_hosts'] == '[runner.example]:%d %s' % (made['port'], ' '.join(made['host_key'].split()[:2]))
+    assert ssh(node, made['port'], made['private_key'], 'echo in')['stdout'] == 'in\n'
+    again = vps(session, generate_key=True)
+    assert not again['changed'] and 'private_key' not in again, again
+
+    listed = run_module('vps_info', dict(docker_host=node['docker_host'], env=session['env'], ssh_host='runner.example'))
+    mine = [item for item in listed['sessions'] if item['session'] == session['name']]
+    assert len(mine) == 1 and not listed['changed'], listed
+    for key in ('port', 'ssh_command', 'host_key', 'host_key_fingerprint', 'known_hosts', 'env', 'status', 'id'):
+        assert mine[0][key] == made[key], key
+    vps(session, state='stopped')
+    stopped = run_module('vps_info', dict(docker_host=node['docker_host'], name=session['name']))['sessions']
+    assert [(item['status'], item['port']) for item in stopped] == [('exited', made['port'])]
