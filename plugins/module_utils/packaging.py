@@ -16,6 +16,7 @@ exact; the trial image is ours and untagged, and is dropped.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import hashlib
 import json
@@ -39,6 +40,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
 LOCK_PURPOSE = 'package'
 SAVE_CHUNK_SIZE = 4 * 1024 * 1024
 MAX_CLOCK_LEAD = 120
+IMAGE_TIMEOUT = 1800
 # What a commit carries from the container's config and a user can change (the timestamp label is ours).
 RUNTIME_CONFIG_KEYS = ('Cmd', 'Entrypoint', 'Env', 'ExposedPorts', 'Healthcheck', 'Labels', 'OnBuild', 'Shell',
                        'StopSignal', 'User', 'Volumes', 'WorkingDir')
@@ -205,6 +207,7 @@ class Packaging(object):
         self.mode = parse_mode(params['mode'])
         self.pause = params['pause']
         self.stop_timeout = params['stop_timeout']
+        self.image_timeout = params.get('image_timeout') or IMAGE_TIMEOUT
         self.check_mode = check_mode
         self.docker_host = docker_host or 'the Docker host'
         self.repository = image_repository(self.env)
@@ -284,6 +287,7 @@ class Packaging(object):
         reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), env)
         clock = DaemonClock(self.client)
         self.daemon_name = clock.info.get('Name')
+        self.engine = self.client.api.version()
         timestamp = store.choose_timestamp(clock.now(), newest.timestamp if newest else None)
         lead = timestamp - clock.now()
         if lead > MAX_CLOCK_LEAD:
@@ -317,7 +321,11 @@ class Packaging(object):
                                       date=store.iso_date(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'])
         self.result['removed'] = store.remove_beyond(folder, env, self.keep)
-        self.result['removed_images'] = self._remove_superseded_images(image['Id'])
+        try:
+            self.result['removed_images'] = self._remove_superseded_images(image['Id'])
+        except _TRANSPORT_ERRORS as exc:
+            raise Failure('Published %s, but could not remove the superseded images of %s from %s: %s.'
+                          % (final, env, self.docker_host, explain(exc)), **self.result)
         self.result['diff']['after'] = dict(tarballs=self._before())
         return self.result
 
@@ -329,7 +337,8 @@ class Packaging(object):
             store.write_json_atomically(marker, dict(container_id=container['Id']), 0o644)
             self.client.api.stop(container['Id'], timeout=self.stop_timeout)
         try:
-            committed = self.client.api.commit(container['Id'], changes=changes, pause=True)
+            with self._patient():
+                committed = self.client.api.commit(container['Id'], changes=changes, pause=True)
         except BaseException as exc:
             if stop:
                 self._start_after_failure(container, marker, exc)
@@ -385,10 +394,26 @@ class Packaging(object):
         except _TRANSPORT_ERRORS:
             pass
 
+    @contextlib.contextmanager
+    def _patient(self):
+        """Wait up to image_timeout for the daemon's answer (committing or staging a large image is slow)."""
+        usual = self.client.api.timeout
+        self.client.api.timeout = max(usual, self.image_timeout)
+        try:
+            yield
+        finally:
+            self.client.api.timeout = usual
+
     def _chunks(self, counter):
         """The image archive from the daemon, with transport errors turned into one line."""
         try:
-            for chunk in self.client.api.get_image(self.reference, chunk_size=SAVE_CHUNK_SIZE):
+            # Docker stages the whole image before its first byte; docker-py lifts the timeout once bytes flow.
+            with self._patient():
+                chunks = self.client.api.get_image(self.reference, chunk_size=SAVE_CHUNK_SIZE)
+                first = next(chunks, b'')
+            counter[0] += len(first)
+            yield first
+            for chunk in chunks:
                 counter[0] += len(chunk)
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
@@ -424,7 +449,12 @@ class Packaging(object):
         return sidecar
 
     def _sidecar(self, container, image, timestamp, changes, described, size, sha256, final):
-        version = self.client.api.version()
+        version = self.engine
+        try:
+            listed = changes()
+        except _TRANSPORT_ERRORS as exc:
+            raise Failure('The Docker daemon at %s stopped answering while the image was saved: %s. Nothing was '
+                          'published.' % (self.docker_host, explain(exc)))
         sidecar = dict(
             format=store.SIDECAR_FORMAT, env=self.env, timestamp=timestamp, file=os.path.basename(final),
             size=size, sha256=sha256,
@@ -434,7 +464,7 @@ class Packaging(object):
             created=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
             image_created=image.get('Created'),
             runtime_config=runtime_config(image.get('Config'), self.env),
-            container_changes=changes_digest(changes()),
+            container_changes=changes_digest(listed),
         )
         sidecar.update(described)
         return sidecar

@@ -107,6 +107,14 @@ options:
       - Seconds the container gets to stop before it is killed, when it is stopped for the commit.
     type: int
     default: 10
+  image_timeout:
+    description:
+      - Seconds to wait for the daemon to commit the container, and for the first byte of the saved image.
+        Both take time in proportion to the image (Docker writes the whole image to a temporary folder before it
+        sends anything: about 2 s for 350 MB on Docker 20.10 here), so a large image needs much longer than
+        O(timeout). Once bytes flow, the save has no time limit.
+    type: int
+    default: 1800
   tarball:
     description:
       - With O(state=absent), the file name of the one tarball to delete, for example
@@ -234,6 +242,7 @@ ARGUMENT_SPEC = dict(
     mode=dict(type='raw', default='0644'),
     pause=dict(type='bool', default=False),
     stop_timeout=dict(type='int', default=10),
+    image_timeout=dict(type='int', default=1800),
     tarball=dict(type='str'),
 )
 

@@ -156,9 +156,17 @@ def test_a_full_folder_is_a_clear_error_and_loses_nothing(host, environments, un
         assert inspect_image(host, image_reference(unique_env))['Id'] == sized['image_id']
 
 
+def answers(docker_host):
+    try:
+        with contextlib.closing(docker.APIClient(base_url=docker_host, version='1.41', timeout=5)) as api:
+            return api.ping()
+    except Exception:  # pylint: disable=broad-exception-caught
+        return False
+
+
 @contextlib.contextmanager
 def throwaway_dockerd(name):
-    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that stops it."""
+    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it."""
     root = '/var/tmp/%s' % name
     netns = 'kr-%s' % name[-12:]
     os.makedirs(root)
@@ -168,18 +176,18 @@ def throwaway_dockerd(name):
     argv = ['nsenter', '--net=/var/run/netns/' + netns, '/usr/sbin/dockerd', '--data-root', os.path.join(root, 'data'),
             '--exec-root', os.path.join(root, 'exec'), '--pidfile', os.path.join(root, 'docker.pid'),
             '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2']
-    daemon = {'argv': argv, 'log': os.path.join(root, 'dockerd.log'), 'entry': None, 'docker_host': 'unix://' + socket_path}
+    daemon = {'entry': None, 'docker_host': 'unix://' + socket_path}
 
-    def start():
-        daemon['entry'] = bed.spawn('dockerd', name, argv, daemon['log'])
-        bed.wait_for('throwaway dockerd', lambda: bed.socket_answers(socket_path), 90, daemon['entry'])
+    def kill():
+        os.kill(daemon['entry']['pid'], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while bed.process_alive(daemon['entry']) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
-    def stop():
-        bed.stop_process(daemon['entry'], timeout=30)
-
-    daemon['start'], daemon['stop'] = start, stop
+    daemon['kill'] = kill
     try:
-        start()
+        daemon['entry'] = bed.spawn('dockerd', name, argv, os.path.join(root, 'dockerd.log'))
+        bed.wait_for('throwaway dockerd', lambda: answers(daemon['docker_host']), 90, daemon['entry'])
         yield daemon
     finally:
         if daemon['entry']:
@@ -192,6 +200,7 @@ def throwaway_dockerd(name):
 
 
 def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, shared_dir):
+    # SIGKILL: a SIGTERM lets dockerd finish the save it is streaming before it exits.
     folder = shared_dir / 'kohakuriver-containers'
     with throwaway_dockerd(unique_env) as daemon:
         own = daemon['docker_host']
@@ -208,21 +217,14 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
 
         process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
         wait_for_temporary(str(folder), 16 << 20, process)
-        daemon['stop']()
+        daemon['kill']()
         result = result_of(process)
 
         assert result['failed']
-        assert result['msg'].startswith('The Docker daemon at %s stopped sending the image after ' % own) \
-            or result['msg'].startswith('Corrupt archive'), result['msg']
+        assert result['msg'].startswith('The Docker daemon at %s stopped sending the image after ' % own), result['msg']
+        assert result['msg'].endswith('Nothing was published.')
         assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
         assert_intact(previous)
-
-        daemon['start']()
-        with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
-            container = api.containers.get('kohakuriver-env-' + unique_env)
-            container.start()
-            code, output = container.exec_run(['sh', '-c', 'ls /kr-changed && wc -c < /kr-payload'])
-            assert code == 0 and output.split()[-1] == b'160000000'
 
 
 def test_a_missing_tarball_dir_is_created_but_never_its_missing_parent(host, environments, unique_env, tmp_path):
