@@ -99,3 +99,9 @@ def test_task_submit_fails_the_play_on_a_timeout_and_still_shows_the_logs(cluste
 def test_task_submit_without_a_node_says_what_to_give(cluster):
     result = run_playbook('kohakuriver.docker.task_submit', cluster['inventory'], args=['-e', 'env=x'])
     assert result.rc != 0 and '-e node=runner1' in result.stdout, result
+
+
+def test_sync_playbook_with_no_tarballs_does_nothing_and_says_so(cluster):
+    result = run_playbook('kohakuriver.docker.sync', cluster['inventory'])
+    assert result.rc == 0 and result.changed() == 0 and set(result.recap) == set(cluster['clients']), result
+    assert 'No environments to sync.' in result.stdout
