@@ -6,6 +6,7 @@ import fcntl
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import docker
 import pytest
 
 from conftest import run_module
@@ -212,3 +213,27 @@ def test_syncing_one_environment_does_not_wait_for_another(runner, factory, sync
         assert blocked.get('failed') and 'lock' in blocked['msg'] and base_of(runner, other) is None, blocked
     finally:
         remove_env_from(runner['client'], other)
+
+
+def test_sync_and_task_over_ssh(testbed, shared_dir, tmp_path, unique_env):
+    """The Docker SDK's ssh:// transport (paramiko) carries the chunked load stream and the task's attach stream.
+    The test bed's sshd reaches the Host engine, which serves as the runner here."""
+    host = testbed['host']['docker_host']
+    maker = TarballFactory(host, shared_dir / 'kohakuriver-containers')
+    client = docker.DockerClient(base_url=host, version='auto')
+    ssh = dict(SSH_AUTH_SOCK=testbed['ssh']['agent_socket'], HOME=testbed['ssh']['home'])
+    try:
+        path = maker.make(unique_env)
+        maker.cleanup()  # the image must come back through the load, not stay from the commit
+        args = dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'),
+                    docker_host=testbed['ssh']['docker_host'], state_dir=str(tmp_path / 'state'))
+        synced = run_module('image_sync', args, env=ssh)
+        assert synced.get('loaded') and synced['verified'] and synced['image_id'] == read_sidecar(path)['image_id'], synced
+        ran = run_module('task', dict(env=unique_env, shared_dir=str(shared_dir), state_dir=args['state_dir'],
+                                      docker_host=args['docker_host'], command='cat /kr-version; echo err >&2; exit 4'),
+                         env=ssh)
+        assert ran['rc'] == 4 and ran['stdout'].startswith(version_of(path)) and ran['stderr'] == 'err\n', ran
+        assert not ran['sync']['changed']
+    finally:
+        remove_env_from(client, unique_env)
+        client.close()
