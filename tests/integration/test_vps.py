@@ -4,7 +4,6 @@ namespace, where the session's port is published."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -318,3 +317,22 @@ def test_the_playbook_creates_lists_stops_and_deletes_a_session(node, session, v
 
     wrong = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, env='krtest-never-packaged'))
     assert wrong.rc != 0 and 'krtest-never-packaged' in wrong.stdout, wrong
+
+
+def test_a_taken_port_and_another_environment_fail_and_leave_things_as_they_were(node, session):
+    _private, public = new_key()
+    made = vps(session, authorized_keys=[public])
+    other = dict(session, name=session['name'] + '-b')
+    clash = vps(other, authorized_keys=[public], port=made['port'])
+    assert clash.get('failed') and 'port is taken' in clash['msg'] and 'Choose another port' in clash['msg'], clash
+    assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + other['name']})
+
+    wrong_env = vps(session, state='absent', env='krtest-other-env')
+    assert wrong_env.get('failed') and 'runs environment %s' % session['env'] in wrong_env['msg'], wrong_env
+    assert node['client'].containers.get('kohakuriver-vps-' + session['name']).status == 'running'
+
+    node['client'].containers.run(PYTHON, ['sleep', '60'], name='kohakuriver-vps-' + other['name'], detach=True)
+    foreign = vps(other, authorized_keys=[public])
+    assert foreign.get('failed') and 'left untouched' in foreign['msg'], foreign
+    assert node['client'].containers.get('kohakuriver-vps-' + other['name']).status == 'running'
+    node['client'].containers.get('kohakuriver-vps-' + other['name']).remove(force=True)
