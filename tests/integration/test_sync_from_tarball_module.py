@@ -30,8 +30,8 @@ def host_env(testbed, unique_env, shared_dir):
 
 
 def package(host_env, version):
-    written = run_module('container_exec', dict(docker_host=host_env['docker_host'], name=host_env['name'],
-                                                 command='echo %s > /kr-version' % version))
+    exec_args = dict(docker_host=host_env['docker_host'], name=host_env['name'], command='echo %s > /kr-version' % version)
+    written = run_module('container_exec', exec_args)
     assert written.get('rc') == 0, written
     made = run_module('tarball', dict(host_env))
     assert made['changed'] and made['tarball']['image_id'], made
