@@ -101,6 +101,32 @@ def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host,
     assert container_state(host, unique_env)['Running']
 
 
+def test_sigterm_while_saving_cleans_up_before_exiting(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env, image=PYTHON, payload_mb=160)
+    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    wait_for_temporary(str(folder), 32 << 20, process)
+    process.send_signal(signal.SIGTERM)
+    result = result_of(process)
+    assert result['failed'] and result['msg'] == 'Interrupted by SIGTERM; nothing was published.'
+    assert visible(folder) == [] and temporaries(folder) == []
+    assert inspect_image(host, image_reference(unique_env)) is None
+    assert container_state(host, unique_env)['Running']
+
+
+def test_a_container_a_killed_run_left_stopped_is_started_by_the_next_run(host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    container_id = environments.make(host, unique_env)
+    # What a run killed between stopping the container and starting it again leaves behind.
+    (folder / ('.%s.restart' % unique_env)).write_text(json.dumps({'container_id': container_id}))
+    subprocess.run(['docker', '-H', host, 'stop', '-t', '1', container_id], check=True, capture_output=True)
+    result = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))
+    assert 'restarted the container an interrupted run had stopped' in result['reasons']
+    assert str(folder / ('.%s.restart' % unique_env)) in result['cleaned']
+    assert container_state(host, unique_env)['Running']
+    assert not (folder / ('.%s.restart' % unique_env)).exists()
+
+
 @contextlib.contextmanager
 def small_filesystem(path, size):
     path.mkdir()
