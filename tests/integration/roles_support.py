@@ -9,6 +9,7 @@ import os
 import docker
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import parse_tarball_name
 from conftest import write_inventory
 
 BUSYBOX = '127.0.0.1:5000/kohakuriver-test/busybox:latest'
@@ -81,10 +82,20 @@ def marker(testbed, env):
 
 def tarballs(shared_dir, env):
     folder = shared_dir / 'kohakuriver-containers'
-    return sorted(name for name in os.listdir(folder) if name.startswith(env + '-') and name.endswith('.tar'))
+    return sorted(name for name in os.listdir(folder) if parse_tarball_name(name, env))
 
 
 def task_block(stdout, title):
     """The lines a playbook printed for the task whose title contains title (up to the next task)."""
     blocks = stdout.split('\nTASK [')
     return ['TASK [' + block for block in blocks if title in block.split('\n', 1)[0]]
+
+
+def changed_tasks(run):
+    """The titles of the tasks a playbook run reported changed, for assertion messages."""
+    titles = []
+    for block in run.stdout.split('\nTASK [')[1:]:
+        title, _, rest = block.partition('\n')
+        if '\nchanged: ' in '\n' + rest:
+            titles.append(title.split(']')[0])
+    return titles

@@ -1,0 +1,123 @@
+"""Pure checks of the roles and inventories: variable names, argument specs against defaults, and the example
+inventories validated against the roles' argument specs (the same validation Ansible runs when a role starts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = ('host', 'runner', 'environment')
+SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
+          'kohakuriver_environments'}
+SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
+             'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
+
+
+def load(path):
+    return yaml.safe_load(Path(path).read_text())
+
+
+def entry_options(role, entry='main'):
+    return load(REPO / 'roles' / role / 'meta' / 'argument_specs.yml')['argument_specs'][entry]['options']
+
+
+def validator_spec(options):
+    """An argument spec for ArgumentSpecValidator from role option docs (descriptions dropped, recursively)."""
+    spec = {}
+    for name, option in options.items():
+        spec[name] = dict((key, value) for key, value in option.items() if key in SPEC_KEYS and key != 'options')
+        if 'options' in option:
+            spec[name]['options'] = validator_spec(option['options'])
+    return spec
+
+
+def inventory_vars(path):
+    """host name -> merged variables, as ansible-inventory sees them."""
+    listed = subprocess.run([str(Path(sys.executable).parent / 'ansible-inventory'), '-i', str(path), '--list'],
+                            capture_output=True, text=True, check=True)
+    data = json.loads(listed.stdout)
+    return data, data['_meta']['hostvars']
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_role_variables_carry_the_role_prefix(role):
+    prefix = 'kohakuriver_%s_' % role
+    names = set(load(REPO / 'roles' / role / 'defaults' / 'main.yml')) | set(entry_options(role))
+    assert sorted(name for name in names if not name.startswith(prefix) and name not in SHARED) == []
+    internal = set(load(REPO / 'roles' / role / 'vars' / 'main.yml'))
+    assert sorted(name for name in internal if not name.startswith(prefix + '_')) == []
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_every_default_is_documented_with_the_same_value(role):
+    defaults = load(REPO / 'roles' / role / 'defaults' / 'main.yml')
+    options = entry_options(role)
+    assert sorted(set(defaults) ^ set(options)) == []
+    for name, value in defaults.items():
+        assert options[name].get('default') == value, name
+        assert options[name]['description'], name
+
+
+def test_host_docker_entry_point_is_a_subset_of_main():
+    main, docker = entry_options('host'), entry_options('host', 'docker')
+    assert set(docker) < set(main)
+    assert all(docker[name] == main[name] for name in docker)
+
+
+def test_runner_passes_every_option_of_the_host_docker_entry_point_it_sets():
+    tasks = load(REPO / 'roles' / 'runner' / 'tasks' / 'main.yml')
+    passed = tasks[0]['vars']
+    assert set(passed) <= set(entry_options('host', 'docker'))
+    assert all(value.startswith('{{ kohakuriver_runner_') for value in passed.values())
+
+
+@pytest.fixture(params=['inventory.example', 'inventories/local/hosts.yml'])
+def inventory(request, tmp_path):
+    # The yaml inventory plugin reads only .yml/.yaml/.json names: use the example as a user would, copied.
+    copy = tmp_path / 'inventory.yml'
+    copy.write_text((REPO / request.param).read_text())
+    return copy
+
+
+def test_inventories_have_the_cluster_shape_and_pass_the_role_argument_specs(inventory):
+    data, hostvars = inventory_vars(inventory)
+    hosts, runners = data['kohakuriver_host']['hosts'], data['kohakuriver_runners']['hosts']
+    assert len(hosts) == 1 and len(runners) >= 2
+    for role, nodes in (('host', hosts), ('runner', runners), ('environment', hosts)):
+        spec = validator_spec(entry_options(role))
+        for node in nodes:
+            given = dict((name, value) for name, value in hostvars[node].items() if name in spec)
+            given = dict((name, value) for name, value in given.items() if '{{' not in json.dumps(value))
+            result = ArgumentSpecValidator(spec).validate(given)
+            assert result.error_messages == [], (role, node, result.error_messages)
+    environments = hostvars[hosts[0]]['kohakuriver_environments']
+    assert 'python-data-science' in [environment['name'] for environment in environments]
+
+
+def test_the_example_declares_a_vps_ready_environment_and_runner_facts():
+    example = load(REPO / 'inventory.example')
+    environments = example['all']['vars']['kohakuriver_environments']
+    assert [environment['name'] for environment in environments if environment.get('vps')] == ['my-ubuntu-base']
+    runners = example['all']['children']['kohakuriver_runners']['hosts']
+    assert all('kohakuriver_gpus' in node for node in runners.values())
+
+
+def test_the_local_inventory_points_at_the_test_bed():
+    local = load(REPO / 'inventories' / 'local' / 'hosts.yml')
+    children = local['all']['children']
+    assert children['kohakuriver_host']['hosts']['host']['kohakuriver_docker_host'] == 'unix:///var/run/docker.sock'
+    for name in ('runner1', 'runner2'):
+        node = children['kohakuriver_runners']['hosts'][name]
+        assert node['kohakuriver_docker_host'] == 'unix:///var/tmp/kohakuriver-testbed/%s/docker.sock' % name
+    assert local['all']['vars']['ansible_python_interpreter'] == '{{ ansible_playbook_python }}'
+    assert local['all']['vars']['kohakuriver_shared_dir'] == '/var/tmp/kohakuriver-demo/cluster-share'
+    shared = children['kohakuriver_host']['hosts']['host']['kohakuriver_host_shared_files'][0]
+    assert (REPO / 'inventories' / 'local' / shared['src'].replace('{{ inventory_dir }}/', '')).resolve() == \
+        REPO / 'examples' / 'shared_data' / 'analyze.py'
