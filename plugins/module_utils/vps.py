@@ -148,10 +148,12 @@ def start_session(client, name, container_id):
     while True:
         state = attrs.get('State') or {}
         if state.get('Status') != 'running' or attrs.get('RestartCount', 0) != before:
-            lines = _last_lines(_logs_since(client, container_id, since))
-            missing = any('No such file' in line or 'not found' in line for line in lines)
-            raise Failure('sshd in %s stopped right after it started (exit code %s): %s.%s' % (
-                name, state.get('ExitCode'), ' | '.join(lines) or 'no output', (' ' + PREPARE_HINT) if missing else ''))
+            lines = _last_lines(client.api.logs(container_id, stdout=True, stderr=True, tail=20).decode('utf-8', 'replace'))
+            # 127: docker-init could not run sshd (the shell convention for "command not found").
+            if state.get('ExitCode') == 127 or any(SSHD in line and 'No such file' in line for line in lines):
+                raise Failure('The image of %s has no %s. %s' % (name, SSHD, PREPARE_HINT))
+            raise Failure('sshd in %s stopped right after it started (exit code %s): %s' % (
+                name, state.get('ExitCode'), ' | '.join(lines) or 'no output'))
         if 'Server listening' in _logs_since(client, container_id, since) or time.monotonic() > deadline:
             return attrs
         time.sleep(0.1)

@@ -207,7 +207,8 @@ def test_an_image_without_sshd_fails_with_how_to_prepare_it(testbed, node, uniqu
                     state_dir=str(tmp_path / 'state'), docker_host=node['docker_host'], generate_key=True)
         result = run_module('vps', args)
         assert result.get('failed'), result
-        assert '/usr/sbin/sshd' in result['msg'] and 'vps: true' in result['msg'], result['msg']
+        assert result['msg'].startswith('The image of kohakuriver-vps-%s has no /usr/sbin/sshd. ' % args['name'])
+        assert 'vps: true' in result['msg'], result['msg']
         assert 'private_key' not in result
         assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + args['name']})
     finally:
