@@ -413,7 +413,7 @@ class Packaging(object):
                 first = next(chunks, b'')
             counter[0] += len(first)
             yield first
-            for chunk in chunks:
+            for chunk in store.read_ahead(chunks):
                 counter[0] += len(chunk)
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
