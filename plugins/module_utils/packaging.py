@@ -335,8 +335,9 @@ class Packaging(object):
         marker = store.restart_marker_path(self.folder, self.env)
         if stop:
             store.write_json_atomically(marker, dict(container_id=container['Id']), 0o644)
-            self.client.api.stop(container['Id'], timeout=self.stop_timeout)
         try:
+            if stop:
+                self.client.api.stop(container['Id'], timeout=self.stop_timeout)
             with self._patient():
                 committed = self.client.api.commit(container['Id'], changes=changes, pause=True)
         except BaseException as exc:

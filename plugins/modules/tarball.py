@@ -110,9 +110,9 @@ options:
   image_timeout:
     description:
       - Seconds to wait for the daemon to commit the container, and for the first byte of the saved image.
-        Both take time in proportion to the image (Docker writes the whole image to a temporary folder before it
-        sends anything: about 2 s for 350 MB on Docker 20.10 here), so a large image needs much longer than
-        O(timeout). Once bytes flow, the save has no time limit.
+        Both take time in proportion to the image, since Docker writes the whole image to a temporary folder
+        before it sends anything (about 2 s for 350 MB on Docker 20.10), so a large image needs much longer
+        than O(timeout). Once bytes flow, the save has no time limit.
     type: int
     default: 1800
   tarball:
