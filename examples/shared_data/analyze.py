@@ -16,8 +16,9 @@ def main():
     x = np.linspace(0.0, 10.0, 1000)
     y = 3.0 * x + 2.0 + rng.normal(scale=1.5, size=x.size)
     design = np.column_stack([x, np.ones_like(x)])
-    (slope, intercept), residuals, _, _ = np.linalg.lstsq(design, y, rcond=None)
-    rmse = float(np.sqrt(residuals[0] / x.size))
+    solution = np.linalg.lstsq(design, y, rcond=None)
+    slope, intercept = solution[0]
+    rmse = float(np.sqrt(solution[1][0] / x.size))
     print('host %s, Python %s, numpy %s' % (socket.gethostname(), platform.python_version(), np.__version__))
     print('samples %d, mean %.3f, std %.3f' % (y.size, y.mean(), y.std()))
     print('fit y = %.3f * x + %.3f (rmse %.3f; true: 3 * x + 2)' % (slope, intercept, rmse))

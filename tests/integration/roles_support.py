@@ -95,7 +95,7 @@ def changed_tasks(run):
     """The titles of the tasks a playbook run reported changed, for assertion messages."""
     titles = []
     for block in run.stdout.split('\nTASK [')[1:]:
-        title, _, rest = block.partition('\n')
-        if '\nchanged: ' in '\n' + rest:
-            titles.append(title.split(']')[0])
+        lines = block.split('\n')
+        if any(line.startswith('changed: ') for line in lines[1:]):
+            titles.append(lines[0].split(']')[0])
     return titles

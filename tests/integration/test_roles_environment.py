@@ -32,7 +32,7 @@ def build(inventory, definitions, *args, **extra):
 
 
 def test_busybox_environment_is_built_once_and_packaged_once(testbed, inventory, shared_dir, unique_env,
-                                                            environments_made):
+                                                             environments_made):
     environments_made.append(unique_env)
     definition = [{
         'name': unique_env, 'image': BUSYBOX,
@@ -62,7 +62,7 @@ def test_busybox_environment_is_built_once_and_packaged_once(testbed, inventory,
 
 
 def test_a_change_reruns_only_the_steps_from_it_on_and_packages_again(testbed, inventory, shared_dir, unique_env,
-                                                                       environments_made):
+                                                                      environments_made):
     environments_made.append(unique_env)
     definition = {'name': unique_env, 'image': PYTHON, 'python_packages': ['six'],
                   'commands': ['python3 -c "import six" && touch /opt/commands-ran']}
@@ -150,7 +150,7 @@ def test_definitions_are_checked_before_anything_runs(inventory, unique_env):
 
 
 def test_state_record_is_readable_by_everyone_and_names_the_tarball(testbed, inventory, shared_dir, tmp_path,
-                                                                   unique_env, environments_made):
+                                                                    unique_env, environments_made):
     environments_made.append(unique_env)
     assert build(inventory, [{'name': unique_env, 'image': BUSYBOX}]).rc == 0
     record = tmp_path / 'state' / 'environments' / ('%s.json' % unique_env)
