@@ -131,8 +131,13 @@ def _last_lines(text, count=4):
 
 
 def start_session(client, name, container_id):
-    """Start the container and wait until sshd listens; a missing sshd, a taken port or an sshd that ends fail."""
-    before = client.api.inspect_container(container_id).get('RestartCount', 0)
+    """Start the container and wait until sshd says it listens; a missing sshd, a taken port or an sshd that ends
+    fail. Returns (inspect, warnings)."""
+    previous = client.api.inspect_container(container_id)
+    before = previous.get('RestartCount', 0)
+    # Log lines after the previous run ended (daemon clock) are this run's; a new container has no earlier lines.
+    since = parse_docker_time(previous['State'].get('FinishedAt') or '0001-01-01T00:00:00Z')
+    since = since if since > 0 else None
     try:
         client.api.start(container_id)
     except APIError as exc:
@@ -143,7 +148,6 @@ def start_session(client, name, container_id):
             raise Failure('The image of %s has no %s. %s' % (name, SSHD, PREPARE_HINT))
         raise Failure('Cannot start %s: %s' % (name, text))
     attrs = client.api.inspect_container(container_id)
-    since = parse_docker_time(attrs['State']['StartedAt'])
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         state = attrs.get('State') or {}
@@ -154,8 +158,11 @@ def start_session(client, name, container_id):
                 raise Failure('The image of %s has no %s. %s' % (name, SSHD, PREPARE_HINT))
             raise Failure('sshd in %s stopped right after it started (exit code %s): %s' % (
                 name, state.get('ExitCode'), ' | '.join(lines) or 'no output'))
-        if 'Server listening' in _logs_since(client, container_id, since) or time.monotonic() > deadline:
-            return attrs
+        if 'Server listening' in _logs_since(client, container_id, since):
+            return attrs, []
+        if time.monotonic() > deadline:
+            return attrs, ['sshd in %s runs but did not log "Server listening" within %d s; if logins fail, see docker '
+                           'logs %s.' % (name, READY_TIMEOUT, name)]
         time.sleep(0.1)
         attrs = client.api.inspect_container(container_id)
 
@@ -169,7 +176,9 @@ def _remove(client, container_id):
 
 
 def create_session(client, request, keys_text, host_key):
-    """Create, set up and start the session's container; a failed attempt leaves nothing behind. Returns its inspect."""
+    """Create, set up and start the session's container; a failed attempt leaves nothing behind.
+
+    Returns (inspect, warnings)."""
     bind_address = request.bind_address or DEFAULT_BIND_ADDRESS
     rng = random.SystemRandom()
     for _attempt in range(1 if request.port else PORT_TRIES):
@@ -282,7 +291,10 @@ class Session(object):
             return None
         if request.generate_key:
             self.keys_after = self._generated()
-        return create_session(self.client, request, self.keys_after, generate_ed25519('kohakuriver-vps-' + request.session))
+        attrs, warnings = create_session(self.client, request, self.keys_after,
+                                         generate_ed25519('kohakuriver-vps-' + request.session))
+        self.warnings.extend(warnings)
+        return attrs
 
     def _prepare_image(self):
         run = self.request.run
@@ -331,7 +343,7 @@ class Session(object):
             self.client.api.unpause(attrs['Id'])
         if 'start' in self.actions:
             try:
-                start_session(self.client, request.name, attrs['Id'])
+                self.warnings.extend(start_session(self.client, request.name, attrs['Id'])[1])
             except _PortTaken as taken:
                 raise Failure('%s The session keeps its port; free it, or remove the session (state: absent, '
                               'snapshot: true keeps its files as an image) and start it again.' % taken.msg)

@@ -124,6 +124,7 @@ def test_a_session_lets_its_key_in_and_nothing_else_and_keeps_files_across_stop_
     made = vps(session, authorized_keys=[public])
     assert not made.get('failed') and made['changed'], made
     assert made['actions'][-2:] == ['create', 'start'] and made['status'] == 'running'
+    assert not warnings_of(made), 'sshd was seen listening'
     port, host_key = made['port'], made['host_key']
     assert made['ssh_command'] == 'ssh -p %d root@%s' % (port, made['host'])
     assert made['diff']['before'] == {'state': 'absent'} and made['diff']['after']['state'] == 'started'
@@ -146,6 +147,7 @@ def test_a_session_lets_its_key_in_and_nothing_else_and_keeps_files_across_stop_
     assert not vps(session, state='stopped')['changed']
     restarted = vps(session)
     assert restarted['changed'] and restarted['actions'] == ['start'] and restarted['port'] == port, restarted
+    assert not warnings_of(restarted), 'sshd of this start (not the earlier one) was seen listening'
     kept = ssh(node, port, private, 'cat /root/work.txt', host_key=host_key)
     assert kept['ok'] and kept['stdout'] == 'hello\n', kept
 
