@@ -6,12 +6,19 @@
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
+# The Docker SDK imports paramiko (and with it invoke and cryptography: 0.1-0.5 s) for ssh:// alone; leave it out
+# here, and let connect() add the SDK's SSH transport when docker_host is ssh://.
+_PARAMIKO_DEFERRED = 'paramiko' not in sys.modules
+if _PARAMIKO_DEFERRED:
+    sys.modules['paramiko'] = None  # makes `import paramiko` fail, so the SDK skips its SSH transport
 try:
     import docker
+    import docker.api.client
     from docker.errors import APIError, DockerException
     from docker.tls import TLSConfig
     from requests.exceptions import RequestException
@@ -22,13 +29,9 @@ except ImportError:
 else:
     DOCKER_SDK_IMPORT_ERROR = None
     DOCKER_ERRORS = (DockerException, RequestException)
-
-try:
-    import paramiko  # noqa: F401 pylint: disable=unused-import
-except ImportError:
-    PARAMIKO_IMPORT_ERROR = traceback.format_exc()
-else:
-    PARAMIKO_IMPORT_ERROR = None
+finally:
+    if _PARAMIKO_DEFERRED:
+        del sys.modules['paramiko']
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
 DEFAULT_TIMEOUT = 60
@@ -71,19 +74,32 @@ def _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_k
     )
 
 
+def _add_ssh_transport(docker_host):
+    """Give the Docker SDK the SSH transport its import left out (see the top of this file)."""
+    try:
+        import paramiko  # noqa: F401 pylint: disable=unused-import
+    except ImportError:
+        raise Failure('docker_host %s needs the Python library paramiko on the host that runs the module.' % docker_host)
+    if not hasattr(docker.api.client, 'SSHHTTPAdapter'):
+        from docker.transport.sshconn import SSHHTTPAdapter
+        docker.api.client.SSHHTTPAdapter = SSHHTTPAdapter  # the name the SDK's own guarded import binds
+
+
 def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT_TIMEOUT, tls=False,
             validate_certs=False, ca_path=None, client_cert=None, client_key=None):
-    """Return a docker.DockerClient that has answered a ping, or raise DaemonUnreachable."""
+    """Return a docker.DockerClient that has answered a request, or raise DaemonUnreachable."""
     docker_host = docker_host or DEFAULT_DOCKER_HOST
-    if docker_host.startswith('ssh://') and PARAMIKO_IMPORT_ERROR:
-        raise Failure('docker_host %s needs the Python library paramiko on the host that runs the module.' % docker_host)
+    if docker_host.startswith('ssh://'):
+        _add_ssh_transport(docker_host)
     tls_config = _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key)
+    api_version = api_version or 'auto'
     try:
         client = docker.DockerClient(
-            base_url=docker_host, version=api_version or 'auto', timeout=timeout, tls=tls_config or False,
+            base_url=docker_host, version=api_version, timeout=timeout, tls=tls_config or False,
             use_ssh_client=False,
         )
-        client.ping()
+        if api_version != 'auto':  # 'auto' has just asked the daemon for its API version
+            client.ping()
     except Exception as exc:  # pylint: disable=broad-exception-caught
         raise DaemonUnreachable('Cannot reach the Docker daemon at %s: %s' % (docker_host, explain(exc)))
     return client
