@@ -4,8 +4,10 @@
 """Runner-side sync: is `kohakuriver/<env>:base` the newest tarball's image, and if not, load, verify and tag it.
 
 Up to date costs one folder listing, at most one sidecar read and one image inspect; the tarball is only read
-when a load is needed. Loads run under the environment's lock and tag `:base` only after the loaded image ID
-checks out, so the previous `:base` keeps running tasks until then.
+when a load is needed. A load sends only the layers the daemon lacks (a thin archive, see loadstream.py) when it
+holds the bottom ones, and the whole tarball otherwise or when the daemon refuses the thin archive. Loads run under
+the environment's lock and tag `:base` only after the loaded image ID checks out, so the previous `:base` keeps
+running tasks until then.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import LoadStream
+from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, LABEL_TIMESTAMP, image_reference, image_repository,
@@ -24,6 +27,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
 
 NOTHING, TAG, LOAD = 'none', 'tag', 'load'
+OWN_IMAGES_ASKED = 4
 _LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
 
 
@@ -142,7 +146,9 @@ def sync_environment(client, env, tarball_dir, state_dir, prune=False, allow_sta
             result.update(_result(found))
             if found.action != NOTHING:
                 previous_id = found.base.get('Id') if found.base else None
-                result.update(_apply(client, found))
+                applied = _apply(client, found)
+                result['warnings'].extend(applied.pop('warnings', []))
+                result.update(applied)
                 if prune:
                     result['pruned'] = prune_superseded(client, env, result['image_id'], previous_id)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
@@ -160,7 +166,8 @@ def _result(found):
         image_id=(image or {}).get('Id') if found.action != LOAD else found.expected_id,
         previous_image_id=(found.base or {}).get('Id'),
         verified=bool(found.sidecar) and (current or found.action == TAG),
-        loaded=False, bytes_read=0, lock_wait=0.0, pruned=[], stale=found.stale, warnings=list(found.warnings),
+        loaded=False, thin=False, bytes_read=0, bytes_sent=0, layers_sent=0, layers_skipped=0, lock_wait=0.0,
+        pruned=[], stale=found.stale, warnings=list(found.warnings),
     )
 
 
@@ -175,7 +182,7 @@ def _apply(client, found):
     if found.action == TAG:
         _tag(client, found.env, found.candidate['Id'], found.tarball.timestamp)
         return dict(image_id=found.candidate['Id'], verified=found.sidecar is not None)
-    return load_tarball(client, found.env, found.tarball, found.sidecar)
+    return load_tarball(client, found.env, found.tarball, found.sidecar, found.base)
 
 
 def _tag(client, env, image_id, timestamp):
@@ -184,10 +191,48 @@ def _tag(client, env, image_id, timestamp):
     client.api.tag(image_id, repository, BASE_TAG)
 
 
-def load_tarball(client, env, tarball, sidecar):
-    """Stream tarball into the daemon untagged, check the image ID, then tag it; on failure leave :base alone."""
+class Refused(Failure):
+    """The daemon answered the load with an error."""
+
+
+def load_tarball(client, env, tarball, sidecar, base=None, held=None):
+    """Stream tarball into the daemon untagged, check the image ID, then tag it; on failure leave :base alone.
+
+    Only the layers the daemon lacks are sent when it holds the bottom ones (held: the chain IDs it holds, asked from
+    the daemon when None); if it refuses that thin archive, the whole tarball is sent.
+    """
+    archive = ImageArchive(tarball.path, sidecar)
+    if held is None:
+        held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
+    held_layers = held_layer_count(archive.diff_ids, held)
     present_before = set(client.api.images(quiet=True, all=True))
-    stream = LoadStream(tarball.path, sidecar)
+    warnings = []
+    if held_layers:
+        try:
+            return _load(client, env, tarball, archive.thin_stream(held_layers), present_before, warnings)
+        except Refused as refused:
+            warnings.append('The daemon refused the archive of the %d layers it lacks (%s); loaded the whole tarball.'
+                            % (len(archive.diff_ids) - held_layers, refused.msg))
+    return _load(client, env, tarball, archive.full_stream(), present_before, warnings)
+
+
+def _images_sharing_layers(client, env, base, parent_image):
+    """Inspect dicts of the images likeliest to hold the new image's bottom layers: the environment's newest images
+    and the image its container was created from (named in its config)."""
+    images = [base] if base else []
+    own = sorted(client.api.images(name=image_repository(env)), key=lambda image: image.get('Created') or 0, reverse=True)
+    for listed in own[:OWN_IMAGES_ASKED]:
+        if not base or listed['Id'] != base['Id']:
+            images.append(inspect_or_none(client, listed['Id']))
+    if parent_image:
+        try:
+            images.append(inspect_or_none(client, parent_image))
+        except APIError:
+            pass  # a reference this daemon cannot parse only means nothing to reuse
+    return images
+
+
+def _load(client, env, tarball, stream, present_before, warnings):
     started = time.monotonic()
     try:
         loaded_id = loaded_image_id(client.api.load_image(stream, quiet=False))
@@ -196,27 +241,29 @@ def load_tarball(client, env, tarball, sidecar):
         raise
     except ValueError as exc:
         _discard(client, stream.image_id, present_before)
-        raise Failure('The daemon refused %s: %s' % (tarball.path, exc), tarball=tarball.path)
+        raise Refused('The daemon refused %s: %s' % (tarball.path, exc), tarball=tarball.path)
+    except APIError as exc:
+        _discard(client, stream.image_id, present_before)
+        raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
     except DOCKER_ERRORS + (OSError,) as exc:
         _discard(client, stream.image_id, present_before)
         raise Failure('Loading %s failed: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
     image_id = loaded_id or stream.image_id
-    expected = [value for value in (stream.image_id, sidecar and sidecar.get('image_id')) if value]
     problem = None
     if not stream.complete:
         problem = 'the daemon answered before the whole archive was sent'
     elif image_id is None:
         problem = 'the daemon did not report the loaded image ID'
-    elif any(value != image_id for value in expected):
-        problem = 'the daemon loaded image %s, the archive describes %s' % (image_id, ' / '.join(sorted(set(expected))))
+    elif image_id != stream.image_id:
+        problem = 'the daemon loaded image %s, the archive describes %s' % (image_id, stream.image_id)
     if problem:
         _discard(client, image_id, present_before)
         raise Failure('Cannot load %s: %s.' % (tarball.path, problem), tarball=tarball.path)
     _tag(client, env, image_id, tarball.timestamp)
-    warnings = []
-    if sidecar is None:
+    if stream.archive.sidecar is None:
         warnings.append('%s has no sidecar: loaded unverified (made by KohakuRiver itself?).' % tarball.path)
-    return dict(image_id=image_id, verified=stream.verified, loaded=True, bytes_read=stream.bytes_read,
+    return dict(image_id=image_id, verified=stream.verified, loaded=True, thin=stream.thin, bytes_read=stream.bytes_read,
+                bytes_sent=stream.bytes_sent, layers_sent=stream.layers_sent, layers_skipped=stream.layers_skipped,
                 load_seconds=round(time.monotonic() - started, 3), warnings=warnings)
 
 

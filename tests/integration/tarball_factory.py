@@ -72,6 +72,29 @@ class TarballFactory(object):
         self.images.append(image.id)
         return image
 
+    def shared_base(self, env, random_bytes):
+        """Base the next versions on a new image: the base plus random_bytes (the big layer versions share)."""
+        self.base_image = self.commit(env, self.next_timestamp(env), random_bytes, label=False, tag=False).id
+        return self.base_image
+
+    def unique_base(self, env):
+        """Base the next versions on an image whose only layer no daemon holds (busybox's files and a unique one),
+        so that a runner lacks every layer of them and loads the whole tarball."""
+        container = self.client.containers.create(self.base_image, entrypoint=['sh', '-c', 'echo %s > /kr-unique'
+                                                                               % uuid.uuid4().hex],
+                                                  name='%s-factory-base' % env, labels={LABEL_MANAGED: 'true', LABEL_ENV: env})
+        try:
+            container.start()
+            container.wait(timeout=600)
+            rootfs = b''.join(container.export(chunk_size=CHUNK))
+        finally:
+            container.remove(force=True)
+        imported = self.client.api.import_image_from_data(rootfs, changes=['ENTRYPOINT ["sh"]'])
+        image_id = json.loads(imported.strip().splitlines()[-1])['status']
+        self.images.append(image_id)
+        self.base_image = image_id
+        return image_id
+
     def make(self, env, random_bytes=0, kohakuriver_style=False, timestamp=None):
         """Commit and save a new version of env; return the tarball path (its sidecar beside it unless KR style)."""
         timestamp = timestamp or self.next_timestamp(env)

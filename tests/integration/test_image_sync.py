@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils import client as kr_client
+from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import load_tarball
 from conftest import run_module
 from runner_helpers import base_of, factory, has_image, remove_env_from, runner, sync_args, warnings_of  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, flip_byte, read_sidecar, truncate, write_sidecar
@@ -29,6 +34,11 @@ def run_in_base(runner, env, shared_dir):
     return result['stdout']
 
 
+def top_layer(sidecar):
+    """The sidecar's member entry of the image's top layer (the environment's own)."""
+    return [member for member in sidecar['members'] if member['name'] == sidecar['layer_members'][-1]][0]
+
+
 def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_the_tarball(
         runner, factory, sync_args, unique_env):
     path = factory.make(unique_env)
@@ -36,7 +46,9 @@ def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_
     first = run_module('image_sync', sync_args)
     assert first['changed'] and first['action'] == 'load' and first['loaded'] and first['verified'], first
     assert first['image_id'] == sidecar['image_id']
-    assert first['bytes_read'] == os.path.getsize(path)
+    # The runner holds busybox, the image the environment container was created from: only the top layer goes.
+    assert first['thin'] and (first['layers_sent'], first['layers_skipped']) == (1, len(sidecar['layers']) - 1), first
+    assert first['bytes_read'] == top_layer(sidecar)['size'] < first['bytes_sent'] < os.path.getsize(path) // 2
     assert first['previous_image_id'] is None
     base = base_of(runner, unique_env)
     assert base['Id'] == sidecar['image_id']
@@ -46,8 +58,96 @@ def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_
     flip_byte(path, sidecar['members'][0]['offset'])  # a sync that read the tarball would now fail
     second = run_module('image_sync', sync_args)
     assert not second.get('failed') and not second['changed'] and second['action'] == 'none', second
-    assert second['bytes_read'] == 0 and not second['loaded'] and second['verified']
-    assert second['image_id'] == sidecar['image_id']
+    assert second['bytes_read'] == second['bytes_sent'] == 0 and not second['loaded'] and second['verified']
+    assert second['image_id'] == sidecar['image_id'] and not second['thin']
+
+
+def test_a_runner_lacking_every_layer_loads_the_whole_tarball(runner, factory, sync_args, unique_env):
+    factory.unique_base(unique_env)
+    path = factory.make(unique_env)
+    result = run_module('image_sync', sync_args)
+    assert result['loaded'] and result['verified'] and not result['thin'], result
+    assert result['image_id'] == read_sidecar(path)['image_id'] == base_of(runner, unique_env)['Id']
+    assert result['bytes_read'] == os.path.getsize(path)
+    assert os.path.getsize(path) - 2048 < result['bytes_sent'] < os.path.getsize(path) + 2048  # the tags stripped
+    assert (result['layers_sent'], result['layers_skipped']) == (len(read_sidecar(path)['layers']), 0)
+
+
+def hide(path, folder):
+    """Move a tarball and its sidecar out of the tarball folder; return a function that puts them back."""
+    for name in (path, path + '.json'):
+        shutil.move(name, str(folder))
+
+    def restore():
+        for name in (path, path + '.json'):
+            shutil.move(os.path.join(str(folder), os.path.basename(name)), name)
+    return restore
+
+
+@pytest.mark.parametrize('maker', ['host-legacy', 'runner2-oci'])
+def test_an_update_sends_only_the_new_layer_and_gives_the_image_a_full_load_gives(
+        runner, testbed, factory, sync_args, unique_env, shared_dir, tmp_path, maker):
+    if maker == 'runner2-oci':
+        runner2 = [node for node in testbed['runners'] if node['name'] == 'runner2'][0]
+        factory = TarballFactory(runner2['docker_host'], shared_dir / 'kohakuriver-containers')
+    try:
+        factory.shared_base(unique_env, 8 * 1024 * 1024)
+        old = factory.make(unique_env)
+        new = factory.make(unique_env)
+    finally:
+        if maker == 'runner2-oci':
+            factory.cleanup()  # the runner must load both versions, not find them
+    sidecar = read_sidecar(new)
+    assert sidecar['archive_format'] == ('oci' if maker == 'runner2-oci' else 'docker-legacy')
+    restore = hide(new, tmp_path)
+    assert run_module('image_sync', sync_args)['image_id'] == read_sidecar(old)['image_id']
+    restore()
+
+    result = run_module('image_sync', sync_args)
+    assert result['loaded'] and result['verified'] and result['thin'], result
+    assert (result['layers_sent'], result['layers_skipped']) == (1, len(sidecar['layers']) - 1)
+    assert result['bytes_read'] == top_layer(sidecar)['size']
+    assert result['bytes_sent'] < top_layer(sidecar)['size'] + 64 * 1024 < os.path.getsize(new) // 100
+    # The image ID is the config's digest: the same as the Host's image, which a full load reproduces.
+    base = base_of(runner, unique_env)
+    assert result['image_id'] == base['Id'] == sidecar['image_id']
+    assert base['RootFS']['Layers'] == sidecar['layers']
+    assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(new))
+    assert not run_module('image_sync', sync_args)['changed']
+
+
+def test_a_changed_byte_in_a_layer_the_thin_archive_sends_fails_and_base_stays(
+        runner, factory, sync_args, unique_env, shared_dir):
+    good = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    bad = factory.make(unique_env, random_bytes=1024 * 1024)
+    sidecar = read_sidecar(bad)
+    layer = top_layer(sidecar)
+    flip_byte(bad, layer['offset'] + layer['size'] // 2)
+    result = run_module('image_sync', sync_args)
+    assert result.get('failed'), result
+    assert bad in result['msg'] and 'sha256 of member %s does not match' % layer['name'] in result['msg'], result['msg']
+    assert base_of(runner, unique_env)['Id'] == read_sidecar(good)['image_id']
+    assert not has_image(runner, sidecar['image_id'])
+    assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(good))
+
+
+def test_a_refused_thin_archive_falls_back_to_the_whole_tarball(runner, factory, unique_env, shared_dir):
+    """Told that the runner holds layers it lacks (the big base layer), the daemon refuses the thin archive for real;
+    the whole tarball then loads."""
+    factory.shared_base(unique_env, 1024 * 1024)
+    path = factory.make(unique_env)
+    sidecar = read_sidecar(path)
+    tarball = newest_tarball(str(shared_dir / 'kohakuriver-containers'), unique_env)
+    connected = kr_client.connect(runner['docker_host'], timeout=300)
+    try:
+        result = load_tarball(connected, unique_env, tarball, tarball.sidecar, held=set(chain_ids(sidecar['layers'][:-1])))
+    finally:
+        connected.close()
+    assert result['loaded'] and result['verified'] and not result['thin'], result
+    assert result['bytes_read'] == os.path.getsize(path)
+    assert any('refused the archive of the 1 layers it lacks' in warning for warning in result['warnings']), result
+    assert result['image_id'] == base_of(runner, unique_env)['Id'] == sidecar['image_id']
 
 
 def test_a_newer_tarball_reloads_and_the_previous_image_stays(runner, factory, sync_args, unique_env):
@@ -109,6 +209,7 @@ def test_a_bad_tarball_fails_naming_file_and_cause_and_the_previous_base_keeps_r
         runner, factory, sync_args, unique_env, shared_dir, damage):
     good = factory.make(unique_env)
     run_module('image_sync', sync_args)
+    factory.unique_base(unique_env)  # the runner holds none of its layers: the whole tarball is read and checked
     bad = factory.make(unique_env)
     sidecar = read_sidecar(bad)
     largest = max(sidecar['members'], key=lambda member: member['size'])
@@ -137,7 +238,7 @@ def test_a_kohakuriver_tarball_without_sidecar_loads_unverified(runner, factory,
     path = factory.make(unique_env, kohakuriver_style=True)
     assert not os.path.exists(path + '.json')
     result = run_module('image_sync', sync_args)
-    assert result['changed'] and result['loaded'] and not result['verified'], result
+    assert result['changed'] and result['loaded'] and not result['verified'] and result['thin'], result
     assert any('unverified' in warning for warning in warnings_of(result))
     timestamp = int(path.rsplit('-', 1)[1][:-len('.tar')])
     base = base_of(runner, unique_env)

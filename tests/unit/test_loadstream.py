@@ -1,4 +1,5 @@
-"""The load stream: tags stripped, members re-emitted intact, every check, and nothing complete when a check fails."""
+"""The load streams: the full stream passes the tarball through with only the tags stripped, the thin stream carries
+only the layers asked for; every check, and nothing complete when a check fails."""
 
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import (
-    LoadStream, _withhold_last_byte, image_id_of_config_member, strip_index_names, strip_manifest_tags,
+    ImageArchive, _withhold_last_byte, image_id_of_config_member, strip_index_names, strip_manifest_tags,
 )
 
-CONFIG = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': []}, 'config': {'Labels': {'a': 'b'}}}).encode()
+# Three layers of sizes that are not block aligned and span several chunks at chunk_size=1024.
+LAYERS = [bytes(range(256)) * 40 + b'tail', b'second layer ' * 300, bytes(reversed(range(256))) * 20 + b'top']
+HEXES = [hashlib.sha256(layer).hexdigest() for layer in LAYERS]
+CONFIG = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': ['sha256:' + h for h in HEXES]},
+                     'config': {'Labels': {'a': 'b'}, 'Image': 'registry.example/base:1'}}).encode()
 CONFIG_HEX = hashlib.sha256(CONFIG).hexdigest()
-LAYER = bytes(range(256)) * 40 + b'tail'  # 10244 bytes: several chunks at chunk_size=1024, not block aligned
-LAYER_HEX = hashlib.sha256(LAYER).hexdigest()
+IMAGE_ID = 'sha256:' + CONFIG_HEX
+V1_IDS = ['%d' % i * 64 for i in range(1, 4)]  # legacy layer folder names
 
 
-def _add(archive, name, data=None, kind=tarfile.REGTYPE):
+def _add(archive, name, data=None, kind=tarfile.REGTYPE, target=''):
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mtime = 1700000000
+    info.linkname = target
     if data is None:
         archive.addfile(info)
     else:
@@ -31,15 +37,17 @@ def _add(archive, name, data=None, kind=tarfile.REGTYPE):
         archive.addfile(info, io.BytesIO(data))
 
 
-def legacy_members(tags=('kohakuriver/env:base',), images=1):
-    manifest = [{'Config': CONFIG_HEX + '.json', 'RepoTags': list(tags), 'Layers': [LAYER_HEX + '/layer.tar']}] * images
-    return [
-        (LAYER_HEX, None, tarfile.DIRTYPE),
-        (LAYER_HEX + '/VERSION', b'1.0', tarfile.REGTYPE),
-        (LAYER_HEX + '/layer.tar', LAYER, tarfile.REGTYPE),
+def legacy_members(tags=('kohakuriver/env:base',), images=1, layer_names=None):
+    layer_names = layer_names or ['%s/layer.tar' % v1 for v1 in V1_IDS]
+    manifest = [{'Config': CONFIG_HEX + '.json', 'RepoTags': list(tags), 'Layers': layer_names}] * images
+    members = []
+    for v1, layer in zip(V1_IDS, LAYERS):
+        members += [(v1, None, tarfile.DIRTYPE), (v1 + '/VERSION', b'1.0', tarfile.REGTYPE),
+                    (v1 + '/json', b'{}', tarfile.REGTYPE), (v1 + '/layer.tar', layer, tarfile.REGTYPE)]
+    return members + [
         (CONFIG_HEX + '.json', CONFIG, tarfile.REGTYPE),
         ('manifest.json', json.dumps(manifest).encode(), tarfile.REGTYPE),
-        ('repositories', json.dumps({'kohakuriver/env': {'base': LAYER_HEX}}).encode(), tarfile.REGTYPE),
+        ('repositories', json.dumps({'kohakuriver/env': {'base': V1_IDS[-1]}}).encode(), tarfile.REGTYPE),
     ]
 
 
@@ -48,12 +56,10 @@ def oci_members():
         'io.containerd.image.name': 'docker.io/kohakuriver/env:base', 'org.opencontainers.image.ref.name': 'base',
         'keep.me': 'yes'}}]}
     manifest = [{'Config': 'blobs/sha256/' + CONFIG_HEX, 'RepoTags': ['kohakuriver/env:base'],
-                 'Layers': ['blobs/sha256/' + LAYER_HEX]}]
-    return [
-        ('blobs', None, tarfile.DIRTYPE),
-        ('blobs/sha256', None, tarfile.DIRTYPE),
+                 'Layers': ['blobs/sha256/' + h for h in HEXES]}]
+    return [('blobs', None, tarfile.DIRTYPE), ('blobs/sha256', None, tarfile.DIRTYPE)] + [
+        ('blobs/sha256/' + h, layer, tarfile.REGTYPE) for h, layer in zip(HEXES, LAYERS)] + [
         ('blobs/sha256/' + CONFIG_HEX, CONFIG, tarfile.REGTYPE),
-        ('blobs/sha256/' + LAYER_HEX, LAYER, tarfile.REGTYPE),
         ('index.json', json.dumps(index).encode(), tarfile.REGTYPE),
         ('manifest.json', json.dumps(manifest).encode(), tarfile.REGTYPE),
         ('oci-layout', b'{"imageLayoutVersion": "1.0.0"}', tarfile.REGTYPE),
@@ -61,15 +67,18 @@ def oci_members():
     ]
 
 
+FORMATS = pytest.mark.parametrize('members', [legacy_members(), oci_members()], ids=['legacy', 'oci'])
+
+
 def write_archive(path, members):
     with tarfile.open(str(path), 'w', format=tarfile.PAX_FORMAT) as archive:
-        for name, data, kind in members:
-            _add(archive, name, data, kind)
+        for member in members:
+            _add(archive, *member)
     return str(path)
 
 
 def make_sidecar(path):
-    """The contract's sidecar fields the stream uses, computed independently with tarfile."""
+    """The contract's sidecar fields the streams use, computed independently with tarfile."""
     members = []
     with tarfile.open(path) as archive:
         for info in archive:
@@ -79,11 +88,17 @@ def make_sidecar(path):
     with open(path, 'rb') as handle:
         data = handle.read()
     return {'format': 'kohakuriver.docker/tarball-v1', 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest(),
-            'image_id': 'sha256:' + CONFIG_HEX, 'members': members}
+            'image_id': IMAGE_ID, 'members': members}
+
+
+def member(sidecar, suffix):
+    return [m for m in sidecar['members'] if m['name'].endswith(suffix)][0]
 
 
 def streamed(stream):
-    return b''.join(bytes(piece) for piece in stream)
+    data = b''.join(bytes(piece) for piece in stream)
+    assert len(data) == len(stream) == stream.bytes_sent  # what the Content-Length announced
+    return data
 
 
 def read_back(data):
@@ -124,13 +139,31 @@ def partial_stream(stream):
     return b''.join(out), failure.value
 
 
-@pytest.mark.parametrize('members', [legacy_members(), oci_members()], ids=['legacy', 'oci'])
-def test_stream_carries_every_member_unchanged_but_the_tags(tmp_path, members):
+def opening_fails(path, sidecar=None):
+    with pytest.raises(Failure) as failure:
+        ImageArchive(path, sidecar)
+    assert path in failure.value.msg
+    return failure.value.msg
+
+
+def flip(path, offset):
+    with open(path, 'r+b') as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+# ---------------------------------------------------------------- the full stream
+
+@FORMATS
+def test_full_stream_carries_every_member_unchanged_but_the_tags(tmp_path, members):
     path = write_archive(tmp_path / 'env-1.tar', members)
-    stream = LoadStream(path, make_sidecar(path), chunk_size=1024)
+    stream = ImageArchive(path, make_sidecar(path)).full_stream(chunk_size=1024)
+    assert not stream.thin and stream.layers_sent == 3 and stream.layers_skipped == 0
     result = read_back(streamed(stream))
     original = dict((name, data) for name, data, _kind in members)
-    assert 'repositories' not in result
+    assert set(result) == set(original) - {'repositories'}
     for name, data in original.items():
         if name not in ('manifest.json', 'index.json', 'repositories'):
             assert result[name] == data, name
@@ -138,31 +171,41 @@ def test_stream_carries_every_member_unchanged_but_the_tags(tmp_path, members):
     assert manifest[0]['RepoTags'] is None
     assert manifest[0]['Layers'] == json.loads(original['manifest.json'])[0]['Layers']
     assert stream.verified and stream.complete
-    assert stream.image_id == 'sha256:' + CONFIG_HEX
+    assert stream.image_id == IMAGE_ID
     assert stream.bytes_read == (tmp_path / 'env-1.tar').stat().st_size
+
+
+def test_full_stream_passes_headers_and_data_through_byte_for_byte(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    sidecar = make_sidecar(path)
+    with open(path, 'rb') as handle:
+        original = handle.read()
+    sent = streamed(ImageArchive(path, sidecar).full_stream(chunk_size=1024))
+    manifest_header = member(sidecar, 'manifest.json')['offset'] - 512
+    assert sent[:manifest_header] == original[:manifest_header]  # every layer, config and header as it was
 
 
 def test_oci_index_keeps_only_annotations_that_do_not_name_the_image(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', oci_members())
-    index = json.loads(read_back(streamed(LoadStream(path)))['index.json'])
+    index = json.loads(read_back(streamed(ImageArchive(path).full_stream()))['index.json'])
     assert index['manifests'][0]['annotations'] == {'keep.me': 'yes'}
     assert index['manifests'][0]['digest'] == 'sha256:' + '1' * 64
 
 
 def test_without_sidecar_the_same_stream_is_unverified(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    with_sidecar = streamed(LoadStream(path, make_sidecar(path)))
-    stream = LoadStream(path)
+    with_sidecar = streamed(ImageArchive(path, make_sidecar(path)).full_stream())
+    stream = ImageArchive(path).full_stream()
     assert streamed(stream) == with_sidecar
     assert stream.complete and not stream.verified
 
 
-def test_long_member_names_survive_the_fresh_headers(tmp_path):
+def test_long_member_names_survive(tmp_path):
     long_name = 'd' * 90 + '/' + 'f' * 90
     members = legacy_members()
     members.insert(0, (long_name, b'long', tarfile.REGTYPE))
     path = write_archive(tmp_path / 'env-1.tar', members)
-    assert read_back(streamed(LoadStream(path, make_sidecar(path))))[long_name] == b'long'
+    assert read_back(streamed(ImageArchive(path, make_sidecar(path)).full_stream()))[long_name] == b'long'
 
 
 def test_a_truncated_tarball_with_sidecar_fails_before_any_byte_is_sent(tmp_path):
@@ -170,40 +213,36 @@ def test_a_truncated_tarball_with_sidecar_fails_before_any_byte_is_sent(tmp_path
     sidecar = make_sidecar(path)
     with open(path, 'r+b') as handle:
         handle.truncate(sidecar['size'] // 2)
-    sent, failure = partial_stream(LoadStream(path, sidecar))
-    assert sent == b''
-    assert path in failure.msg and 'truncated' in failure.msg
+    assert 'truncated' in opening_fails(path, sidecar)
 
 
-def test_a_tarball_cut_inside_a_member_without_sidecar_fails_and_sends_no_complete_archive(tmp_path):
+@pytest.mark.parametrize('cut, cause', [
+    (lambda layer, last: layer['offset'] + layer['size'] // 2, 'unexpected end of data'),  # inside a layer
+    (lambda layer, last: layer['offset'] - 100, 'end-of-archive'),  # inside a header
+    (lambda layer, last: last['offset'] + last['size'] + (-last['size'] % 512), 'end-of-archive'),  # no end blocks
+])
+def test_a_cut_tarball_without_sidecar_fails_before_any_byte_is_sent(tmp_path, cut, cause):
+    """docker load accepts a file missing only its end blocks as whole; the walk of the headers does not."""
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    layer = [m for m in make_sidecar(path)['members'] if m['name'].endswith('layer.tar')][0]
+    sidecar = make_sidecar(path)
     with open(path, 'r+b') as handle:
-        handle.truncate(layer['offset'] + 5000)
-    sent, failure = partial_stream(LoadStream(path, chunk_size=1024))
-    assert path in failure.msg
-    assert cut_inside_a_member(sent)
+        handle.truncate(cut(member(sidecar, V1_IDS[1] + '/layer.tar'), sidecar['members'][-1]))
+    assert cause in opening_fails(path)
 
 
-def test_a_tarball_missing_only_its_end_blocks_fails_without_sidecar(tmp_path):
-    """docker load accepts such a file as whole; only a structural check (or a checksum) catches it."""
+def test_a_damaged_header_fails_naming_its_place(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    last = make_sidecar(path)['members'][-1]
-    with open(path, 'r+b') as handle:
-        handle.truncate(last['offset'] + last['size'] + (-last['size'] % 512))
-    sent, failure = partial_stream(LoadStream(path))
-    assert 'end-of-archive' in failure.msg
-    assert cut_inside_a_member(sent)
+    header = member(make_sidecar(path), V1_IDS[1] + '/layer.tar')['offset'] - 512
+    flip(path, header + 3)  # inside the name: the header checksum no longer matches
+    assert 'damaged tar header at byte' in opening_fails(path)
 
 
 def test_a_changed_layer_fails_at_that_member_and_its_last_byte_is_never_sent(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     sidecar = make_sidecar(path)
-    layer = [m for m in sidecar['members'] if m['name'].endswith('layer.tar')][0]
-    with open(path, 'r+b') as handle:
-        handle.seek(layer['offset'] + 100)
-        handle.write(b'X')
-    sent, failure = partial_stream(LoadStream(path, sidecar, chunk_size=1024))
+    layer = member(sidecar, V1_IDS[1] + '/layer.tar')
+    flip(path, layer['offset'] + 100)
+    sent, failure = partial_stream(ImageArchive(path, sidecar).full_stream(chunk_size=1024))
     assert 'layer.tar' in failure.msg and 'sha256' in failure.msg
     assert cut_inside_a_member(sent)
     assert len(sent) == layer['offset'] + layer['size'] - 1
@@ -213,12 +252,12 @@ def test_a_whole_file_checksum_mismatch_is_caught_at_the_end_and_the_archive_sta
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     sidecar = make_sidecar(path)
     sidecar['sha256'] = '0' * 64
-    stream = LoadStream(path, sidecar)
+    stream = ImageArchive(path, sidecar).full_stream()
     sent, failure = partial_stream(stream)
     assert 'sha256' in failure.msg and path in failure.msg
     assert not stream.complete
     assert cut_inside_a_member(sent)
-    whole = streamed(LoadStream(path))
+    whole = streamed(ImageArchive(path).full_stream())
     assert whole.startswith(sent)
     assert whole[len(sent):].rstrip(b'\0') == b']'  # all but the manifest's last byte, its padding, the end blocks
 
@@ -227,54 +266,133 @@ def test_a_sidecar_listing_other_members_fails(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     sidecar = make_sidecar(path)
     sidecar['members'].append(dict(sidecar['members'][-1], name='extra'))
-    sent, failure = partial_stream(LoadStream(path, sidecar))
-    assert 'sidecar lists 6' in failure.msg
+    assert 'sidecar lists %d' % len(sidecar['members']) in opening_fails(path, sidecar)
     sidecar['members'] = sidecar['members'][1:]
-    sent, failure = partial_stream(LoadStream(path, sidecar))
-    assert 'differs from its sidecar' in failure.msg
+    assert 'differs from its sidecar' in opening_fails(path, sidecar)
+
+
+def test_a_sidecar_of_another_image_fails(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    sidecar = dict(make_sidecar(path), image_id='sha256:' + 'e' * 64)
+    assert 'its sidecar says sha256:' + 'e' * 64 in opening_fails(path, sidecar)
 
 
 @pytest.mark.parametrize('members, message', [
     (legacy_members(images=2), 'exactly one image'),
     ([m for m in legacy_members() if m[0] != 'manifest.json'], 'no manifest.json'),
+    (legacy_members(layer_names=['%s/layer.tar' % v1 for v1 in V1_IDS[:2]]), 'lists 2 layers, the config 3'),
+    (legacy_members(layer_names=['%s/layer.tar' % v1 for v1 in V1_IDS[:2]] + ['gone/layer.tar']),
+     'names the layer gone/layer.tar'),
 ])
 def test_archives_that_are_not_one_docker_save_image_fail(tmp_path, members, message):
     path = write_archive(tmp_path / 'env-1.tar', members)
-    assert message in partial_stream(LoadStream(path))[1].msg
+    assert message in opening_fails(path)
 
 
 def test_a_missing_file_fails_with_its_name(tmp_path):
-    failure = partial_stream(LoadStream(str(tmp_path / 'gone-1.tar')))[1]
-    assert 'gone-1.tar' in failure.msg
+    assert 'gone-1.tar' in opening_fails(str(tmp_path / 'gone-1.tar'))
 
 
-def test_the_strict_walker_tells_a_cut_member_from_a_cut_at_a_boundary(tmp_path):
+# ---------------------------------------------------------------- the thin stream
+
+@FORMATS
+def test_thin_stream_carries_only_the_layers_above_the_held_ones_the_config_and_the_manifest(tmp_path, members):
+    path = write_archive(tmp_path / 'env-1.tar', members)
+    archive = ImageArchive(path, make_sidecar(path))
+    stream = archive.thin_stream(2, chunk_size=1024)
+    data = streamed(stream)
+    result = read_back(data)
+    manifest = json.loads(result.pop('manifest.json'))
+    entry = json.loads(dict((m[0], m[1]) for m in members)['manifest.json'])[0]
+    assert manifest == [dict(entry, RepoTags=None)]  # every layer still listed: the daemon holds the absent ones
+    assert result == {entry['Layers'][2]: LAYERS[2], entry['Config']: CONFIG}
+    assert stream.thin and stream.verified and stream.complete
+    assert (stream.layers_sent, stream.layers_skipped) == (1, 2)
+    assert stream.bytes_read == len(LAYERS[2])
+    assert len(data) < 4 * 1024 + len(LAYERS[2]) + len(CONFIG)  # headers, padding and end blocks besides the data
+    assert archive.parent_image == 'registry.example/base:1'
+
+
+@FORMATS
+def test_thin_stream_of_no_held_layer_or_of_all(tmp_path, members):
+    path = write_archive(tmp_path / 'env-1.tar', members)
+    archive = ImageArchive(path, make_sidecar(path))
+    assert sorted(v for v in read_back(streamed(archive.thin_stream(0))).values() if v in LAYERS) == sorted(LAYERS)
+    assert set(read_back(streamed(archive.thin_stream(3)))) == {'manifest.json', archive.manifest_entry['Config']}
+
+
+def test_thin_stream_fails_at_a_changed_layer_it_sends_and_never_sends_its_last_byte(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    with open(path, 'rb') as handle:
-        whole = handle.read()
-    layer = [m for m in make_sidecar(path)['members'] if m['name'].endswith('layer.tar')][0]
-    assert not cut_inside_a_member(whole)
-    assert not cut_inside_a_member(whole[:layer['offset'] - 512])
-    assert cut_inside_a_member(whole[:layer['offset'] - 1])
-    assert cut_inside_a_member(whole[:layer['offset'] + 10])
-    assert not cut_inside_a_member(whole[:layer['offset'] + layer['size'] + 1])  # inside the padding
+    sidecar = make_sidecar(path)
+    flip(path, member(sidecar, V1_IDS[2] + '/layer.tar')['offset'] + 700)
+    stream = ImageArchive(path, sidecar).thin_stream(2, chunk_size=1024)
+    sent, failure = partial_stream(stream)
+    assert 'sha256 of member %s/layer.tar does not match its sidecar' % V1_IDS[2] in failure.msg
+    assert path in failure.msg and not stream.complete
+    assert cut_inside_a_member(sent)
+    assert len(sent) == 512 + len(LAYERS[2]) - 1
 
+
+def test_thin_stream_does_not_read_the_held_layers(tmp_path):
+    """A layer the daemon holds is not sent, so not read: the daemon's chain ID vouches for it."""
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    sidecar = make_sidecar(path)
+    flip(path, member(sidecar, V1_IDS[0] + '/layer.tar')['offset'] + 700)
+    sidecar['size'] = (tmp_path / 'env-1.tar').stat().st_size
+    stream = ImageArchive(path, sidecar).thin_stream(1)
+    assert read_back(streamed(stream))[V1_IDS[2] + '/layer.tar'] == LAYERS[2]
+    assert stream.bytes_read == len(LAYERS[1]) + len(LAYERS[2])
+    with pytest.raises(Failure):  # while the full stream reads it and fails
+        streamed(ImageArchive(path, sidecar).full_stream())
+
+
+def test_thin_stream_without_sidecar_checks_oci_blobs_by_their_names(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', oci_members())
+    assert not ImageArchive(path).thin_stream(1).verified
+    flip(path, member(make_sidecar(path), HEXES[2])['offset'] + 10)
+    sent, failure = partial_stream(ImageArchive(path).thin_stream(1))
+    assert 'sha256 of member blobs/sha256/%s does not match its name' % HEXES[2] in failure.msg
+    assert cut_inside_a_member(sent)
+
+
+def test_thin_stream_sends_a_linked_layer_under_the_name_the_manifest_gives(tmp_path):
+    """docker save links a layer that repeats an earlier one; the thin archive carries the data itself."""
+    linked = V1_IDS[2] + '/layer.tar'
+    members = [m for m in legacy_members() if m[0] != linked]
+    members.insert(-3, (linked, None, tarfile.SYMTYPE, '../%s/layer.tar' % V1_IDS[0]))
+    layers = [LAYERS[0], LAYERS[1], LAYERS[0]]
+    config = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': [
+        'sha256:' + hashlib.sha256(layer).hexdigest() for layer in layers]}}).encode()
+    config_hex = hashlib.sha256(config).hexdigest()
+    members = [(config_hex + '.json', config, tarfile.REGTYPE) if m[0] == CONFIG_HEX + '.json' else m for m in members]
+    members = [(m[0], m[1].replace(CONFIG_HEX.encode(), config_hex.encode()), m[2]) if m[0] == 'manifest.json' else m
+               for m in members]
+    path = write_archive(tmp_path / 'env-1.tar', members)
+    result = read_back(streamed(ImageArchive(path, dict(make_sidecar(path), image_id='sha256:' + config_hex))
+                                .thin_stream(2)))
+    assert result[linked] == LAYERS[0]
+
+
+# ---------------------------------------------------------------- pieces
 
 def test_withholding_keeps_exactly_the_last_byte_back_until_the_next_piece():
     produced = []
+    big = b'x' * (256 * 1024)
 
     def pieces():
-        for piece in (b'abc', b'', b'd', b'ef'):
+        for piece in (b'abc', b'', b'd', b'ef', big, b'g'):
             produced.append(piece)
             yield piece
 
     out = []
     for chunk in _withhold_last_byte(pieces()):
         out.append((bytes(chunk), len(produced)))
-    assert b''.join(chunk for chunk, _produced in out) == b'abcdef'
+    assert b''.join(chunk for chunk, _produced in out) == b'abcdef' + big + b'g'
     assert out[0] == (b'ab', 1)
     assert out[1] == (b'c', 3)
-    assert out[-1] == (b'f', 4)
+    assert out[2] == (b'de', 4)
+    assert out[3] == (b'f', 5) and out[4] == (big[:-1], 5)  # a large piece goes on as it is, its last byte later
+    assert out[-1] == (b'g', 6)
 
 
 def test_manifest_and_index_rewrites():

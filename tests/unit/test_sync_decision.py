@@ -1,9 +1,13 @@
-"""The freshness decision and the reading of the daemon's load messages: pure logic over inspect dicts."""
+"""The freshness decision, which layers a daemon holds, and the reading of the daemon's load messages: pure logic
+over inspect dicts."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import (
     LOAD, TAG, carries_timestamp, image_timestamp, is_current, loaded_image_id, refresh_action,
 )
@@ -70,3 +74,24 @@ def test_loaded_image_id_from_the_load_messages():
 def test_loaded_image_id_raises_the_daemons_error(event):
     with pytest.raises(ValueError, match='unexpected EOF'):
         loaded_image_id([{'stream': 'Loaded image ID: %s\n' % ID_A}, event])
+
+
+A, B, C, D = ['sha256:' + letter * 64 for letter in 'abcd']
+
+
+def test_chain_ids_hash_each_diff_id_onto_the_chain_below():
+    ab = 'sha256:' + hashlib.sha256(('%s %s' % (A, B)).encode()).hexdigest()
+    abc = 'sha256:' + hashlib.sha256(('%s %s' % (ab, C)).encode()).hexdigest()
+    assert chain_ids([A, B, C]) == [A, ab, abc]
+    assert chain_ids([]) == []
+    assert chain_ids([B, C])[1] != abc  # the same layer on another stack is another chain
+
+
+def test_a_layer_is_held_only_with_the_whole_stack_beneath_it():
+    previous = {'Id': ID_A, 'RootFS': {'Layers': [A, B, C]}}
+    held = held_chain_ids([previous, None, {'Id': ID_B}])
+    assert held_layer_count([A, B, D], held) == 2  # the update: same base, new top layer
+    assert held_layer_count([A, B, C], held) == 3
+    assert held_layer_count([B, C], held) == 0  # B and C are held, but on top of A
+    assert held_layer_count([D, B], held) == 0
+    assert held_layer_count([A, B], set(chain_ids([A, B])[1:])) == 0  # never a layer without the one below
