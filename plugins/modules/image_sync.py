@@ -16,12 +16,19 @@ description:
     C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
     tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
     and inspects one image; the tarball itself is not read. File modification times play no part.
-  - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its own tags, checking on
-    the way every member's sha256 and the whole file's sha256 against the sidecar. Only when the daemon reports the
-    expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base) tagged, so the
-    previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves the runner as it
-    was (an image the failed load left behind is removed when it is new, untagged and unused), and the error names the
-    file and the cause.
+  - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its
+    own tags, checking on the way every member's sha256 and the whole file's sha256 against the sidecar. Only when
+    the daemon reports the expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base)
+    tagged, so the previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves
+    the runner as it was (an image the failed load left behind is removed when it is new, untagged and unused), and
+    the error names the file and the cause.
+  - B(Thin load.) When the daemon already holds the bottom layers of the image (the usual update, with the same base
+    and a new environment layer, or the image the environment was created from), only the layers it lacks are sent,
+    in an archive of those layers, the image config and C(manifest.json), each read from its place in the tarball and
+    checked against its sha256 as it is read (the sidecar's, or for an OCI layout blob its name). The layers not sent
+    are the daemon's own, found by chain ID (the hash of a layer and every layer beneath it), so the image is the
+    same, with the same image ID, as after loading the whole tarball. The whole file's sha256 is checked only when
+    the whole file is read. An engine that refuses the thin archive gets the whole tarball, with a warning.
   - When the tarball's image is already on the daemon (by the sidecar's image ID, or the C(:<timestamp>) tag) it is
     only tagged, without reading the tarball.
   - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified.
@@ -149,7 +156,23 @@ loaded:
   returned: always
   type: bool
 bytes_read:
-  description: Bytes of the tarball read (V(0) when nothing was loaded).
+  description: Bytes of the tarball read to load it (for a thin load, the layers sent; V(0) when nothing was loaded).
+  returned: always
+  type: int
+bytes_sent:
+  description: Bytes sent to the daemon's image load endpoint (V(0) when nothing was loaded).
+  returned: always
+  type: int
+thin:
+  description: Whether the load sent only the layers the daemon lacked (see the description).
+  returned: always
+  type: bool
+layers_sent:
+  description: Layers of the image sent to the daemon (V(0) when nothing was loaded).
+  returned: always
+  type: int
+layers_skipped:
+  description: Layers of the image left out of the load because the daemon already held them.
   returned: always
   type: int
 seconds:
