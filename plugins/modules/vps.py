@@ -36,7 +36,7 @@ description:
     warning. O(state=stopped) keeps the container and its files, O(state=absent) removes it. O(snapshot=true) commits
     the session to C(kohakuriver/<env>:vps-<name>-<unix seconds>) before it is stopped or removed.
 author:
-  - kohakuriver.docker contributors
+  - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
