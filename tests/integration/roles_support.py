@@ -99,3 +99,9 @@ def changed_tasks(run):
         if any(line.startswith('changed: ') for line in lines[1:]):
             titles.append(lines[0].split(']')[0])
     return titles
+
+
+def failures(run):
+    """The fatal lines of a playbook run (the full output is too long for an assertion message)."""
+    lines = (run.stdout + run.stderr).splitlines()
+    return '\n'.join(line for line in lines if line.startswith(('fatal:', '[ERROR]', 'failed:'))) or repr(run)

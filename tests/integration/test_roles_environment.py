@@ -60,6 +60,12 @@ def test_busybox_environment_is_built_once_and_packaged_once(testbed, inventory,
     checked = build(inventory, definition, '--check')
     assert checked.rc == 0 and checked.recap['host']['changed'] == 0, checked
 
+    definition[0]['files'].append({'dest': '/etc/added', 'content': 'later\n'})
+    predicted = build(inventory, definition, '--check')
+    assert predicted.rc == 0 and predicted.recap['host']['changed'] > 0, predicted
+    assert exec_in(testbed, unique_env, ['cat', '/etc/added'])[0] != 0
+    assert tarballs(shared_dir, unique_env) == made
+
 
 def test_a_change_reruns_only_the_steps_from_it_on_and_packages_again(testbed, inventory, shared_dir, unique_env,
                                                                       environments_made):
@@ -156,3 +162,16 @@ def test_state_record_is_readable_by_everyone_and_names_the_tarball(testbed, inv
     record = tmp_path / 'state' / 'environments' / ('%s.json' % unique_env)
     assert stat.S_IMODE(os.stat(record).st_mode) == 0o644
     assert os.path.basename(__import__('json').loads(record.read_text())['tarball']) == tarballs(shared_dir, unique_env)[0]
+
+
+def test_check_mode_on_a_new_environment_predicts_changes_and_makes_nothing(testbed, inventory, shared_dir, unique_env,
+                                                                            environments_made):
+    environments_made.append(unique_env)
+    definition = [{'name': unique_env, 'image': PYTHON, 'system_packages': ['python-is-python3'],
+                   'python_packages': ['six'], 'vps': True}]
+    checked = build(inventory, definition, '--check')
+    assert checked.rc == 0, checked
+    assert checked.changed('host') > 0
+    assert tarballs(shared_dir, unique_env) == []
+    with pytest.raises(Exception):
+        exec_in(testbed, unique_env, ['true'])

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_playbook
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
-    BUSYBOX, PYTHON, changed_tasks, environments_made, exec_in, marker, role_inventory, tarballs,
+    BUSYBOX, PYTHON, changed_tasks, environments_made, exec_in, failures, marker, role_inventory, tarballs,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,7 +30,7 @@ def test_site_twice_builds_packages_and_syncs_then_changes_nothing(testbed, shar
     started = time.monotonic()
     first = run_playbook('kohakuriver.docker.site', inventory)
     first_seconds = time.monotonic() - started
-    assert first.rc == 0, first
+    assert first.rc == 0, failures(first)
     assert marker(testbed, small)['package_manager'] == 'none'
     assert marker(testbed, python)['package_manager'] == 'apt-get'
     assert exec_in(testbed, python, ['python3', '-c', 'import six'])[0] == 0
@@ -48,7 +48,7 @@ def test_site_twice_builds_packages_and_syncs_then_changes_nothing(testbed, shar
     started = time.monotonic()
     second = run_playbook('kohakuriver.docker.site', inventory)
     second_seconds = time.monotonic() - started
-    assert second.rc == 0, second
+    assert second.rc == 0, failures(second)
     assert second.changed() == 0, changed_tasks(second)
     assert {env: tarballs(shared_dir, env) for env in (small, python)} == made
     print('site.yml on the test bed: first run %.1f s, second run %.1f s (changed=0)' % (first_seconds, second_seconds))
