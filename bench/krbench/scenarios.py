@@ -285,10 +285,17 @@ def _sync_profile(ctx, runner):
 
 
 def _sync_note(sample):
+    """What image_sync reports it did: action, thin or full load, layers and bytes sent."""
     result = sample.result
     note = 'action %s' % result.get('action')
-    if result.get('bytes_read'):
-        note += ', read %s of the tarball' % _mb(result['bytes_read'])
+    if result.get('action') == 'load':
+        if 'thin' in result:
+            note += ', %s load' % ('thin' if result['thin'] else 'full')
+        if 'layers_sent' in result:
+            note += ' (%d layers sent, %d skipped)' % (result['layers_sent'], result.get('layers_skipped') or 0)
+        if result.get('bytes_sent') is not None:
+            note += ', sent %s' % _mb(result['bytes_sent'])
+        note += ', read %s of the tarball' % _mb(result.get('bytes_read') or 0)
     return note
 
 
