@@ -164,7 +164,7 @@ _CATEGORIES = (
     ('sha256', ("_hashlib.HASH",)),
     ('reading the tarball', ("'read' of '_io", "'readinto'", "'seek'")),
     ('writing files', ("'write' of '_io", "posix.write", "'fsync'", "posix.fsync")),
-    ('starting Python and importing', ("importlib", "marshal", "builtins.compile", "'exec'")),
+    ('importing modules (interpreter start-up is not seen by cProfile)', ("importlib", "marshal", "builtins.compile", "'exec'")),
 )
 
 
