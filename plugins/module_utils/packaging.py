@@ -32,6 +32,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
+from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import stream_to_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, LABEL_ENV, LABEL_TIMESTAMP, container_name, image_reference, image_repository, tarball_name,
     validate_env_name,
@@ -414,7 +415,7 @@ class Packaging(object):
                 first = next(chunks, b'')
             counter[0] += len(first)
             yield first
-            for chunk in store.read_ahead(chunks):
+            for chunk in chunks:
                 counter[0] += len(chunk)
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
@@ -429,7 +430,7 @@ class Packaging(object):
             whole = hashlib.sha256()
             counter = [0]
             started = time.monotonic()
-            size = store.write_stream(self._chunks(counter), fd, temp, (whole.update, indexer.feed))
+            size = stream_to_file(self._chunks(counter), fd, temp, (whole.update, indexer.feed))
             indexer.finish()
             store.seal(fd, temp, self.mode)
             fd = None

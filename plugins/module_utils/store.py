@@ -223,7 +223,8 @@ def create_temp(final_path):
     return path, fd
 
 
-def _write_failure(path, written, exc):
+def write_failure(path, written, exc):
+    """The Failure for a write to the temporary file path that failed after written bytes."""
     folder = os.path.dirname(path)
     if exc.errno in _FULL:
         return Failure('Tarball folder %s is full (%s) after %d bytes of the image; free space or set tarball_dir. '
@@ -287,7 +288,7 @@ def write_stream(chunks, fd, path, observers=()):
                 done = write(fd, view)
                 view = view[done:]
         except OSError as exc:
-            raise _write_failure(path, written, exc)
+            raise write_failure(path, written, exc)
         for observer in observers:
             observer(chunk)
         written += len(chunk)
@@ -300,7 +301,7 @@ def seal(fd, path, mode):
         os.fchmod(fd, mode)
         os.fsync(fd)
     except OSError as exc:
-        raise _write_failure(path, os.fstat(fd).st_size, exc)
+        raise write_failure(path, os.fstat(fd).st_size, exc)
     finally:
         os.close(fd)
 
