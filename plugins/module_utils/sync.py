@@ -235,7 +235,7 @@ def _images_sharing_layers(client, env, base, parent_image):
 def _load(client, env, tarball, stream, present_before, warnings):
     started = time.monotonic()
     try:
-        loaded_id = loaded_image_id(client.api.load_image(stream, quiet=False))
+        loaded_id = loaded_image_id(client.api.load_image(stream, quiet=True))
     except Failure:
         _discard(client, stream.image_id, present_before)
         raise

@@ -17,7 +17,8 @@ description:
     tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
     and inspects one image; the tarball itself is not read. File modification times play no part.
   - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its
-    own tags, checking on the way every member's sha256 and the whole file's sha256 against the sidecar. Only when
+    own tags, checking on the way the whole file's sha256 against the sidecar (the daemon gets the last byte only
+    once it matches; when it does not, the member that changed is named). Only when
     the daemon reports the expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base)
     tagged, so the previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves
     the runner as it was (an image the failed load left behind is removed when it is new, untagged and unused), and
