@@ -50,6 +50,8 @@ def parse_args(argv=None):
     parser.add_argument('--keep-runners', action='store_true',
                         help='leave the private runners scenario 5 started running (bench/README.md)')
     parser.add_argument('--output', type=Path, help='markdown result file (default bench/results/<UTC time>.md)')
+    parser.add_argument('--worktree', action='store_true',
+                        help='measure the working tree as it is, not a snapshot of the last commit (HEAD)')
     parser.add_argument('--cleanup', action='store_true', help='only remove krbench-* leftovers of earlier runs')
     args = parser.parse_args(argv)
     preset = SIZES[args.size]
@@ -81,9 +83,10 @@ def machine_facts(host, runners):
     return [
         'Machine: %s, %s, %d cores, %d MiB RAM, Linux %s' % (platform.node(), cpu, os.cpu_count(), memory, platform.release()),
         'Engines: %s' % ', '.join(daemon.label for daemon in [host] + runners),
-        'Docker CLI %s; Python %s; ansible-core %s; community.docker %s; git %s' % (
+        'kohakuriver.docker measured: %s (HEAD when the results were written: git %s)' % (measure.COLLECTION.source, commit),
+        'Docker CLI %s; Python %s; ansible-core %s; community.docker %s' % (
             _version(['docker', 'version', '--format', '{{.Client.Version}}']), platform.python_version(),
-            _ansible_core_version(), community, commit),
+            _ansible_core_version(), community),
     ]
 
 
@@ -110,7 +113,7 @@ def scale_runners(count):
 
 def sync_playbook_vars(env):
     """Extra vars for kohakuriver.docker.sync naming the one environment to sync (as playbooks/sync.yml documents)."""
-    text = (measure.COLLECTION_ROOT / 'playbooks' / 'sync.yml').read_text(encoding='utf-8')
+    text = (measure.COLLECTION.root / 'playbooks' / 'sync.yml').read_text(encoding='utf-8')
     for name in ('envs', 'env', 'environments', 'kohakuriver_sync_envs'):
         if '%s is defined' % name in text or '-e %s=' % name in text or "'%s'" % name in text:
             return {name: [env] if name.endswith('s') else env}
@@ -140,9 +143,14 @@ class Run:
         print('==> %s' % message, flush=True)
 
     def setup(self):
+        if self.args.worktree or 'KR_COLLECTIONS_PATH' in os.environ:
+            measure.worktree_collection()
+        else:
+            measure.snapshot_collection(self.work / 'collections')
+        self.say('run %s: measuring kohakuriver.docker from %s' % (self.run_id, measure.COLLECTION.source))
         self.say('run %s: building the synthetic image on %s (base %d MiB, environment %d MiB)'
                  % (self.run_id, self.host.label, self.args.base_bytes // MIB, self.args.env_bytes // MIB))
-        self.ctx.tarball_dir.mkdir(parents=True)
+        self.ctx.tarball_dir.mkdir(parents=True, exist_ok=True)
         self.images.build()
         started = time.monotonic()
         path, sidecar = tarballs.make(self.host, self.images, str(self.ctx.tarball_dir))
@@ -241,7 +249,6 @@ def _terminate(signum, frame):
 
 def main(argv=None):
     args = parse_args(argv)
-    measure.ensure_collection_link()
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     if args.cleanup:

@@ -19,8 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-COLLECTIONS_PATH = Path(os.environ.get('KR_COLLECTIONS_PATH') or REPO / '.ansible' / 'collections')
-COLLECTION_ROOT = COLLECTIONS_PATH / 'ansible_collections' / 'kohakuriver' / 'docker'
+WORKTREE_COLLECTIONS = REPO / '.ansible' / 'collections'
 GNU_TIME = '/usr/bin/time'
 PLAYBOOKS = REPO / 'bench' / 'playbooks'
 
@@ -51,26 +50,62 @@ class Sample:
         return '\n'.join(text[-lines:])
 
 
-def ensure_collection_link():
-    """The collection importable as ansible_collections.kohakuriver.docker (the link tests/conftest.py makes too)."""
-    if 'KR_COLLECTIONS_PATH' not in os.environ and not COLLECTION_ROOT.exists():
-        COLLECTION_ROOT.parent.mkdir(parents=True, exist_ok=True)
-        COLLECTION_ROOT.symlink_to(REPO)
-    if str(COLLECTIONS_PATH) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS_PATH))
+class Collection(object):
+    """Where the kohakuriver.docker under test lives: <path>/ansible_collections/kohakuriver/docker."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.root = self.path / 'ansible_collections' / 'kohakuriver' / 'docker'
+        self.source = str(path)
+
+    def use(self, source=None):
+        """Make it importable in this process (helpers read sidecars with its module_utils)."""
+        self.source = source or self.source
+        if str(self.path) not in sys.path:
+            sys.path.insert(0, str(self.path))
+        return self
+
+
+COLLECTION = Collection(os.environ.get('KR_COLLECTIONS_PATH') or WORKTREE_COLLECTIONS)
+
+
+def worktree_collection():
+    """This checkout as the collection (the link tests/conftest.py makes too), or KR_COLLECTIONS_PATH when set."""
+    if 'KR_COLLECTIONS_PATH' in os.environ:
+        return COLLECTION.use('KR_COLLECTIONS_PATH=%s' % os.environ['KR_COLLECTIONS_PATH'])
+    if not COLLECTION.root.exists():
+        COLLECTION.root.parent.mkdir(parents=True, exist_ok=True)
+        COLLECTION.root.symlink_to(REPO)
+    return COLLECTION.use('the working tree')
+
+
+def snapshot_collection(folder, revision='HEAD'):
+    """A copy of the collection at a git revision under folder, used from now on; returns the commit measured.
+
+    Others commit to this tree while a run lasts: measuring a snapshot keeps every round on the same code.
+    """
+    commit = subprocess.run(['git', '-C', str(REPO), 'rev-parse', '--short', revision], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    root = Path(folder) / 'ansible_collections' / 'kohakuriver' / 'docker'
+    root.mkdir(parents=True)
+    archive = subprocess.run(['git', '-C', str(REPO), 'archive', '--format=tar', revision], capture_output=True, check=True)
+    subprocess.run(['tar', '-x', '-C', str(root)], input=archive.stdout, check=True)
+    COLLECTION.__init__(folder)  # pylint: disable=unnecessary-dunder-call
+    COLLECTION.use('git %s (a snapshot of %s)' % (commit, revision))
+    return commit
 
 
 def module_exists(name):
-    return (COLLECTION_ROOT / 'plugins' / 'modules' / ('%s.py' % name)).is_file()
+    return (COLLECTION.root / 'plugins' / 'modules' / ('%s.py' % name)).is_file()
 
 
 def playbook_exists(name):
-    return (COLLECTION_ROOT / 'playbooks' / ('%s.yml' % name)).is_file()
+    return (COLLECTION.root / 'playbooks' / ('%s.yml' % name)).is_file()
 
 
 def ansible_env(extra=None):
     """The environment of every ansible-playbook contender: same collections, no colours, no retry files."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTION.path), ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
                ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_DEPRECATION_WARNINGS='0')
     env.update(extra or {})
     return env
@@ -96,9 +131,9 @@ def run_module(name, args, timeout=3600, profile=None):
 
     With profile=<path>, the module runs under cProfile, which writes its statistics there.
     """
-    source = COLLECTION_ROOT / 'plugins' / 'modules' / ('%s.py' % name)
+    source = COLLECTION.root / 'plugins' / 'modules' / ('%s.py' % name)
     stdin = json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)})
-    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH))
+    env = dict(os.environ, PYTHONPATH=str(COLLECTION.path))
     python = [sys.executable] + (['-m', 'cProfile', '-o', str(profile)] if profile else [])
     sample = timed(python + [source], stdin=stdin, env=env, timeout=timeout)
     lines = [line for line in sample.stdout.splitlines() if line.startswith('{')]
