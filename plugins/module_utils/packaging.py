@@ -196,6 +196,27 @@ class _SigtermAsFailure(object):
         return False
 
 
+class _Restart(object):
+    """Starting again, on a thread, a container stopped for its commit; wait() says whether it worked."""
+
+    def __init__(self, client, container_id):
+        self.problem = None
+        self.thread = threading.Thread(target=self._start, args=(client, container_id), name='restart')
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _start(self, client, container_id):
+        try:
+            client.api.start(container_id)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            self.problem = explain(exc)
+
+    def wait(self):
+        """None once the container was started, else why it could not be."""
+        self.thread.join()
+        return self.problem
+
+
 class Packaging(object):
     """One packaging run of one environment; run() returns the module result."""
 
@@ -213,6 +234,7 @@ class Packaging(object):
         self.docker_host = docker_host or 'the Docker host'
         self.repository = image_repository(self.env)
         self.reference = image_reference(self.env)
+        self.restart = None
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
                            reasons=[], waited_for_lock=0.0)
         if self.keep < 1:
@@ -307,15 +329,16 @@ class Packaging(object):
             if running and not self.pause:
                 _remove_image_quietly(self.client, image['Id'])
                 image = None
-        if image is None:
-            image = self._commit(container, timestamp, stop=running and not self.pause)
-        self.result['reasons'] = reasons + self.result['reasons']
-        self._check_created(image, timestamp)
-        # The daemon lists the container's changes (for the next check mode) while it streams the image.
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        changes = pool.submit(self._changes_of(container))
-        pool.shutdown(wait=False)
-        sidecar = self._save_and_publish(container, image, timestamp, changes.result)
+        with self._restart_awaited():
+            if image is None:
+                image = self._commit(container, timestamp, stop=running and not self.pause)
+            self.result['reasons'] = reasons + self.result['reasons']
+            self._check_created(image, timestamp)
+            # The daemon lists the container's changes (for the next check mode) while it streams the image.
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            changes = pool.submit(self._changes_of(container))
+            pool.shutdown(wait=False)
+            sidecar = self._save_and_publish(container, image, timestamp, changes.result)
         final = os.path.join(folder, tarball_name(env, timestamp))
         self.result['changed'] = True
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
@@ -331,7 +354,10 @@ class Packaging(object):
         return self.result
 
     def _commit(self, container, timestamp, stop):
-        """Commit the container labelled with timestamp; stop it first and start it again afterwards when asked."""
+        """Commit the container labelled with timestamp; with stop, stop it first and start it again right after.
+
+        The start runs on a thread (self.restart), so the save does not wait for it; the publish does.
+        """
         changes = ['LABEL %s=%d' % (LABEL_TIMESTAMP, timestamp), 'LABEL %s=%s' % (LABEL_ENV, self.env)]
         marker = store.restart_marker_path(self.folder, self.env)
         if stop:
@@ -346,13 +372,37 @@ class Packaging(object):
                 self._start_after_failure(container, marker, exc)
             raise
         if stop:
-            try:
-                self.client.api.start(container['Id'])
-            except _TRANSPORT_ERRORS as exc:
-                _remove_image_quietly(self.client, committed['Id'])
-                raise Failure('Committed %s but could not start it again: %s' % (container_name(self.env), explain(exc)))
-            store.remove_quietly(marker)
+            self.restart = _Restart(self.client, container['Id'])
         return self.client.api.inspect_image(committed['Id'])
+
+    def _wait_for_restart(self):
+        """Wait for the start _commit began: None once the container runs again (or none was begun), else why not."""
+        restart, self.restart = self.restart, None
+        if restart is None:
+            return None
+        problem = restart.wait()
+        if problem is None:
+            store.remove_quietly(store.restart_marker_path(self.folder, self.env))
+        return problem
+
+    def _require_restarted(self):
+        problem = self._wait_for_restart()
+        if problem:
+            raise Failure('Committed %s but could not start it again: %s. Nothing was published.'
+                          % (container_name(self.env), problem))
+
+    @contextlib.contextmanager
+    def _restart_awaited(self):
+        """Whatever happens inside, leave only once the start _commit began has ended; report a failed start."""
+        try:
+            yield
+        except Failure as exc:
+            problem = self._wait_for_restart()
+            if problem:
+                exc.msg += ' The container could not be started again either: %s' % problem
+            raise
+        finally:
+            self._wait_for_restart()
 
     def _start_after_failure(self, container, marker, exc):
         try:
@@ -441,6 +491,7 @@ class Packaging(object):
                               'was published.' % (described['image_id'], described['repo_tags'], image['Id'],
                                                   self.reference, self.reference))
             sidecar = self._sidecar(container, image, timestamp, changes, described, size, whole.hexdigest(), final)
+            self._require_restarted()
             store.publish(temp, final, sidecar, self.mode)
         finally:
             if fd is not None:

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
-    IDLE, PYTHON, check_tarball_against_sidecar, container_state, created_second, engine, ensure_image, environments,
-    image_reference, inspect_image, sha256_file,
+    BUSYBOX, IDLE, LABEL_ENV, LABEL_MANAGED, PYTHON, check_tarball_against_sidecar, container_name, container_state,
+    created_second, docker_cli, engine, ensure_image, environments, image_reference, inspect_image, sha256_file,
 )
 from testbed import testbed as bed
 
@@ -125,6 +125,39 @@ def test_a_container_a_killed_run_left_stopped_is_started_by_the_next_run(host, 
     assert str(folder / ('.%s.restart' % unique_env)) in result['cleaned']
     assert container_state(host, unique_env)['Running']
     assert not (folder / ('.%s.restart' % unique_env)).exists()
+
+
+def test_a_container_that_cannot_start_again_publishes_nothing_and_the_next_run_starts_it(host, environments, unique_env,
+                                                                                          shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    marker = folder / ('.%s.restart' % unique_env)
+    ensure_image(host, BUSYBOX)
+    # The container joins the network of a helper: once the helper is stopped, Docker refuses to start it again.
+    helper = docker_cli(host, 'run', '-d', '--name', unique_env + '-netns', BUSYBOX, *IDLE).strip()
+    try:
+        environments.loaded_on(host, unique_env)
+        docker_cli(host, 'run', '-d', '--name', container_name(unique_env), '--network', 'container:' + helper,
+                   '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX, *IDLE)
+        args = dict(name=unique_env, tarball_dir=str(folder), docker_host=host, force=True)
+        previous = ok(run_module('tarball', args))['tarball']
+        docker_cli(host, 'stop', '-t', '1', helper)
+        assert container_state(host, unique_env)['Running']
+
+        result = run_module('tarball', args)
+        assert result['failed'] and 'could not start it again: ' in result['msg'] and 'Nothing was published' in result['msg']
+        assert 'cannot join network' in result['msg']
+        assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
+        assert_intact(previous)
+        assert inspect_image(host, image_reference(unique_env))['Id'] == previous['image_id']
+        assert marker.exists() and not container_state(host, unique_env)['Running']
+
+        docker_cli(host, 'start', helper)
+        following = ok(run_module('tarball', args))
+        assert 'restarted the container an interrupted run had stopped' in following['reasons']
+        assert following['changed'] and not marker.exists() and container_state(host, unique_env)['Running']
+        check_tarball_against_sidecar(following['tarball']['path'])
+    finally:
+        docker_cli(host, 'rm', '-f', container_name(unique_env), helper)
 
 
 @contextlib.contextmanager
