@@ -456,21 +456,22 @@ class Packaging(object):
         finally:
             self.client.api.timeout = usual
 
-    def _chunks(self, counter):
-        """The image archive from the daemon, with transport errors turned into one line."""
+    def _chunks(self, progress):
+        """The image archive from the daemon, with transport errors turned into one line; progress counts it."""
         try:
             # Docker stages the whole image before its first byte; docker-py lifts the timeout once bytes flow.
             with self._patient():
                 chunks = self.client.api.get_image(self.reference, chunk_size=SAVE_CHUNK_SIZE)
                 first = next(chunks, b'')
-            counter[0] += len(first)
+            progress['first_byte'] = time.monotonic()
+            progress['bytes'] += len(first)
             yield first
             for chunk in chunks:
-                counter[0] += len(chunk)
+                progress['bytes'] += len(chunk)
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
             raise Failure('The Docker daemon at %s stopped sending the image after %d bytes: %s. Nothing was published.'
-                          % (self.docker_host, counter[0], explain(exc)))
+                          % (self.docker_host, progress['bytes'], explain(exc)))
 
     def _save(self, container, image, timestamp, changes):
         final = os.path.join(self.folder, tarball_name(self.env, timestamp))
@@ -478,13 +479,14 @@ class Packaging(object):
         try:
             indexer = ArchiveIndexer(final)
             whole = hashlib.sha256()
-            counter = [0]
+            progress = dict(bytes=0, first_byte=None)
             started = time.monotonic()
-            size = stream_to_file(self._chunks(counter), fd, temp, (whole.update, indexer.feed))
+            size = stream_to_file(self._chunks(progress), fd, temp, (whole.update, indexer.feed))
             indexer.finish()
+            flushing = time.monotonic()
             store.seal(fd, temp, self.mode)
             fd = None
-            seconds = time.monotonic() - started
+            ended = time.monotonic()
             described = indexer.describe(read_member_from(temp))
             if described['image_id'] != image['Id'] or self.reference not in described['repo_tags']:
                 raise Failure('The daemon saved image %s tagged %s, not %s as %s; was %s retagged meanwhile? Nothing '
@@ -497,8 +499,11 @@ class Packaging(object):
             if fd is not None:
                 os.close(fd)
             store.remove_quietly(temp)
+        seconds = ended - started
         self.result['save'] = dict(seconds=round(seconds, 3), bytes=size,
-                                   mb_per_s=round(size / 1e6 / seconds, 1) if seconds else None)
+                                   mb_per_s=round(size / 1e6 / seconds, 1) if seconds else None,
+                                   staging_seconds=round(progress['first_byte'] - started, 3),
+                                   flush_seconds=round(ended - flushing, 3))
         return sidecar
 
     def _sidecar(self, container, image, timestamp, changes, described, size, sha256, final):

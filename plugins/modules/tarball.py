@@ -21,8 +21,9 @@ description:
     C(io.kohakuriver.docker.timestamp=<timestamp>) and C(io.kohakuriver.docker.env=<name>).
   - The container is stopped for the commit (or paused, with O(pause=true)) and started again right after it,
     also when the commit fails. A container that was not running is committed as it is and left so.
-  - The image is streamed into a hidden temporary file in O(tarball_dir), never held in memory, indexed while
-    it is written, flushed to disk, and only then published under its final name. Before the tarball, a sidecar
+  - The image is streamed into a hidden temporary file in O(tarball_dir) through a few reusable 1 MiB buffers,
+    never held in memory, hashed and indexed while it is written (on threads of their own), flushed to disk as it
+    goes (what reached the disk leaves the page cache), and only then published under its final name. Before the tarball, a sidecar
     C(<name>-<timestamp>.tar.json) is published (its format is described in M(kohakuriver.docker.tarball_info))
     with the tarball's sha256, size, image ID, layer diff IDs, every member's offset, size and
     sha256, the source container and the engine version.
@@ -222,6 +223,14 @@ save:
       type: int
     mb_per_s:
       description: Throughput in MB (10^6 bytes) per second.
+      type: float
+    staging_seconds:
+      description:
+        - Of RV(save.seconds), the time until the daemon's first byte. Docker prepares the whole image in a
+          temporary folder before it sends anything, as it does for C(docker save).
+      type: float
+    flush_seconds:
+      description: Of RV(save.seconds), the time the final fsync of the tarball took.
       type: float
 waited_for_lock:
   description: Seconds spent waiting for another packaging of the same environment.

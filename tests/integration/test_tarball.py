@@ -56,6 +56,8 @@ def test_a_tarball_is_published_whole_and_loads_and_runs_on_the_other_generation
     assert sidecar['source']['container'] == 'kohakuriver-env-' + unique_env
     assert result['tarball']['sha256'] == sidecar['sha256'] and result['tarball']['size'] == sidecar['size']
     assert result['save']['bytes'] == sidecar['size'] and result['save']['seconds'] > 0
+    assert 0 < result['save']['staging_seconds'] < result['save']['seconds']
+    assert 0 <= result['save']['flush_seconds'] < result['save']['seconds']
     base = inspect_image(maker['docker_host'], image_reference(unique_env))
     assert base['Id'] == sidecar['image_id'] == result['tarball']['image_id']
     assert base['RootFS']['Layers'] == sidecar['layers']
