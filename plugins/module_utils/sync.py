@@ -211,8 +211,8 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
         try:
             return _load(client, env, tarball, archive.thin_stream(held_layers), present_before, warnings)
         except Refused as refused:
-            warnings.append('The daemon refused the archive of the %d layers it lacks (%s); loaded the whole tarball.'
-                            % (len(archive.diff_ids) - held_layers, refused.msg))
+            warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
+                            % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
     return _load(client, env, tarball, archive.full_stream(), present_before, warnings)
 
 
