@@ -101,6 +101,15 @@ def _normalize(name):
     return name.rstrip('/')
 
 
+def _created_from(config):
+    """The image the image's container was created from, as its config names it (docker commit records it), or None."""
+    for key in ('config', 'container_config'):
+        section = config.get(key)
+        if isinstance(section, dict) and isinstance(section.get('Image'), str) and section['Image']:
+            return section['Image']
+    return None
+
+
 def _fresh_header(name, size, like):
     """A plain header for a regular file (no pax records inherited from `like`, whose mode and mtime it keeps)."""
     info = tarfile.TarInfo(name)
@@ -272,8 +281,7 @@ class ImageArchive(object):
         if len(self.layer_names) != len(self.diff_ids):
             raise tarfile.TarError('manifest.json lists %d layers, the config %d' % (len(self.layer_names), len(self.diff_ids)))
         self.layer_infos = [self._resolve(name, 'layer') for name in self.layer_names]
-        self.parent_image = ((config.get('config') or {}).get('Image')
-                             or (config.get('container_config') or {}).get('Image') or None)
+        self.parent_image = _created_from(config)
 
     def _resolve(self, name, what):
         """The regular member holding name's data, following links (docker save links repeated layers)."""
@@ -424,8 +432,7 @@ class FullStream(LoadStream):
                             padding_due = _padding(len(replacement))
                         continue
                     yield padding_due + headers
-                    for data in reader.chunks(info.size):
-                        yield data
+                    yield from reader.chunks(info.size)
                     padding_due = reader.read(_end(info) - info.offset_data - info.size)
                 if whole is not None:
                     reader.drain()
