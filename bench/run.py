@@ -46,7 +46,8 @@ def parse_args(argv=None):
     parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
     parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
     parser.add_argument('--no-profile', action='store_true',
-                        help='do not profile our module (one more run under cProfile) where it misses a target')
+                        help='do not profile our module (one more run under py-spy, or cProfile without it) where it '
+                             'misses a target')
     parser.add_argument('--keep-runners', action='store_true',
                         help='leave the private runners scenario 5 started running (bench/README.md)')
     parser.add_argument('--output', type=Path, help='markdown result file (default bench/results/<UTC time>.md)')

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,19 +130,33 @@ def timed(argv, stdin=None, env=None, timeout=3600):
 def run_module(name, args, timeout=3600, profile=None):
     """Run kohakuriver.docker.<name> as one process, the way Ansible runs a module on a node (minus AnsiballZ).
 
-    With profile=<path>, the module runs under cProfile, which writes its statistics there.
+    With profile=<path>, the module runs under py-spy (every thread, idle time included) when py-spy is installed,
+    else under cProfile (main thread only); the profiler writes its data there.
     """
     source = COLLECTION.root / 'plugins' / 'modules' / ('%s.py' % name)
     stdin = json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)})
     env = dict(os.environ, PYTHONPATH=str(COLLECTION.path))
-    python = [sys.executable] + (['-m', 'cProfile', '-o', str(profile)] if profile else [])
-    sample = timed(python + [source], stdin=stdin, env=env, timeout=timeout)
+    argv = [sys.executable, source]
+    if profile and py_spy():
+        argv = [py_spy(), 'record', '--idle', '--threads', '--rate', str(PY_SPY_RATE), '--format', 'raw', '--output',
+                str(profile), '--'] + argv
+    elif profile:
+        argv = [sys.executable, '-m', 'cProfile', '-o', str(profile), source]
+    sample = timed(argv, stdin=stdin, env=env, timeout=timeout)
     lines = [line for line in sample.stdout.splitlines() if line.startswith('{')]
     sample.result = json.loads(lines[-1]) if lines else None
     if sample.result is None or sample.result.get('failed'):
         message = (sample.result or {}).get('msg') or sample.tail()
         raise RunFailed('module %s failed (rc %d): %s' % (name, sample.rc, message))
     return sample
+
+
+PY_SPY_RATE = 250
+
+
+def py_spy():
+    """The py-spy executable ($KR_BENCH_PYSPY, beside this Python or on PATH), or None."""
+    return os.environ.get('KR_BENCH_PYSPY') or shutil.which('py-spy', path=str(BIN)) or shutil.which('py-spy')
 
 
 def run_playbook(playbook, inventory, limit=None, extra_vars=None, forks=None, timeout=3600):

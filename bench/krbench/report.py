@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pstats
+import re
 import statistics
 
 
@@ -168,8 +169,79 @@ _CATEGORIES = (
 )
 
 
-def profile_notes(path, label, wall):
-    """A short markdown summary of a cProfile file: own time per category and the top functions."""
+def profile_notes(path, label, wall, ours=(), rate=250):
+    """A short markdown summary of a profile: py-spy raw stacks (text) or cProfile statistics (binary)."""
+    with open(path, 'rb') as handle:
+        if handle.read(7) == b'thread ':
+            return _py_spy_notes(path, label, wall, ours, rate)
+    return _cprofile_notes(path, label, wall)
+
+
+_FRAME = re.compile(r'^(?P<function>.*) \((?P<file>[^()]*?):(?P<line>\d+)\)$')
+_WAIT_FILES = ('socket.py', 'http/client.py', 'ssl.py', 'selectors.py')
+_THREAD_FILES = ('threading.py', 'queue.py', 'concurrent/futures/')
+
+
+def _frame(text):
+    match = _FRAME.match(text)
+    return (match.group('function'), match.group('file')) if match else (text, '')
+
+
+def _is_ours(text, ours):
+    function, file_name = _frame(text)
+    del function
+    return bool(file_name) and file_name.rsplit('/', 1)[-1] in ours and ('/' not in file_name or 'kohakuriver' in file_name)
+
+
+def _category(frames, ours):
+    function, file_name = _frame(frames[-1])
+    if any(file_name.endswith(name) or name in file_name for name in _WAIT_FILES) or 'sendall' in function:
+        return 'waiting on the Docker daemon (socket)'
+    if any(name in file_name for name in _THREAD_FILES):
+        return 'waiting for its own threads (queues, locks)'
+    if any('importlib' in frame for frame in frames):
+        return 'importing modules'
+    if _is_ours(frames[-1], ours):
+        return 'running the collection\'s code (its hashing, parsing and writes included)'
+    return 'other Python code (SDK, JSON, Ansible)'
+
+
+def _py_spy_notes(path, label, wall, ours, rate):
+    threads, categories, places = {}, {}, {}
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        for line in handle:
+            stack, dummy, count = line.rstrip('\n').rpartition(' ')
+            if not stack or not count.isdigit():
+                continue
+            seconds = int(count) / float(rate)
+            frames = stack.split(';')
+            thread = frames[0].split(': ', 1)[1] if ': ' in frames[0] else 'MainThread'
+            thread = 'main' if thread == 'MainThread' else thread
+            threads[thread] = threads.get(thread, 0.0) + seconds
+            if thread == 'main':
+                category = _category(frames[1:], ours) if len(frames) > 1 else 'interpreter start-up and exit'
+                categories[category] = categories.get(category, 0.0) + seconds
+            mine = [index for index, frame in enumerate(frames) if _is_ours(frame, ours)]
+            if mine:
+                callee = _frame(frames[mine[-1] + 1])[0] if mine[-1] + 1 < len(frames) else '(itself)'
+                place = '%-10s %s -> %s' % (thread[:10], frames[mine[-1]], callee)
+            else:
+                place = '%-10s outside the collection: %s' % (thread[:10], _frame(frames[-1])[0] if len(frames) > 1 else '-')
+            places[place] = places.get(place, 0.0) + seconds
+    lines = ['Profile of one more run of %s under py-spy (%.2f s wall; samples of every thread, idle included):' % (label, wall),
+             '', '```', 'seconds sampled per thread: ' + ', '.join('%s %.2f' % item for item in sorted(threads.items(), key=lambda i: -i[1])),
+             '  the main thread (its time is the wall time):']
+    for name, seconds in sorted(categories.items(), key=lambda item: -item[1]):
+        lines.append('%7.2f s  %s' % (seconds, name))
+    lines.append('  where, in every thread (thread, deepest frame of the collection -> what it was calling):')
+    for place, seconds in sorted(places.items(), key=lambda item: -item[1])[:12]:
+        lines.append('%7.2f s  %s' % (seconds, place))
+    lines += ['```', '']
+    return lines
+
+
+def _cprofile_notes(path, label, wall):
+    """Own time per category and the top functions of a cProfile file (main thread only)."""
     stats = pstats.Stats(str(path))
     entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # pylint: disable=no-member
     total = sum(value[2] for value in dict(entries).values()) or 1e-9
@@ -180,7 +252,8 @@ def profile_notes(path, label, wall):
             if any(needle in where for needle in needles):
                 categories[name] += value[2]
                 break
-    lines = ['Profile of one more run of %s under cProfile (%.2f s wall, %.2f s in profiled code):' % (label, wall, total),
+    lines = ['Profile of one more run of %s under cProfile (%.2f s wall, %.2f s in profiled code of the main thread):'
+             % (label, wall, total),
              '', '```']
     for name, seconds in categories.items():
         lines.append('%7.2f s %5.1f %%  %s' % (seconds, 100 * seconds / total, name))

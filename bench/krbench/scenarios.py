@@ -157,7 +157,9 @@ def profile_missed(ctx, table, contenders, cached=()):
                     warm(cached_path)
                 settle()
                 sample, label = contender.profile(path)
-                table.notes.extend(report.profile_notes(path, label, sample.seconds))
+                ours = set(item.name for folder in ('modules', 'module_utils')
+                           for item in (measure.COLLECTION.root / 'plugins' / folder).glob('*.py'))
+                table.notes.extend(report.profile_notes(path, label, sample.seconds, ours, measure.PY_SPY_RATE))
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 table.notes.append('Profiling %s failed: %s' % (contender.name, exc))
 
