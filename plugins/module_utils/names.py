@@ -20,6 +20,7 @@ _ANY_TARBALL = re.compile(r'^(?P<env>[a-z0-9][a-z0-9_.-]*)-(?P<timestamp>\d+)\.t
 CONTAINER_PREFIX = 'kohakuriver-env-'
 IMAGE_NAMESPACE = 'kohakuriver'
 BASE_TAG = 'base'
+SNAPSHOT_TAG_PREFIX = 'vps-'
 TARBALL_FOLDER = 'kohakuriver-containers'
 DEFAULT_SHARED_DIR = '/mnt/cluster-share'
 DEFAULT_TARBALL_DIR = DEFAULT_SHARED_DIR + '/' + TARBALL_FOLDER
@@ -54,6 +55,11 @@ def image_repository(env):
 
 def image_reference(env, tag=BASE_TAG):
     return '%s:%s' % (image_repository(env), tag)
+
+
+def is_snapshot_tag(reference):
+    """Whether an image reference is a VPS session snapshot (kohakuriver/<env>:vps-...), which is user data."""
+    return reference.rpartition(':')[2].startswith(SNAPSHOT_TAG_PREFIX)
 
 
 def tarball_name(env, timestamp):

@@ -22,7 +22,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import h
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    BASE_TAG, LABEL_TIMESTAMP, image_reference, image_repository,
+    BASE_TAG, LABEL_TIMESTAMP, image_reference, image_repository, is_snapshot_tag,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
 
@@ -292,7 +292,7 @@ def prune_superseded(client, env, current_id, previous_id=None):
     in_use = set(container.get('ImageID') for container in client.api.containers(all=True))
     pruned = []
     for image_id, tags in sorted(ours.items()):
-        if image_id in in_use:
+        if image_id in in_use or any(is_snapshot_tag(tag) for tag in tags):
             continue
         try:
             if tags:

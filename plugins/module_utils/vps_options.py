@@ -14,7 +14,9 @@ import socket
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import iso_time, state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+    LABEL_ENV, LABEL_MANAGED, SNAPSHOT_TAG_PREFIX, validate_env_name,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task import SHARED_MOUNT, RunOptions
 
@@ -23,7 +25,6 @@ LABEL_VPS_PORT = 'io.kohakuriver.docker.vps.port'
 LABEL_VPS_BIND = 'io.kohakuriver.docker.vps.bind_address'
 LABEL_VPS_HOST_KEY = 'io.kohakuriver.docker.vps.host_key'
 CONTAINER_PREFIX = 'kohakuriver-vps-'
-SNAPSHOT_TAG_PREFIX = 'vps-'
 SSH_PORT = '22/tcp'
 SSHD = '/usr/sbin/sshd'
 HOST_KEY_PATH = '/etc/kohakuriver/vps/ssh_host_ed25519_key'

@@ -195,6 +195,17 @@ def test_prune_removes_superseded_images_but_not_one_a_container_uses(runner, fa
     assert base_of(runner, unique_env)['Id'] == read_sidecar(third[0])['image_id']
 
 
+
+def test_prune_keeps_vps_session_snapshots(runner, factory, sync_args, unique_env):
+    first = factory.make(unique_env)
+    run_module('image_sync', sync_args)
+    snapshot = 'kohakuriver/%s:vps-alice-1700000000' % unique_env
+    runner['client'].api.tag(read_sidecar(first)['image_id'], 'kohakuriver/%s' % unique_env, 'vps-alice-1700000000')
+    factory.make(unique_env)
+    result = run_module('image_sync', dict(sync_args, prune=True))
+    assert result['loaded'] and result['pruned'] == [], result
+    assert runner['client'].api.inspect_image(snapshot)['Id'] == read_sidecar(first)['image_id']
+
 def test_eight_concurrent_syncs_load_once_and_all_succeed(runner, factory, sync_args, unique_env):
     factory.make(unique_env, random_bytes=8 * 1024 * 1024)
     with ThreadPoolExecutor(8) as pool:
