@@ -103,3 +103,13 @@ def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT
     except Exception as exc:  # pylint: disable=broad-exception-caught
         raise DaemonUnreachable('Cannot reach the Docker daemon at %s: %s' % (docker_host, explain(exc)))
     return client
+
+
+def inspect_or_none(client, reference):
+    """The image's inspect dict, or None when the daemon has no such image."""
+    try:
+        return client.api.inspect_image(reference)
+    except APIError as exc:
+        if getattr(exc, 'status_code', None) == 404:
+            return None
+        raise

@@ -29,7 +29,7 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import ArchiveIndexer, read_member_from
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import stream_to_file
@@ -157,15 +157,6 @@ def _container_or_fail(client, env, docker_host):
         if getattr(exc, 'status_code', None) == 404:
             raise Failure('Environment %s has no container %s on %s; create it first with kohakuriver.docker.container.'
                           % (env, container_name(env), docker_host))
-        raise
-
-
-def _image_or_none(client, reference):
-    try:
-        return client.api.inspect_image(reference)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) == 404:
-            return None
         raise
 
 
@@ -421,7 +412,7 @@ class Packaging(object):
 
     def _save_and_publish(self, container, image, timestamp, changes):
         """Tag the image :base, stream it to disk and publish it; on failure give :base back to the previous image."""
-        previous = _image_or_none(self.client, self.reference)
+        previous = inspect_or_none(self.client, self.reference)
         previous_id = previous['Id'] if previous else None
         needed = image.get('Size') or 0
         free = store.free_bytes(self.folder)
@@ -438,7 +429,7 @@ class Packaging(object):
 
     def _give_base_back(self, image_id, previous_id):
         try:
-            if previous_id and previous_id != image_id and _image_or_none(self.client, previous_id):
+            if previous_id and previous_id != image_id and inspect_or_none(self.client, previous_id):
                 self.client.api.tag(previous_id, self.repository, BASE_TAG)
             else:
                 self.client.api.remove_image(self.reference)

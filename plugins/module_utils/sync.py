@@ -16,7 +16,7 @@ import os
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
@@ -70,15 +70,6 @@ def loaded_image_id(events):
         if match:
             found = match.group(1)
     return found
-
-
-def inspect_or_none(client, reference):
-    try:
-        return client.api.inspect_image(reference)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) == 404:
-            return None
-        raise
 
 
 class Survey(object):

@@ -14,12 +14,12 @@ import threading
 import time
 import uuid
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import inspect_or_none, sync_environment
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 
 try:
     from docker.errors import DockerException

@@ -16,7 +16,7 @@ import random
 import tarfile
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import inspect_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
@@ -25,7 +25,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging impor
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import (
     authorized_keys_text, generate_ed25519, parse_public_key,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import inspect_or_none, sync_environment
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import (
     AUTHORIZED_KEYS_PATH, CONTAINER_PREFIX, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, LABEL_VPS, LABEL_VPS_PORT, PICK_RANGE,
     PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options, describe, drift_warning, find_drift, is_session, snapshot_tag,
