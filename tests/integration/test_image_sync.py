@@ -195,7 +195,6 @@ def test_prune_removes_superseded_images_but_not_one_a_container_uses(runner, fa
     assert base_of(runner, unique_env)['Id'] == read_sidecar(third[0])['image_id']
 
 
-
 def test_prune_keeps_vps_session_snapshots(runner, factory, sync_args, unique_env):
     first = factory.make(unique_env)
     run_module('image_sync', sync_args)
@@ -205,6 +204,7 @@ def test_prune_keeps_vps_session_snapshots(runner, factory, sync_args, unique_en
     result = run_module('image_sync', dict(sync_args, prune=True))
     assert result['loaded'] and result['pruned'] == [], result
     assert runner['client'].api.inspect_image(snapshot)['Id'] == read_sidecar(first)['image_id']
+
 
 def test_eight_concurrent_syncs_load_once_and_all_succeed(runner, factory, sync_args, unique_env):
     factory.make(unique_env, random_bytes=8 * 1024 * 1024)
