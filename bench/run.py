@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -243,29 +244,56 @@ class Run:
         self.say('results in %s' % output)
 
 
+LOCK = '/var/tmp/krbench.lock'
+
+
+def one_run_at_a_time():
+    """Hold an exclusive lock for the whole run: two benchmarks at once spoil each other's timings and would share
+    (and stop) scenario 5's private runners. Waits for a run in progress."""
+    handle = open(LOCK, 'a+', encoding='utf-8')  # pylint: disable=consider-using-with
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        print('==> waiting for the benchmark run in progress (%s) to finish' % (handle.read().strip() or LOCK), flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write('pid %d since %s' % (os.getpid(), time.strftime('%H:%M:%S')))
+    handle.flush()
+    return handle
+
+
 def _terminate(signum, frame):
     del frame
     raise SystemExit(128 + signum)
 
 
+def cleanup_leftovers():
+    """--cleanup: every krbench-* leftover of runs killed too hard to clean up, and the private runners."""
+    state = docker_state.testbed_state()
+    daemons = [docker_state.daemon_of(node) for node in [state['host']] + state['runners']]
+    leftovers = [str(path) for path in Path('/var/tmp').glob(docker_state.PREFIX + '*')
+                 if path.is_dir() and path.name != os.path.basename(extra_runners.BED_DIR)]
+    for line in docker_state.cleanup(daemons[0], daemons, None, leftovers):
+        print('removed %s' % line)
+    extra_runners.down()
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    if args.cleanup:
-        state = docker_state.testbed_state()
-        daemons = [docker_state.daemon_of(node) for node in [state['host']] + state['runners']]
-        leftovers = [str(path) for path in Path('/var/tmp').glob(docker_state.PREFIX + '*') if path.name != 'krbench-bed']
-        for line in docker_state.cleanup(daemons[0], daemons, None, leftovers):
-            print('removed %s' % line)
-        extra_runners.down()
-        return 0
-    bench = Run(args)
-    try:
-        bench.run()
-    finally:
-        bench.cleanup()
-    bench.write()
+    with one_run_at_a_time():
+        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGHUP, _terminate)
+        if args.cleanup:
+            return cleanup_leftovers()
+        bench = Run(args)
+        try:
+            bench.run()
+        finally:
+            bench.cleanup()
+        bench.write()
     complete = [table for table in bench.tables if table.complete()]
     return 0 if len(complete) == len(bench.tables) else 1
 
