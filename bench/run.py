@@ -222,7 +222,9 @@ class Run:
     def write(self):
         facts = machine_facts(self.host, self.runners)
         finished = datetime.datetime.now(datetime.timezone.utc)
-        command = '.venv/bin/python bench/run.py ' + ' '.join(shlex.quote(arg) for arg in sys.argv[1:])
+        python = os.path.relpath(sys.executable, measure.REPO) if sys.executable.startswith(str(measure.REPO)) else sys.executable
+        spy = 'KR_BENCH_PYSPY=%s ' % os.environ['KR_BENCH_PYSPY'] if os.environ.get('KR_BENCH_PYSPY') else ''
+        command = '%s%s bench/run.py %s' % (spy, python, ' '.join(shlex.quote(arg) for arg in sys.argv[1:]))
         header = ['# Benchmark results, %s' % self.started.strftime('%Y-%m-%d %H:%M UTC'), '',
                   'Command: `%s` (%.0f min)' % (command.strip(), (finished - self.started).total_seconds() / 60), '']
         header += ['- %s' % line for line in facts]
