@@ -65,6 +65,14 @@ def parse_args(argv=None):
     return args
 
 
+def show(text):
+    """Print to stdout; a closed stdout (`| head`) must not stop a run before it has cleaned up."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
+
+
 def _version(argv):
     try:
         return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60).stdout.strip()
@@ -142,7 +150,7 @@ class Run:
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def say(self, message):
-        print('==> %s' % message, flush=True)
+        show('==> %s' % message)
 
     def setup(self):
         if self.args.worktree or 'KR_COLLECTIONS_PATH' in os.environ:
@@ -180,7 +188,7 @@ class Run:
                                % (time.monotonic() - started, self.load[-1][0], os.getloadavg()[0]))
             self.load.append(os.getloadavg())
             self.tables.append(table)
-            print('\n' + report.markdown(table), flush=True)
+            show('\n' + report.markdown(table))
 
     def run(self):
         chosen = set(self.args.scenarios)
@@ -201,7 +209,7 @@ class Run:
             scenarios.require(module='image_sync', playbook='sync')
         except scenarios.Skipped as exc:
             self.tables.append(report.Table('5', '5. Scale', '-', [], error='skipped: %s' % exc))
-            print('\n' + report.markdown(self.tables[-1]), flush=True)
+            show('\n' + report.markdown(self.tables[-1]))
             return
         self.say('bringing up runner daemons for scenario 5 (%d in all)' % self.args.scale_runners)
         runners, self.started_runners = scale_runners(self.args.scale_runners)
@@ -212,7 +220,7 @@ class Run:
     def cleanup(self):
         self.say('cleaning up run %s' % self.run_id)
         for line in docker_state.cleanup(self.host, self.daemons, self.run_id, [str(self.work)]):
-            print('    removed %s' % line)
+            show('    removed %s' % line)
         if self.images.pulled_busybox:
             self.host.remove_image(self.images.busybox)
         if self.started_runners and not self.args.keep_runners:
@@ -242,7 +250,7 @@ class Run:
             rows=[dict(name=row.name, seconds=row.seconds, median=row.median, peak_rss_mb=row.peak_rss,
                        ratio=table.ratio(row.name), notes=row.notes + row.condition_failures) for row in table.rows],
         ) for table in self.tables], indent=1), encoding='utf-8')
-        print('\n' + report.summary(self.tables))
+        show('\n' + report.summary(self.tables))
         self.say('results in %s' % output)
 
 
@@ -257,7 +265,7 @@ def one_run_at_a_time():
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
-        print('==> waiting for the benchmark run in progress (%s) to finish' % (handle.read().strip() or LOCK), flush=True)
+        show('==> waiting for the benchmark run in progress (%s) to finish' % (handle.read().strip() or LOCK))
         fcntl.flock(handle, fcntl.LOCK_EX)
     handle.seek(0)
     handle.truncate()
@@ -278,7 +286,7 @@ def cleanup_leftovers():
     leftovers = [str(path) for path in Path('/var/tmp').glob(docker_state.PREFIX + '*')
                  if path.is_dir() and path.name != os.path.basename(extra_runners.BED_DIR)]
     for line in docker_state.cleanup(daemons[0], daemons, None, leftovers):
-        print('removed %s' % line)
+        show('removed %s' % line)
     extra_runners.down()
     return 0
 
