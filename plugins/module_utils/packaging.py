@@ -32,11 +32,11 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
-from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import stream_to_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, LABEL_ENV, LABEL_TIMESTAMP, container_name, image_reference, image_repository, tarball_name,
     validate_env_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import stream_to_file
 
 LOCK_PURPOSE = 'package'
 SAVE_CHUNK_SIZE = 4 * 1024 * 1024
