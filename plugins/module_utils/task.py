@@ -151,6 +151,21 @@ def _copy_frames(frames, outputs, tails, errors):
         errors.append(exc)
 
 
+def recover_output_from_logs(client, container_id, outputs, tails):
+    """Copy the finished container's logs when the attach stream delivered nothing at all.
+
+    Docker 26 can end the attach of a container that exits at once before any output reaches it; the log driver
+    still has every byte, so each stream is re-read from there (streamed, never buffered whole)."""
+    if tails[0].total or tails[1].total:
+        return
+    for index, (want_stdout, want_stderr) in enumerate(((True, False), (False, True))):
+        for data in client.api.logs(container_id, stdout=want_stdout, stderr=want_stderr, stream=True, follow=False):
+            if data:
+                outputs[index].write(data)
+                tails[index].add(data)
+        outputs[index].flush()
+
+
 class RunOptions(object):
     """Where and with what a container of an environment runs on a runner (tasks and VPS sessions share them):
     shared data at /shared, extra mounts, limits and GPUs. Validated here, before any Docker call."""
@@ -331,6 +346,8 @@ def _attach_start_wait(client, spec, container_id):
         if reader.is_alive():
             frames.close()
             reader.join(5)
+        if not errors and not reader.is_alive():
+            recover_output_from_logs(client, container_id, (stdout, stderr), tails)
     state = client.api.inspect_container(container_id).get('State') or {}
     rc = status.get('StatusCode')
     if errors:
