@@ -15,10 +15,8 @@ import errno
 import hashlib
 import json
 import os
-import queue
 import re
 import stat
-import threading
 import time
 import uuid
 
@@ -230,48 +228,6 @@ def write_failure(path, written, exc):
         return Failure('Tarball folder %s is full (%s) after %d bytes of the image; free space or set tarball_dir. '
                        'Nothing was published.' % (folder, exc.strerror, written))
     return Failure('Cannot write %s after %d bytes: %s. Nothing was published.' % (path, written, exc.strerror))
-
-
-def read_ahead(chunks, depth=128):
-    """Iterate chunks while a thread already fetches up to depth more, so a slow source and a slow consumer overlap.
-
-    The source's exception is raised to the consumer in order; a consumer that stops early stops the thread.
-    """
-    ahead = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item):
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump():
-        try:
-            for chunk in chunks:
-                if not put(chunk):
-                    return
-            put(end)
-        except BaseException as exc:  # pylint: disable=broad-exception-caught
-            put((end, exc))
-
-    thread = threading.Thread(target=pump, name='read-ahead')
-    thread.daemon = True
-    thread.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is end:
-                return
-            if isinstance(item, tuple) and item[0] is end:
-                raise item[1]
-            yield item
-    finally:
-        stop.set()
 
 
 def write_stream(chunks, fd, path, observers=()):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
-import time
 
 import pytest
 
@@ -257,38 +255,3 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
     damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
     assert damaged['verified'] is False and 'is not a kohakuriver.docker/tarball-v1 sidecar' in damaged['problem']
-
-
-def test_read_ahead_keeps_order_and_ends():
-    assert list(store.read_ahead(iter([b'a', b'b', b'c']), depth=1)) == [b'a', b'b', b'c']
-    assert list(store.read_ahead(iter([]))) == []
-
-
-def test_read_ahead_raises_the_source_error_after_the_chunks_before_it():
-    def source():
-        yield b'first'
-        raise OSError('connection reset')
-
-    got = []
-    with pytest.raises(OSError, match='connection reset'):
-        for chunk in store.read_ahead(source()):
-            got.append(chunk)
-    assert got == [b'first']
-
-
-def test_read_ahead_stops_its_thread_when_the_consumer_stops():
-    produced = []
-
-    def endless():
-        while True:
-            produced.append(1)
-            yield b'x'
-
-    reader = store.read_ahead(endless(), depth=2)
-    assert next(reader) == b'x'
-    reader.close()
-    deadline = time.monotonic() + 5
-    while any(thread.name == 'read-ahead' for thread in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(thread.name == 'read-ahead' for thread in threading.enumerate())
-    assert len(produced) < 10
