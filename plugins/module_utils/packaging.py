@@ -468,7 +468,7 @@ class Packaging(object):
         final = os.path.join(self.folder, tarball_name(self.env, timestamp))
         temp, fd = store.create_temp(final)
         try:
-            indexer = ArchiveIndexer(final)
+            indexer = ArchiveIndexer(final, trust_layer_digests=True)
             whole = hashlib.sha256()
             progress = dict(bytes=0, first_byte=None)
             started = time.monotonic()

@@ -26,7 +26,9 @@ description:
     goes (what reached the disk leaves the page cache), and only then published under its final name. Before the tarball, a sidecar
     C(<name>-<timestamp>.tar.json) is published (its format is described in M(kohakuriver.docker.tarball_info))
     with the tarball's sha256, size, image ID, layer diff IDs, every member's offset, size and
-    sha256, the source container and the engine version.
+    sha256, the source container and the engine version. Each byte is hashed once, for the whole file; a large
+    layer member's sha256 is its diff ID (or, in an OCI layout, its blob name), which the daemon checks as it
+    exports the layer.
   - Only after publishing, tarballs of this environment beyond O(keep) are deleted with their sidecars, and
     the superseded C(kohakuriver/<name>) images this module committed on the Host that no container uses.
     Nothing of another environment is touched, and no host-wide prune is done.

@@ -190,6 +190,54 @@ def test_index_file_reads_the_same_index_from_disk(tmp_path):
     assert described == describe(index(stream), stream)
 
 
+def index_trusting_layers(stream, monkeypatch, chunk_size=333):
+    monkeypatch.setattr(archive, 'TRUSTED_LAYER_MIN_SIZE', 1024)
+    indexer = ArchiveIndexer('test', trust_layer_digests=True)
+    for start in range(0, len(stream), chunk_size):
+        indexer.feed(stream[start:start + chunk_size])
+    return indexer.finish()
+
+
+@pytest.mark.parametrize('entries, unhashed', [
+    (legacy_entries(), 2),
+    (legacy_entries([LAYERS[1], LAYERS[1]], config_bytes([DIFF_IDS[1]] * 2), duplicate=True), 1),
+    (oci_entries(), 0),
+], ids=['legacy', 'legacy-linked-duplicate', 'oci'])
+def test_trusting_layer_digests_describes_a_sound_archive_as_hashing_does(entries, unhashed, monkeypatch):
+    stream = build(entries)
+    trusted = index_trusting_layers(stream, monkeypatch)
+    assert [member['sha256'] for member in trusted.members].count(None) == unhashed
+    assert describe(trusted, stream) == describe(index(stream), stream)
+
+
+def test_trusting_layer_digests_takes_an_oci_layer_digest_from_its_blob_name(monkeypatch):
+    entries = oci_entries()
+    name, data = entries[2]
+    entries[2] = (name, data[:-600] + b'!' + data[-599:])
+    stream = build(entries)
+    assert describe(index_trusting_layers(stream, monkeypatch), stream)['members'][0]['sha256'] == name.rsplit('/')[-1]
+
+
+def test_trusting_layer_digests_takes_a_changed_legacy_layer_on_the_daemons_word(monkeypatch):
+    changed = LAYERS[1][:-600] + b'!' + LAYERS[1][-599:]
+    stream = build(legacy_entries([LAYERS[0], changed]))
+    described = describe(index_trusting_layers(stream, monkeypatch), stream)
+    assert [member['sha256'] for member in described['members'] if member['name'].endswith('layer.tar')] == [
+        sha(LAYERS[0]), DIFF_IDS[1][len('sha256:'):]]
+
+
+def test_trusting_layer_digests_refuses_a_large_layer_the_manifest_does_not_list(monkeypatch):
+    entries = legacy_entries() + [('%064x/layer.tar' % 9, LAYERS[1])]
+    with pytest.raises(CorruptArchive, match='holds %064x/layer.tar, which manifest.json does not list' % 9):
+        describe(index_trusting_layers(build(entries), monkeypatch), build(entries))
+
+
+def test_trusting_layer_digests_refuses_a_diff_id_that_is_no_sha256(monkeypatch):
+    entries = legacy_entries(config=config_bytes([DIFF_IDS[0], 'md5:1234']))
+    with pytest.raises(CorruptArchive, match="diff ID 'md5:1234', which is no sha256 digest"):
+        describe(index_trusting_layers(build(entries), monkeypatch), build(entries))
+
+
 def corrupt_message(stream):
     with pytest.raises(CorruptArchive) as failure:
         indexer = index(stream, 333)
