@@ -8,10 +8,11 @@ checks them and the layout against the sidecar. It then makes one of two streams
 - full_stream(): the tarball as it is, headers and data passed through as read, except that manifest.json carries
   no RepoTags, index.json (OCI layout) no image-name annotations and `repositories` is left out, so the daemon tags
   nothing on load (the caller tags `kohakuriver/<env>:base` only after the loaded image ID checks out). With a
-  sidecar the whole file's sha256 is checked on the way: one hash of every byte (a second one per member would cost
-  as much again, on the cores the daemon needs); when it differs, a second read names the member that changed.
+  sidecar the whole file's sha256 is checked on the way: one hash of every byte, on a thread of its own so that
+  sending never waits for it (a second hash per member would cost as much again, on the cores the daemon needs);
+  when it differs, a second read names the member that changed.
 - thin_stream(held): the layers above the `held` bottom ones, then the config and manifest.json (rewritten alike),
-  each read from its offset. `docker load` (Docker 20.10, and 26 with OCI layouts) opens a layer's file only when it
+  each read from its offset and each layer hashed on a thread of its own. `docker load` (Docker 20.10, and 26 with OCI layouts) opens a layer's file only when it
   lacks the layer's chain ID, so the held layers are simply absent from the archive. Every byte sent is checked as it
   is read: against the sidecar's sha256, and a layer blob also against its name; the layers left out are checked by
   the daemon, whose chain IDs for them derive from the diff_ids of the config checked here.
@@ -27,8 +28,10 @@ import hashlib
 import json
 import os
 import posixpath
+import queue
 import re
 import tarfile
+import threading
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
@@ -155,6 +158,37 @@ def _read_sequentially(handle):
     """Tell the kernel to read ahead generously: the file is read front to back."""
     if hasattr(os, 'posix_fadvise'):
         os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+
+
+class BackgroundDigest(object):
+    """A sha256 of the bytes given to update(), in order, computed on its own thread (hashlib releases the GIL).
+
+    At most `depth` pieces wait for the hash: the memory it holds stays bounded. hexdigest() waits for the rest;
+    close() abandons the hash and ends the thread.
+    """
+
+    def __init__(self, depth=2):
+        self._digest = hashlib.sha256()
+        self._pieces = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._hash, name='load-digest')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _hash(self):
+        for piece in iter(self._pieces.get, None):
+            self._digest.update(piece)
+
+    def update(self, data):
+        self._pieces.put(data)
+
+    def hexdigest(self):
+        self.close()
+        return self._digest.hexdigest()
+
+    def close(self):
+        if self._thread.is_alive():
+            self._pieces.put(None)
+            self._thread.join()
 
 
 class _Reader(object):
@@ -416,7 +450,7 @@ class FullStream(LoadStream):
         (or header) byte: a stream cut there is refused by tar readers, while one cut inside padding is accepted by Go's
         archive/tar at a clean EOF."""
         archive = self.archive
-        whole = hashlib.sha256() if archive.sidecar is not None else None
+        whole = BackgroundDigest() if archive.sidecar is not None else None
         with open(self.path, 'rb', buffering=0) as handle:
             _read_sequentially(handle)
             reader = _Reader(handle, self.chunk_size, whole)
@@ -436,12 +470,15 @@ class FullStream(LoadStream):
                     padding_due = reader.read(_end(info) - info.offset_data - info.size)
                 if whole is not None:
                     reader.drain()
-                    if whole.hexdigest() != archive.sidecar.get('sha256'):
+                    actual = whole.hexdigest()
+                    if actual != archive.sidecar.get('sha256'):
                         archive.check_every_member(self.chunk_size)
                         raise tarfile.TarError('its sha256 is %s, its sidecar says %s'
-                                               % (whole.hexdigest(), archive.sidecar.get('sha256')))
+                                               % (actual, archive.sidecar.get('sha256')))
             finally:
                 self.bytes_read = reader.count
+                if whole is not None:
+                    whole.close()
         yield self._last(padding_due + END_OF_ARCHIVE)
 
     def _read_replaced(self, reader, info):
@@ -479,6 +516,7 @@ class ThinStream(LoadStream):
 
     def _pieces(self):
         padding_due = b''
+        digest = None
         with open(self.path, 'rb', buffering=0) as handle:
             _read_sequentially(handle)
             reader = _Reader(handle, self.chunk_size)
@@ -486,7 +524,7 @@ class ThinStream(LoadStream):
                 for name, info in self._layers:
                     yield padding_due + _fresh_header(name, info.size, info)
                     handle.seek(info.offset_data)
-                    digest = hashlib.sha256()
+                    digest = BackgroundDigest()
                     for data in reader.chunks(info.size):
                         digest.update(data)
                         yield data
@@ -494,6 +532,8 @@ class ThinStream(LoadStream):
                     padding_due = _padding(info.size)
             finally:
                 self.bytes_read = reader.count
+                if digest is not None:
+                    digest.close()
         for name, data, like in self._metadata():
             yield padding_due + _fresh_header(name, len(data), like)
             yield data

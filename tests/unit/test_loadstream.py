@@ -7,12 +7,14 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import (
-    ImageArchive, _withhold_last_byte, image_id_of_config_member, strip_index_names, strip_manifest_tags,
+    BackgroundDigest, ImageArchive, _withhold_last_byte, image_id_of_config_member, strip_index_names,
+    strip_manifest_tags,
 )
 
 # Three layers of sizes that are not block aligned and span several chunks at chunk_size=1024.
@@ -395,6 +397,33 @@ def test_withholding_keeps_exactly_the_last_byte_back_until_the_next_piece():
     assert out[2] == (b'de', 4)
     assert out[3] == (b'f', 5) and out[4] == (big[:-1], 5)  # a large piece goes on as it is, its last byte later
     assert out[-1] == (b'g', 6)
+
+
+def test_background_digest_hashes_every_piece_in_order_and_ends_its_thread():
+    pieces = [bytes([index]) * (index * 1000 + 1) for index in range(40)]
+    digest = BackgroundDigest(depth=1)
+    for piece in pieces:
+        digest.update(piece)
+    assert digest.hexdigest() == hashlib.sha256(b''.join(pieces)).hexdigest()
+    assert not any(thread.name == 'load-digest' for thread in threading.enumerate())
+
+
+def test_a_full_stream_abandoned_midway_leaves_no_thread_behind(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    pieces = iter(ImageArchive(path, make_sidecar(path)).full_stream(chunk_size=1024))
+    next(pieces)
+    next(pieces)
+    assert any(thread.name == 'load-digest' for thread in threading.enumerate())
+    pieces.close()
+    assert not any(thread.name == 'load-digest' for thread in threading.enumerate())
+
+
+def test_an_abandoned_background_digest_ends_its_thread():
+    digest = BackgroundDigest()
+    digest.update(b'partial')
+    digest.close()
+    digest.close()
+    assert not any(thread.name == 'load-digest' for thread in threading.enumerate())
 
 
 def test_manifest_and_index_rewrites():
