@@ -34,8 +34,11 @@ _RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>
                     r'\s+failed=(?P<failed>\d+)', re.M)
 
 
-def run_module(name, args=None, check=False, diff=False, env=None, timeout=600):
-    """Run kohakuriver.docker.<name> the way Ansible runs it on a node, and return its result dict."""
+def run_module(name, args=None, check=False, diff=False, env=None, timeout=600, python_path=()):
+    """Run kohakuriver.docker.<name> the way Ansible runs it on a node, and return its result dict.
+
+    python_path: folders searched before the collection and the virtualenv (to hide a library, for instance).
+    """
     module_args = dict(args or {})
     module_args['_ansible_check_mode'] = check
     module_args['_ansible_diff'] = diff
@@ -43,7 +46,7 @@ def run_module(name, args=None, check=False, diff=False, env=None, timeout=600):
     completed = subprocess.run(
         [sys.executable, str(source)], input=json.dumps({'ANSIBLE_MODULE_ARGS': module_args}),
         capture_output=True, text=True, timeout=timeout, check=False,
-        env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH), **(env or {})),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(list(python_path) + [str(COLLECTIONS_PATH)]), **(env or {})),
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith('{')]
     if not lines:

@@ -9,6 +9,7 @@ import os
 import sys
 import traceback
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
 # The Docker SDK imports paramiko (and with it invoke and cryptography: 0.1-0.5 s) for ssh:// alone; leave it out
@@ -32,9 +33,6 @@ else:
 finally:
     if _PARAMIKO_DEFERRED:
         del sys.modules['paramiko']
-
-DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
-DEFAULT_TIMEOUT = 60
 
 
 class DaemonUnreachable(Failure):

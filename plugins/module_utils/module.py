@@ -1,15 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Ansible side of every module: connection options, missing libraries, and turning failures into fail_json."""
+"""The Ansible side of every module: connection options, missing libraries, and turning failures into fail_json.
+
+The Docker SDK (module_utils/client.py) is imported when a module first needs it, not with this file, so that a
+module can decide without it that there is nothing to do (see daemon.py).
+"""
 
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
-    DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, DOCKER_ERRORS, DOCKER_SDK_IMPORT_ERROR, connect, explain,
-)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
 CONNECTION_ARGUMENT_SPEC = dict(
@@ -31,15 +33,24 @@ def connection_settings(params):
     return dict((key, params[key]) for key in CONNECTION_ARGUMENT_SPEC)
 
 
-def new_module(argument_spec, with_connection=True, **kwargs):
-    """An AnsibleModule with the shared connection options, failing early when the Docker SDK is missing."""
+def new_module(argument_spec, with_connection=True, sdk_on_demand=False, **kwargs):
+    """An AnsibleModule with the shared connection options, failing early when the Docker SDK is missing.
+
+    With sdk_on_demand the SDK is only required (and imported) once the module asks for a client (client_for).
+    """
     spec = dict(argument_spec)
     if with_connection:
         spec.update(CONNECTION_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=spec, **kwargs)
-    if with_connection and DOCKER_SDK_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_SDK_IMPORT_ERROR)
+    if with_connection and not sdk_on_demand:
+        require_sdk(module)
     return module
+
+
+def require_sdk(module):
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_SDK_IMPORT_ERROR
+    if DOCKER_SDK_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_SDK_IMPORT_ERROR)
 
 
 def run(module, operation):
@@ -48,11 +59,23 @@ def run(module, operation):
         result = operation(module)
     except Failure as failure:
         module.fail_json(msg=failure.msg, **failure.result)
-    except DOCKER_ERRORS as exc:
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, explain
+        if not isinstance(exc, DOCKER_ERRORS):
+            raise
         module.fail_json(msg='Docker error: %s' % explain(exc))
     module.exit_json(**result)
 
 
 def client_for(module):
     """A connected Docker SDK client for the module's connection options (raises Failure when unreachable)."""
+    require_sdk(module)
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.client import connect
     return connect(**connection_settings(module.params))
+
+
+def daemon_for(module):
+    """A Daemon for the module's connection options, whose SDK client is connected when first needed."""
+    params = module.params
+    return Daemon(lambda: client_for(module), params['docker_host'], params['api_version'], params['timeout'],
+                  tls=params['tls'] or params['validate_certs'])

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
@@ -231,7 +232,7 @@ def run_task(client, spec, check_mode=False):
         stderr_log=posixpath.join(spec.log_dir, 'stderr.log'), warnings=[],
     )
     if spec.sync:
-        synced = sync_environment(client, spec.env, spec.tarball_dir, spec.state_dir, allow_stale=spec.allow_stale,
+        synced = sync_environment(Daemon.of(client), spec.env, spec.tarball_dir, spec.state_dir, allow_stale=spec.allow_stale,
                                   check_mode=check_mode)
         result['warnings'].extend(synced.pop('warnings'))
         result['sync'] = synced

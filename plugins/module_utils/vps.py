@@ -19,6 +19,7 @@ import time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import inspect_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
+from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, image_repository
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
@@ -299,7 +300,7 @@ class Session(object):
     def _prepare_image(self):
         run = self.request.run
         if run.sync:
-            synced = sync_environment(self.client, run.env, run.tarball_dir, run.state_dir, allow_stale=run.allow_stale,
+            synced = sync_environment(Daemon.of(self.client), run.env, run.tarball_dir, run.state_dir, allow_stale=run.allow_stale,
                                       check_mode=self.check_mode)
             self.warnings.extend(synced.pop('warnings'))
             self.result['sync'] = synced

@@ -15,10 +15,12 @@ description:
   - The image is B(up to date) when the local C(:base) image carries the newest tarball's timestamp (its label
     C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
     tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
-    and inspects one image; the tarball itself is not read. File modification times play no part.
+    and inspects one image; the tarball itself is not read. File modification times play no part. For a local
+    C(unix://) daemon without TLS that inspect is one HTTP request over the socket made without the Docker SDK,
+    which is imported only when something must change (so an up-to-date runner does not even need it).
   - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its
-    own tags, checking on the way the whole file's sha256 against the sidecar (the daemon gets the last byte only
-    once it matches; when it does not, the member that changed is named). Only when
+    own tags, checking on the way the whole file's sha256 against the sidecar (hashed on a thread of its own; the
+    daemon gets the last byte only once it matches; when it does not, the member that changed is named). Only when
     the daemon reports the expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base)
     tagged, so the previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves
     the runner as it was (an image the failed load left behind is removed when it is new, untagged and unused), and
@@ -199,7 +201,7 @@ stale:
   type: bool
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 
@@ -216,7 +218,7 @@ ARGUMENT_SPEC = dict(
 def operation(module):
     params = module.params
     env = validate_env_name(params['name'])
-    result = sync_environment(client_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
+    result = sync_environment(daemon_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
                               allow_stale=params['allow_stale'], check_mode=module.check_mode,
                               lock_timeout=params['lock_timeout'])
     for warning in result.pop('warnings'):
@@ -225,7 +227,7 @@ def operation(module):
 
 
 def main():
-    run(new_module(ARGUMENT_SPEC, supports_check_mode=True), operation)
+    run(new_module(ARGUMENT_SPEC, supports_check_mode=True, sdk_on_demand=True), operation)
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.kohakuriver.docker.plugins.module_utils import client as kr_client
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import load_tarball
+from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball
 from conftest import run_module
 from runner_helpers import base_of, factory, has_image, remove_env_from, runner, sync_args, warnings_of  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, flip_byte, read_sidecar, truncate, write_sidecar
@@ -272,6 +272,21 @@ def test_an_oci_layout_tarball_from_docker_26_loads(runner, testbed, shared_dir,
     result = run_module('image_sync', sync_args)
     assert result['loaded'] and result['verified'] and result['image_id'] == sidecar['image_id'], result
     assert not run_module('image_sync', sync_args)['changed']
+
+
+def test_an_up_to_date_runner_is_told_without_the_docker_sdk_and_a_load_asks_for_it(
+        runner, factory, sync_args, unique_env, tmp_path):
+    hidden = tmp_path / 'sdk-hidden'
+    (hidden / 'docker').mkdir(parents=True)
+    (hidden / 'docker' / '__init__.py').write_text("raise ImportError('the Docker SDK is hidden by this test')\n")
+    factory.make(unique_env)
+    needs_load = run_module('image_sync', sync_args, python_path=[str(hidden)])
+    assert needs_load.get('failed') and 'Failed to import the required Python library (docker)' in needs_load['msg']
+    assert base_of(runner, unique_env) is None
+    assert run_module('image_sync', sync_args)['loaded']
+    current = run_module('image_sync', sync_args, python_path=[str(hidden)])
+    assert not current.get('failed') and not current['changed'] and current['action'] == 'none', current
+    assert current['verified'] and current['image_id'] == base_of(runner, unique_env)['Id']
 
 
 def test_no_tarball_and_no_image_fails_clearly(runner, sync_args, unique_env):

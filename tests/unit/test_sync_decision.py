@@ -9,8 +9,9 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import (
-    LOAD, TAG, carries_timestamp, image_timestamp, is_current, loaded_image_id, refresh_action,
+    LOAD, TAG, carries_timestamp, image_timestamp, is_current, refresh_action,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import loaded_image_id
 
 ID_A = 'sha256:' + 'a' * 64
 ID_B = 'sha256:' + 'b' * 64

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A daemon whose Docker SDK client is connected only when needed, and the one request made without it.
+
+Deciding that a runner is up to date takes one image inspect, while importing the Docker SDK (requests, urllib3)
+takes about as long as the rest of an image_sync run. So for a local unix:// daemon without TLS, Daemon answers
+image inspects over the standard library's HTTP client until something must change; from then on, and for every
+other daemon, the SDK does everything. The probe handles only a 200 or a 404: any other answer, or none, is left
+to the SDK, which reports it as every module does. This module imports nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from urllib.parse import quote
+
+DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+DEFAULT_TIMEOUT = 60
+_UNIX = 'unix://'
+
+
+class ProbeUnavailable(Exception):
+    """The probe could not answer; ask the SDK."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    # ansible.module_utils.urls has one too, but importing that module costs most of what the probe saves.
+    def __init__(self, socket_path, timeout):
+        super(_UnixHTTPConnection, self).__init__('localhost', timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def probe_image(socket_path, reference, api_version=None, timeout=DEFAULT_TIMEOUT):
+    """GET /images/<reference>/json on the daemon at socket_path: the inspect dict, None for 404; else ProbeUnavailable."""
+    prefix = '/v%s' % api_version if api_version not in (None, '', 'auto') else ''
+    connection = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        connection.request('GET', '%s/images/%s/json' % (prefix, quote(reference, safe='/:@')))
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ProbeUnavailable(str(exc))
+    finally:
+        connection.close()
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise ProbeUnavailable('HTTP %d' % response.status)
+    try:
+        return json.loads(body.decode('utf-8'))
+    except ValueError as exc:
+        raise ProbeUnavailable(str(exc))
+
+
+class Daemon(object):
+    """One daemon: `client` connects the SDK client on first use; inspect_image() probes first where it can."""
+
+    def __init__(self, connect, docker_host=None, api_version=None, timeout=DEFAULT_TIMEOUT, tls=False):
+        self._connect = connect
+        self._client = None
+        self.socket_path = docker_host[len(_UNIX):] if docker_host and docker_host.startswith(_UNIX) and not tls else None
+        self.api_version = api_version
+        self.timeout = timeout
+
+    @classmethod
+    def of(cls, client):
+        """A Daemon for an SDK client already connected."""
+        return cls(lambda: client)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    @property
+    def connected(self):
+        return self._client is not None
+
+    def inspect_image(self, reference):
+        """The image's inspect dict, or None when the daemon has no such image."""
+        if self._client is None and self.socket_path:
+            try:
+                return probe_image(self.socket_path, reference, self.api_version, self.timeout)
+            except ProbeUnavailable:
+                pass
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.client import inspect_or_none
+        return inspect_or_none(self.client, reference)

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runner-side changes, once sync.py has decided on them: tag, load (thin or whole), prune, through the Docker SDK.
+
+A load sends only the layers the daemon lacks (a thin archive, see loadstream.py) when it holds the bottom ones,
+and the whole tarball otherwise or when the daemon refuses the thin archive. `:base` is tagged only after the
+loaded image ID checks out, so the previous `:base` keeps running tasks until then.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
+
+OWN_IMAGES_ASKED = 4
+_LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
+
+
+def loaded_image_id(events):
+    """The image ID the load endpoint's JSON messages report (None if none); raise ValueError on an error message."""
+    found = None
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        error = event.get('error') or (event.get('errorDetail') or {}).get('message')
+        if error or (event.get('message') and not event.get('stream')):
+            raise ValueError(' '.join(str(error or event['message']).split()))
+        match = _LOADED_ID.search(event.get('stream') or '')
+        if match:
+            found = match.group(1)
+    return found
+
+
+def tag(client, env, image_id, timestamp):
+    """Tag image_id kohakuriver/<env>:<timestamp> and :base."""
+    repository = image_repository(env)
+    client.api.tag(image_id, repository, str(timestamp))
+    client.api.tag(image_id, repository, BASE_TAG)
+
+
+class Refused(Failure):
+    """The daemon answered the load with an error."""
+
+
+def load_tarball(client, env, tarball, sidecar, base=None, held=None):
+    """Stream tarball into the daemon untagged, check the image ID, then tag it; on failure leave :base alone.
+
+    Only the layers the daemon lacks are sent when it holds the bottom ones (held: the chain IDs it holds, asked from
+    the daemon when None); if it refuses that thin archive, the whole tarball is sent.
+    """
+    archive = ImageArchive(tarball.path, sidecar)
+    if held is None:
+        held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
+    held_layers = held_layer_count(archive.diff_ids, held)
+    present_before = set(client.api.images(quiet=True, all=True))
+    warnings = []
+    if held_layers:
+        try:
+            return _load(client, env, tarball, archive.thin_stream(held_layers), present_before, warnings)
+        except Refused as refused:
+            warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
+                            % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
+    return _load(client, env, tarball, archive.full_stream(), present_before, warnings)
+
+
+def _images_sharing_layers(client, env, base, parent_image):
+    """Inspect dicts of the images likeliest to hold the new image's bottom layers: the environment's newest images
+    and the image its container was created from (named in its config)."""
+    images = [base] if base else []
+    own = sorted(client.api.images(name=image_repository(env)), key=lambda image: image.get('Created') or 0, reverse=True)
+    for listed in own[:OWN_IMAGES_ASKED]:
+        if not base or listed['Id'] != base['Id']:
+            images.append(inspect_or_none(client, listed['Id']))
+    if parent_image:
+        try:
+            images.append(inspect_or_none(client, parent_image))
+        except APIError:
+            pass  # a reference this daemon cannot parse only means nothing to reuse
+    return images
+
+
+def _load(client, env, tarball, stream, present_before, warnings):
+    started = time.monotonic()
+    try:
+        loaded_id = loaded_image_id(client.api.load_image(stream, quiet=True))
+    except Failure:
+        _discard(client, stream.image_id, present_before)
+        raise
+    except ValueError as exc:
+        _discard(client, stream.image_id, present_before)
+        raise Refused('The daemon refused %s: %s' % (tarball.path, exc), tarball=tarball.path)
+    except APIError as exc:
+        _discard(client, stream.image_id, present_before)
+        raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
+    except DOCKER_ERRORS + (OSError,) as exc:
+        _discard(client, stream.image_id, present_before)
+        raise Failure('Loading %s failed: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
+    image_id = loaded_id or stream.image_id
+    problem = None
+    if not stream.complete:
+        problem = 'the daemon answered before the whole archive was sent'
+    elif image_id is None:
+        problem = 'the daemon did not report the loaded image ID'
+    elif image_id != stream.image_id:
+        problem = 'the daemon loaded image %s, the archive describes %s' % (image_id, stream.image_id)
+    if problem:
+        _discard(client, image_id, present_before)
+        raise Failure('Cannot load %s: %s.' % (tarball.path, problem), tarball=tarball.path)
+    tag(client, env, image_id, tarball.timestamp)
+    if stream.archive.sidecar is None:
+        warnings.append('%s has no sidecar: loaded unverified (made by KohakuRiver itself?).' % tarball.path)
+    return dict(image_id=image_id, verified=stream.verified, loaded=True, thin=stream.thin, bytes_read=stream.bytes_read,
+                bytes_sent=stream.bytes_sent, layers_sent=stream.layers_sent, layers_skipped=stream.layers_skipped,
+                load_seconds=round(time.monotonic() - started, 3), warnings=warnings)
+
+
+def _discard(client, image_id, present_before):
+    """Remove an image a failed load left behind: only if it is new, untagged and no container uses it."""
+    if not image_id or image_id in present_before:
+        return
+    image = inspect_or_none(client, image_id)
+    if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
+        return
+    try:
+        client.api.remove_image(image_id)
+    except APIError:
+        pass
+
+
+def prune_superseded(client, env, current_id, previous_id=None):
+    """Remove kohakuriver/<env> images other than current_id that no container uses; return what went."""
+    repository = image_repository(env)
+    ours = dict((image['Id'], [tag for tag in image.get('RepoTags') or [] if tag.startswith(repository + ':')])
+                for image in client.api.images(name=repository) if image['Id'] != current_id)
+    if previous_id and previous_id != current_id and previous_id not in ours:
+        ours[previous_id] = []
+    if not ours:
+        return []
+    in_use = set(container.get('ImageID') for container in client.api.containers(all=True))
+    pruned = []
+    for image_id, tags in sorted(ours.items()):
+        if image_id in in_use or any(is_snapshot_tag(tag) for tag in tags):
+            continue
+        try:
+            if tags:
+                for tag in tags:
+                    client.api.remove_image(tag)
+            else:
+                image = inspect_or_none(client, image_id)
+                if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
+                    continue
+                client.api.remove_image(image_id)
+        except APIError as exc:
+            if getattr(exc, 'status_code', None) in (404, 409):
+                continue
+            raise
+        pruned.append(dict(id=image_id, tags=tags))
+    return pruned
