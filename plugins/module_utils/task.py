@@ -18,7 +18,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import A
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
+    DEFAULT_SHARED_DIR, LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 
@@ -165,6 +165,19 @@ def recover_output_from_logs(client, container_id, outputs, tails):
                 outputs[index].write(data)
                 tails[index].add(data)
         outputs[index].flush()
+
+
+RUN_ARGUMENT_SPEC = dict(
+    shared_dir=dict(type='path', default=DEFAULT_SHARED_DIR),
+    tarball_dir=dict(type='path'),
+    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
+    mounts=dict(type='list', elements='str'),
+    cpus=dict(type='float'),
+    memory=dict(type='str'),
+    gpus=dict(type='list', elements='str'),
+    sync=dict(type='bool', default=True),
+    allow_stale=dict(type='bool', default=False),
+)
 
 
 class RunOptions(object):

@@ -26,6 +26,7 @@ author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
+  - kohakuriver.docker.run_options
   - kohakuriver.docker.attributes
 attributes:
   check_mode:
@@ -57,17 +58,6 @@ options:
       - The task's ID (1 to 64 letters, digits, C(.), C(_), C(-)), which names the container and the log folder.
       - Defaults to a fresh unique ID (UTC time plus random digits), returned as RV(task_id).
     type: str
-  shared_dir:
-    description: The shared storage root as the runner sees it; holds C(shared_data) and C(logs).
-    type: path
-    default: /mnt/cluster-share
-  tarball_dir:
-    description: The tarball folder. Defaults to C(<shared_dir>/kohakuriver-containers).
-    type: path
-  state_dir:
-    description: The runner-local folder for the per-environment sync locks.
-    type: path
-    default: /var/lib/kohakuriver-docker
   workdir:
     description: The working directory in the container.
     type: str
@@ -75,22 +65,6 @@ options:
   environment:
     description: Environment variables for the task; values are turned into strings.
     type: dict
-  mounts:
-    description:
-      - Extra bind mounts, each C(source:target) or C(source:target:ro) (or C(:rw)), absolute paths without C(..) or
-        C(:). The source must exist on the runner. C(/shared) is taken by the shared data folder.
-    type: list
-    elements: str
-  cpus:
-    description: CPU limit, in CPUs (V(0.5), V(2)); like C(docker run --cpus).
-    type: float
-  memory:
-    description: Memory limit, in bytes or with a unit (V(512m), V(4g)); like C(docker run --memory).
-    type: str
-  gpus:
-    description: GPU device IDs (V([0, 1]) or UUIDs), or V([all]); like C(docker run --gpus device=0,1).
-    type: list
-    elements: str
   privileged:
     description: Run the container privileged. Only when asked.
     type: bool
@@ -108,14 +82,6 @@ options:
     description: Seconds between C(SIGTERM) and C(SIGKILL) when O(task_timeout) stops the container.
     type: int
     default: 10
-  sync:
-    description: Sync the environment (as M(kohakuriver.docker.image_sync)) before running. Otherwise the local image must exist.
-    type: bool
-    default: true
-  allow_stale:
-    description: When the tarball folder cannot be read, run on the local image with a warning (see M(kohakuriver.docker.image_sync)).
-    type: bool
-    default: false
 notes:
   - The module runs on the runner node, which must see O(shared_dir) (the logs are written by the module).
 seealso:
@@ -252,29 +218,20 @@ msg:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_SHARED_DIR
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import TaskSpec, run_task
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RUN_ARGUMENT_SPEC, TaskSpec, run_task
 
 ARGUMENT_SPEC = dict(
+    RUN_ARGUMENT_SPEC,
     env=dict(type='str', required=True),
     command=dict(type='str'),
     argv=dict(type='list', elements='str'),
     task_id=dict(type='str'),
-    shared_dir=dict(type='path', default=DEFAULT_SHARED_DIR),
-    tarball_dir=dict(type='path'),
-    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
     workdir=dict(type='str', default='/shared'),
     environment=dict(type='dict'),
-    mounts=dict(type='list', elements='str'),
-    cpus=dict(type='float'),
-    memory=dict(type='str'),
-    gpus=dict(type='list', elements='str'),
     privileged=dict(type='bool', default=False),
     network=dict(type='str'),
     task_timeout=dict(type='float'),
     stop_timeout=dict(type='int', default=10),
-    sync=dict(type='bool', default=True),
-    allow_stale=dict(type='bool', default=False),
 )
 
 

@@ -39,6 +39,7 @@ author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
   - kohakuriver.docker.docker
+  - kohakuriver.docker.run_options
   - kohakuriver.docker.attributes
 attributes:
   check_mode:
@@ -109,42 +110,6 @@ options:
       - Defaults to O(bind_address) when that is a specific address, else the host of O(docker_host) for C(tcp://) and
         C(ssh://), else the runner's host name. Playbooks pass the inventory host.
     type: str
-  shared_dir:
-    description: The shared storage root as the runner sees it; C(<shared_dir>/shared_data) is mounted at C(/shared).
-    type: path
-    default: /mnt/cluster-share
-  tarball_dir:
-    description: The tarball folder. Defaults to C(<shared_dir>/kohakuriver-containers).
-    type: path
-  state_dir:
-    description: The runner-local folder for the per-environment sync locks.
-    type: path
-    default: /var/lib/kohakuriver-docker
-  mounts:
-    description:
-      - Extra bind mounts, each C(source:target) or C(source:target:ro) (or C(:rw)), absolute paths without C(..) or
-        C(:). C(/shared) is taken by the shared data folder.
-    type: list
-    elements: str
-  cpus:
-    description: CPU limit, in CPUs (V(0.5), V(2)); like C(docker run --cpus).
-    type: float
-  memory:
-    description: Memory limit, in bytes or with a unit (V(512m), V(4g)); like C(docker run --memory).
-    type: str
-  gpus:
-    description: GPU device IDs (V([0, 1]) or UUIDs), or V([all]); like C(docker run --gpus device=0,1).
-    type: list
-    elements: str
-  sync:
-    description: Sync the environment (as M(kohakuriver.docker.image_sync)) before creating a session. Otherwise the
-      local image must exist.
-    type: bool
-    default: true
-  allow_stale:
-    description: When the tarball folder cannot be read, create the session from the local image with a warning.
-    type: bool
-    default: false
   snapshot:
     description:
       - Before stopping or removing the session, commit it to the local image C(kohakuriver/<env>:vps-<name>-<unix
@@ -162,8 +127,8 @@ options:
     default: 10
 notes:
   - The module runs on the runner node, which must see O(shared_dir) when a session is created.
-  - Snapshots are images of the environment's repository; M(kohakuriver.docker.image_sync) with C(prune=true) removes
-    images of that repository no container uses, snapshots included.
+  - Snapshots are images of the environment's repository; M(kohakuriver.docker.image_sync) with C(prune=true) keeps
+    them (it removes only superseded images no container uses), and O(snapshot_keep) bounds how many stay.
 seealso:
   - module: kohakuriver.docker.vps_info
   - module: kohakuriver.docker.task
@@ -326,11 +291,12 @@ sync:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_SHARED_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RUN_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps import ensure_session
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import VpsRequest
 
 ARGUMENT_SPEC = dict(
+    RUN_ARGUMENT_SPEC,
     name=dict(type='str', required=True, aliases=['session']),
     env=dict(type='str'),
     state=dict(type='str', default='started', choices=['started', 'stopped', 'absent']),
@@ -339,15 +305,6 @@ ARGUMENT_SPEC = dict(
     port=dict(type='int'),
     bind_address=dict(type='str'),
     ssh_host=dict(type='str'),
-    shared_dir=dict(type='path', default=DEFAULT_SHARED_DIR),
-    tarball_dir=dict(type='path'),
-    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
-    mounts=dict(type='list', elements='str'),
-    cpus=dict(type='float'),
-    memory=dict(type='str'),
-    gpus=dict(type='list', elements='str'),
-    sync=dict(type='bool', default=True),
-    allow_stale=dict(type='bool', default=False),
     snapshot=dict(type='bool', default=False),
     snapshot_keep=dict(type='int', default=3),
     stop_timeout=dict(type='int', default=10),
