@@ -12,8 +12,9 @@ checks them and the layout against the sidecar. It then makes one of two streams
   sending never waits for it (a second hash per member would cost as much again, on the cores the daemon needs);
   when it differs, a second read names the member that changed.
 - thin_stream(held): the layers above the `held` bottom ones, then the config and manifest.json (rewritten alike),
-  each read from its offset and each layer hashed on a thread of its own. `docker load` (Docker 20.10, and 26 with OCI layouts) opens a layer's file only when it
-  lacks the layer's chain ID, so the held layers are simply absent from the archive. Every byte sent is checked as it
+  each read from its offset and each layer hashed on a thread of its own. `docker load` (Docker 20.10, and 26 with
+  OCI layouts) opens a layer's file only when it lacks the layer's chain ID, so the held layers are simply absent
+  from the archive. Every byte sent is checked as it
   is read: against the sidecar's sha256, and a layer blob also against its name; the layers left out are checked by
   the daemon, whose chain IDs for them derive from the diff_ids of the config checked here.
 
