@@ -67,6 +67,8 @@ options:
 notes:
   - Connection options can be set once for every module of this collection with
     C(module_defaults) and the action group C(group/kohakuriver.docker.docker).
+  - A TLS connection trusts only O(ca_path) (or E(DOCKER_CERT_PATH)) and O(validate_certs); the environment's
+    E(REQUESTS_CA_BUNDLE), E(CURL_CA_BUNDLE) and proxy variables do not apply to it.
 requirements:
   - Docker SDK for Python >= 7.0 (C(docker)) on the host that runs the module.
   - C(paramiko) on that host when O(docker_host) is an V(ssh://) address.

@@ -20,6 +20,7 @@ if _PARAMIKO_DEFERRED:
 try:
     import docker
     import docker.api.client
+    from docker.constants import MINIMUM_DOCKER_API_VERSION
     from docker.errors import APIError, DockerException
     from docker.tls import TLSConfig
     from requests.exceptions import RequestException
@@ -92,15 +93,32 @@ def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT
     tls_config = _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key)
     api_version = api_version or 'auto'
     try:
-        client = docker.DockerClient(
-            base_url=docker_host, version=api_version, timeout=timeout, tls=tls_config or False,
-            use_ssh_client=False,
-        )
+        if tls_config and api_version == 'auto':
+            api_version = _server_api_version(docker_host, timeout, tls_config)
+        client = _client(docker_host, api_version, timeout, tls_config)
         if api_version != 'auto':  # 'auto' has just asked the daemon for its API version
             client.ping()
     except Exception as exc:  # pylint: disable=broad-exception-caught
         raise DaemonUnreachable('Cannot reach the Docker daemon at %s: %s' % (docker_host, explain(exc)))
     return client
+
+
+def _client(docker_host, api_version, timeout, tls_config):
+    client = docker.DockerClient(base_url=docker_host, version=api_version, timeout=timeout, tls=tls_config or False,
+                                 use_ssh_client=False)
+    if tls_config:
+        # requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace ca_path and validate_certs (docker-py#2433)
+        client.api.trust_env = False
+    return client
+
+
+def _server_api_version(docker_host, timeout, tls_config):
+    """What version='auto' asks, by a client that trusts only the TLS options (see _client)."""
+    asking = _client(docker_host, MINIMUM_DOCKER_API_VERSION, timeout, tls_config)
+    try:
+        return asking.api.version(api_version=False)['ApiVersion']
+    finally:
+        asking.close()
 
 
 def inspect_or_none(client, reference):

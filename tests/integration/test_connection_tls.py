@@ -2,8 +2,9 @@
 
 A throwaway CA (openssl CLI) signs a server certificate for 127.0.0.1 and a client certificate; TLSProxy
 (tls_proxy.py) serves that server certificate on 127.0.0.1, demands the client certificate, and forwards
-every connection to runner1's unix socket. Modules run without REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, which
-requests lets replace the TLS options; the last test shows that (docker/docker-py#2433).
+every connection to runner1's unix socket. The modules run with the environment as it is (CA bundle variables
+included, which requests would let replace the TLS options: docker/docker-py#2433); the last test sets an
+impostor bundle on purpose.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.integration
 
 NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1']
 CLIENT_NAME = 'kohakuriver-test-client'
-NO_CA_BUNDLE = {'REQUESTS_CA_BUNDLE': '', 'CURL_CA_BUNDLE': ''}
 
 
 def self_signed(*args):
@@ -87,11 +87,6 @@ def env_container(runner1, testbed, unique_env):
         client.close()
 
 
-def container_info(module, args, env=None):
-    """container_info with args, without a CA bundle variable: requests lets one replace ca_path (docker-py#2433)."""
-    return module('container_info', args, env=dict(NO_CA_BUNDLE, **(env or {})))
-
-
 def assert_unreachable(result, address):
     assert result.get('failed'), result
     assert result['msg'].startswith('Cannot reach the Docker daemon at %s: ' % address), result['msg']
@@ -100,7 +95,7 @@ def assert_unreachable(result, address):
 
 def test_container_info_over_mutual_tls_sees_what_the_unix_socket_sees(module, proxy, pki, runner1, env_container,
                                                                         unique_env):
-    over_tls = container_info(module, dict(
+    over_tls = module('container_info', dict(
         name=unique_env, docker_host=proxy.address, tls=True, validate_certs=True, ca_path=pki['ca'],
         client_cert=pki['client_cert'], client_key=pki['client_key'],
     ))
@@ -112,15 +107,16 @@ def test_container_info_over_mutual_tls_sees_what_the_unix_socket_sees(module, p
 
 
 def test_docker_cert_path_alone_supplies_the_ca_and_the_client_pair(module, proxy, pki, env_container, unique_env):
-    result = container_info(module, dict(name=unique_env, docker_host=proxy.address, validate_certs=True),
+    result = module('container_info', dict(name=unique_env, docker_host=proxy.address, validate_certs=True),
                             env={'DOCKER_CERT_PATH': pki['cert_dir']})
     assert not result.get('failed'), result
+    assert set(proxy.client_names) == {CLIENT_NAME}
     assert [found['id'] for found in result['containers']] == [env_container.id]
     assert set(proxy.client_names) == {CLIENT_NAME}
 
 
 def test_a_server_certificate_from_another_ca_fails_in_one_line(module, proxy, pki):
-    result = container_info(module, dict(
+    result = module('container_info', dict(
         docker_host=proxy.address, validate_certs=True, ca_path=pki['impostor_ca'],
         client_cert=pki['client_cert'], client_key=pki['client_key'],
     ))
@@ -131,14 +127,13 @@ def test_a_server_certificate_from_another_ca_fails_in_one_line(module, proxy, p
 
 def test_the_daemon_side_refuses_a_client_without_certificate(module, proxy, pki):
     """The proxy is stopped, its threads joined, before its refusals are read."""
-    result = container_info(module, dict(docker_host=proxy.address, validate_certs=True, ca_path=pki['ca']))
+    result = module('container_info', dict(docker_host=proxy.address, validate_certs=True, ca_path=pki['ca']))
     assert_unreachable(result, proxy.address)
     proxy.stop()
     assert proxy.client_names == []
     assert any('PEER_DID_NOT_RETURN_A_CERTIFICATE' in refusal for refusal in proxy.refusals), proxy.refusals
 
 
-@pytest.mark.xfail(strict=True, reason='requests lets REQUESTS_CA_BUNDLE replace the verify setting (docker-py#2433)')
 @pytest.mark.parametrize('validate_certs', [True, False], ids=['ca_path', 'tls_without_validation'])
 def test_requests_ca_bundle_does_not_override_the_tls_options(module, proxy, pki, validate_certs):
     result = module('container_info', dict(
@@ -146,3 +141,4 @@ def test_requests_ca_bundle_does_not_override_the_tls_options(module, proxy, pki
         client_cert=pki['client_cert'], client_key=pki['client_key'],
     ), env={'REQUESTS_CA_BUNDLE': pki['impostor_ca']})
     assert not result.get('failed'), result
+    assert set(proxy.client_names) == {CLIENT_NAME}
