@@ -56,7 +56,7 @@ def pki(tmp_path):
                                     'subjectAltName=IP:127.0.0.1', 'extendedKeyUsage=serverAuth')
     client_cert, client_key = issue(ca, CLIENT_NAME, tmp_path / 'client', 'extendedKeyUsage=clientAuth')
     shutil.copy(ca[0], tmp_path / 'client' / 'ca.pem')
-    impostor_ca, _ = make_ca(tmp_path / 'impostor', 'impostor CA')
+    impostor_ca = make_ca(tmp_path / 'impostor', 'impostor CA')[0]
     return dict(ca=str(ca[0]), server_cert=server_cert, server_key=server_key, client_cert=client_cert,
                 client_key=client_key, cert_dir=str(tmp_path / 'client'), impostor_ca=str(impostor_ca))
 
@@ -93,8 +93,8 @@ def assert_unreachable(result, address):
     assert '\n' not in result['msg']
 
 
-def test_container_info_over_mutual_tls_sees_what_the_unix_socket_sees(module, proxy, pki, runner1, env_container,
-                                                                        unique_env):
+def test_container_info_over_mutual_tls_sees_what_the_unix_socket_sees(
+        module, proxy, pki, runner1, env_container, unique_env):
     over_tls = module('container_info', dict(
         name=unique_env, docker_host=proxy.address, tls=True, validate_certs=True, ca_path=pki['ca'],
         client_cert=pki['client_cert'], client_key=pki['client_key'],
@@ -108,9 +108,8 @@ def test_container_info_over_mutual_tls_sees_what_the_unix_socket_sees(module, p
 
 def test_docker_cert_path_alone_supplies_the_ca_and_the_client_pair(module, proxy, pki, env_container, unique_env):
     result = module('container_info', dict(name=unique_env, docker_host=proxy.address, validate_certs=True),
-                            env={'DOCKER_CERT_PATH': pki['cert_dir']})
+                    env={'DOCKER_CERT_PATH': pki['cert_dir']})
     assert not result.get('failed'), result
-    assert set(proxy.client_names) == {CLIENT_NAME}
     assert [found['id'] for found in result['containers']] == [env_container.id]
     assert set(proxy.client_names) == {CLIENT_NAME}
 

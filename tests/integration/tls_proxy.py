@@ -54,7 +54,7 @@ class TLSProxy(object):
     def _accept_loop(self):
         while not self._stopping.is_set():
             try:
-                accepted, _ = self.listener.accept()
+                accepted = self.listener.accept()[0]
             except socket.timeout:
                 continue
             thread = threading.Thread(target=self._serve, args=(accepted,), name='tls-proxy-conn', daemon=True)
@@ -84,7 +84,7 @@ class TLSProxy(object):
             selector.register(tls, selectors.EVENT_READ, daemon)
             selector.register(daemon, selectors.EVENT_READ, tls)
             while not self._stopping.is_set():
-                for key, _ in selector.select(POLL_SECONDS):
+                for key, _events in selector.select(POLL_SECONDS):
                     source, target = key.fileobj, key.data
                     data = source.recv(CHUNK)
                     if not data:
