@@ -129,3 +129,12 @@ def inspect_or_none(client, reference):
         if getattr(exc, 'status_code', None) == 404:
             return None
         raise
+
+
+def remove_container(client, container_id):
+    """Remove the container and its anonymous volumes, running or not; one already gone is fine."""
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except APIError as exc:
+        if getattr(exc, 'status_code', None) != 404:
+            raise

@@ -167,7 +167,7 @@ def _foreign(request, attrs):
 
 
 def ensure(client, request, check_mode=False):
-    """Bring the environment container to request.state; returns (result dict, warnings)."""
+    """Bring the environment container to request.state; returns the result dict (with its warnings)."""
     attrs = inspect_container(client, request.name)
     adopted = bool(attrs) and not is_managed((attrs.get('Config') or {}).get('Labels'))
     if adopted and not request.adopt:
@@ -199,8 +199,8 @@ def ensure(client, request, check_mode=False):
         gone = describe(attrs) if attrs else dict(id=None, name=request.name, env=request.env, image=request.image)
         container = dict(gone, status='absent', running=False)
     result = dict(changed=bool(actions), actions=actions, container=container, drift=drift, adopted=adopted,
-                  diff=_diff(request, attrs, actions))
-    return result, warnings
+                  diff=_diff(request, attrs, actions), warnings=warnings)
+    return result
 
 
 def _act(client, request, attrs, image, actions):

@@ -118,25 +118,25 @@ def failure_message(name, rc, stdout, stderr):
 
 
 def execute(client, name, params, check_mode=False):
-    """The container_exec operation on container name: (result, warnings), or Failure carrying rc/stdout/stderr."""
+    """The container_exec operation on container name: its result dict, or Failure carrying rc/stdout/stderr."""
     if params.get('argv') is not None and not params['argv']:
         raise Failure('argv is empty: give the command and its arguments, or use command.')
     argv = list(params['argv']) if params.get('argv') else ['sh', '-c', params['command']]
     attrs, not_running = running_container(client, name, check_mode)
     result = dict(changed=False, cmd=argv, container=name)
     if not_running:
-        result.update(changed=True, msg='Would run the command; %s' % not_running)
-        return result, [not_running]
+        result.update(changed=True, msg='Would run the command; %s' % not_running, warnings=[not_running])
+        return result
     for option, skip_when_exists in (('creates', True), ('removes', False)):
         path = params.get(option)
         if path and path_exists(client, attrs['Id'], path) == skip_when_exists:
             why = 'exists' if skip_when_exists else 'does not exist'
             result.update(rc=0, stdout='', stderr='', stdout_lines=[], stderr_lines=[],
                           msg='Did not run the command since %s %s.' % (path, why))
-            return result, []
+            return result
     if check_mode:
         result.update(changed=True, msg='Would run the command.')
-        return result, []
+        return result
     env = dict((str(k), str(v)) for k, v in (params.get('env') or {}).items())
     stdin = params.get('stdin')
     if stdin is not None and params.get('stdin_add_newline', True):
@@ -149,4 +149,4 @@ def execute(client, name, params, check_mode=False):
                   stderr_lines=stderr.splitlines())
     if rc != 0:
         raise Failure(failure_message(name, rc, stdout, stderr), **result)
-    return result, []
+    return result

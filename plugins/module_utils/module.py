@@ -54,17 +54,29 @@ def require_sdk(module):
 
 
 def run(module, operation):
-    """Call operation(module) and exit with its result; Failure and Docker errors become one-line fail_json."""
+    """Call operation(module) and exit with its result; Failure and Docker errors become one-line fail_json.
+
+    A result's (or a Failure's) `warnings` are issued with module.warn; its `diff` is returned only in diff mode.
+    """
     try:
         result = operation(module)
     except Failure as failure:
-        module.fail_json(msg=failure.msg, **failure.result)
+        module.fail_json(msg=failure.msg, **_reported(module, failure.result))
     except Exception as exc:  # pylint: disable=broad-exception-caught
         from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, explain
         if not isinstance(exc, DOCKER_ERRORS):
             raise
         module.fail_json(msg='Docker error: %s' % explain(exc))
-    module.exit_json(**result)
+    module.exit_json(**_reported(module, result))
+
+
+def _reported(module, result):
+    result = dict(result)
+    for warning in result.pop('warnings', None) or []:
+        module.warn(warning)
+    if not module._diff:
+        result.pop('diff', None)
+    return result
 
 
 def client_for(module):

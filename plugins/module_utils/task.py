@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none, remove_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -307,7 +307,7 @@ def _run_container(client, spec):
         return _attach_start_wait(client, spec, container_id)
     finally:
         if container_id:
-            _remove(client, container_id)
+            remove_container(client, container_id)
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
 
@@ -317,14 +317,6 @@ def _install_sigterm_handler():
         return signal.signal(signal.SIGTERM, _raise_interrupted)
     except ValueError:
         return None
-
-
-def _remove(client, container_id):
-    try:
-        client.api.remove_container(container_id, force=True, v=True)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) != 404:
-            raise
 
 
 def _attach_start_wait(client, spec, container_id):

@@ -16,7 +16,7 @@ import random
 import tarfile
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none, remove_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import inspect_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
@@ -168,14 +168,6 @@ def start_session(client, name, container_id):
         attrs = client.api.inspect_container(container_id)
 
 
-def _remove(client, container_id):
-    try:
-        client.api.remove_container(container_id, force=True, v=True)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) != 404:
-            raise
-
-
 def create_session(client, request, keys_text, host_key):
     """Create, set up and start the session's container; a failed attempt leaves nothing behind.
 
@@ -200,11 +192,11 @@ def create_session(client, request, keys_text, host_key):
             client.api.put_archive(container_id, '/', file_archive(setup_files(host_key, keys_text)))
             return start_session(client, request.name, container_id)
         except _PortTaken as taken:
-            _remove(client, container_id)
+            remove_container(client, container_id)
             if request.port:
                 raise Failure('%s Choose another port, or leave port unset to have one picked.' % taken.msg)
         except BaseException:
-            _remove(client, container_id)
+            remove_container(client, container_id)
             raise
     raise Failure('Cannot start %s: %d picked ports were all taken on the runner; give port.' % (request.name, PORT_TRIES))
 
@@ -277,7 +269,7 @@ class Session(object):
             after = self._stop_or_remove(attrs)
         self.result.update(self._endpoint(after))
         self.result.update(changed=bool(self.actions), actions=self.actions, diff=self._diff(attrs, after))
-        return self.result, self.warnings
+        return dict(self.result, warnings=self.warnings)
 
     def _create(self):
         request = self.request
@@ -372,7 +364,7 @@ class Session(object):
         if running:
             self.client.api.stop(attrs['Id'], timeout=request.stop_timeout)
         if request.state == 'absent':
-            _remove(self.client, attrs['Id'])
+            remove_container(self.client, attrs['Id'])
             return None
         return self.client.api.inspect_container(attrs['Id'])
 
@@ -414,7 +406,7 @@ class Session(object):
 
 
 def ensure_session(client, request, check_mode=False):
-    """Bring the VPS session to request.state; returns (result dict, warnings)."""
+    """Bring the VPS session to request.state; returns the result dict (with its warnings)."""
     return Session(client, request, check_mode).run()
 
 

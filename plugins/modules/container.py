@@ -295,12 +295,7 @@ ARGUMENT_SPEC = dict(
 
 def operation(module):
     request = Request(module.params)
-    result, warnings = ensure(client_for(module), request, module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    if not module._diff:
-        result.pop('diff')
-    return result
+    return ensure(client_for(module), request, module.check_mode)
 
 
 def main():

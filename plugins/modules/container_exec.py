@@ -185,10 +185,7 @@ ARGUMENT_SPEC = dict(
 
 def operation(module):
     name = container_name(validate_env_name(module.params['name']))
-    result, warnings = execute(client_for(module), name, module.params, module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    return result
+    return execute(client_for(module), name, module.params, module.check_mode)
 
 
 def main():

@@ -218,12 +218,9 @@ ARGUMENT_SPEC = dict(
 def operation(module):
     params = module.params
     env = validate_env_name(params['name'])
-    result = sync_environment(daemon_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
-                              allow_stale=params['allow_stale'], check_mode=module.check_mode,
-                              lock_timeout=params['lock_timeout'])
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    return result
+    return sync_environment(daemon_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
+                            allow_stale=params['allow_stale'], check_mode=module.check_mode,
+                            lock_timeout=params['lock_timeout'])
 
 
 def main():

@@ -260,16 +260,12 @@ ARGUMENT_SPEC = dict(
 
 def operation(module):
     if module.params['state'] == 'absent':
-        result = remove_tarballs(module.params, check_mode=module.check_mode)
-    else:
-        if module.params['tarball'] is not None:
-            module.fail_json(msg='tarball names a tarball to delete; use it with state=absent.')
-        packaging = Packaging(client_for(module), module.params, check_mode=module.check_mode,
-                              docker_host=module.params['docker_host'])
-        result = packaging.run()
-    if not module._diff:
-        result.pop('diff', None)
-    return result
+        return remove_tarballs(module.params, check_mode=module.check_mode)
+    if module.params['tarball'] is not None:
+        module.fail_json(msg='tarball names a tarball to delete; use it with state=absent.')
+    packaging = Packaging(client_for(module), module.params, check_mode=module.check_mode,
+                          docker_host=module.params['docker_host'])
+    return packaging.run()
 
 
 def main():

@@ -216,7 +216,6 @@ msg:
   type: str
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RUN_ARGUMENT_SPEC, TaskSpec, run_task
 
@@ -235,20 +234,9 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _warn(module, result):
-    for warning in result.pop('warnings', None) or []:
-        module.warn(warning)
-
-
 def operation(module):
-    try:
-        spec = TaskSpec(module.params)
-        result = run_task(client_for(module), spec, module.check_mode)
-    except Failure as failure:
-        _warn(module, failure.result)
-        raise
-    _warn(module, result)
-    return result
+    spec = TaskSpec(module.params)  # bad input fails before Docker is called
+    return run_task(client_for(module), spec, module.check_mode)
 
 
 def main():

@@ -313,12 +313,7 @@ ARGUMENT_SPEC = dict(
 
 def operation(module):
     request = VpsRequest(module.params)
-    result, warnings = ensure_session(client_for(module), request, module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    if not module._diff:
-        result.pop('diff')
-    return result
+    return ensure_session(client_for(module), request, module.check_mode)
 
 
 def main():
