@@ -114,13 +114,9 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
             found = survey(daemon, env, tarball_dir, allow_stale)
             result.update(_result(found))
             if found.action != NOTHING:
-                previous_id = found.base.get('Id') if found.base else None
-                applied = _apply(daemon.client, found)
+                applied = _apply(daemon.client, found, prune)
                 result['warnings'].extend(applied.pop('warnings', []))
                 result.update(applied)
-                if prune:
-                    from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import prune_superseded
-                    result['pruned'] = prune_superseded(daemon.client, env, result['image_id'], previous_id)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
     result['seconds'] = round(time.monotonic() - started, 3)
     return result
@@ -148,9 +144,15 @@ def _make_dir(path):
         raise Failure('Cannot create the state folder %s for locks: %s; set state_dir.' % (path, exc.strerror))
 
 
-def _apply(client, found):
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball, tag
+def _apply(client, found, prune):
+    """Tag or load as found.action says, then prune if asked; the result entries this changes."""
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball, prune_superseded, tag
     if found.action == TAG:
         tag(client, found.env, found.candidate['Id'], found.tarball.timestamp)
-        return dict(image_id=found.candidate['Id'], verified=found.sidecar is not None)
-    return load_tarball(client, found.env, found.tarball, found.sidecar, found.base)
+        applied = dict(image_id=found.candidate['Id'], verified=found.sidecar is not None)
+    else:
+        applied = load_tarball(client, found.env, found.tarball, found.sidecar, found.base)
+    if prune:
+        previous_id = found.base.get('Id') if found.base else None
+        applied['pruned'] = prune_superseded(client, found.env, applied['image_id'], previous_id)
+    return applied
