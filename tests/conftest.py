@@ -55,6 +55,16 @@ def run_module(name, args=None, check=False, diff=False, env=None, timeout=600, 
     return json.loads(lines[-1])
 
 
+def warnings_of(result):
+    """The warning texts of a module result (ansible-core 2.19+ returns structured warning summaries)."""
+    texts = []
+    for warning in result.get('warnings') or []:
+        if isinstance(warning, dict):
+            warning = (warning.get('event') or {}).get('msg') or warning.get('msg') or str(warning)
+        texts.append(warning)
+    return texts
+
+
 class PlaybookRun(object):
     def __init__(self, completed):
         self.rc = completed.returncode

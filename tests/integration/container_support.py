@@ -132,13 +132,3 @@ def one_line(text):
 
 def pretty(result):
     return json.dumps(result, indent=1, sort_keys=True)
-
-
-def warnings_of(result):
-    """The warning texts of a module result (ansible-core 2.19+ returns structured warning summaries)."""
-    texts = []
-    for warning in result.get('warnings') or []:
-        if isinstance(warning, dict):
-            warning = (warning.get('event') or {}).get('msg') or warning.get('msg') or str(warning)
-        texts.append(warning)
-    return texts

@@ -70,13 +70,3 @@ def has_image(runner, image_id):
         return True
     except docker.errors.NotFound:
         return False
-
-
-def warnings_of(result):
-    """The warning texts of a module result (ansible-core 2.19+ returns structured warning summaries)."""
-    texts = []
-    for warning in result.get('warnings') or []:
-        if isinstance(warning, dict):
-            warning = (warning.get('event') or {}).get('msg') or warning.get('msg') or str(warning)
-        texts.append(warning)
-    return texts

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_module
+from conftest import run_module, warnings_of
 from container_support import (
     ENGINES, UNREACHABLE, engine_fixture, exec_output, one_line, pretty, removed_afterwards, ssh_environment,
-    warnings_of,
 )
 
 pytestmark = pytest.mark.integration

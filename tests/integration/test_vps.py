@@ -13,8 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import run_module, run_playbook
-from container_support import warnings_of
+from conftest import run_module, run_playbook, warnings_of
 from roles_support import PYTHON, remove_environment, role_inventory
 from runner_helpers import runner_node
 from tarball_factory import TarballFactory
