@@ -28,8 +28,9 @@ def host_engine(docker_hosts):
 
 
 @pytest.fixture
-def busybox(testbed):
-    return testbed['images']['busybox']
+def busybox(host_images):
+    """The test bed's busybox, on the Host too (runners have it loaded), so that pull: never finds it everywhere."""
+    return host_images['busybox']
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope='module')
-def images(testbed):
-    return testbed['images']
+def images(host_images):
+    return host_images
 
 
 def _running(engine, unique_env, images):

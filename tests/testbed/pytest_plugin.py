@@ -4,6 +4,7 @@ Load it from a conftest.py with ``pytest_plugins = ["tests.testbed.pytest_plugin
 ``pytest -p tests.testbed.pytest_plugin``.
 """
 
+import contextlib
 import os
 
 import pytest
@@ -54,3 +55,20 @@ def testbed_fixture():
 def docker_hosts(testbed):
     """Every engine of the test bed, Host first: dicts with name, docker_host, engine_version, api_version."""
     return [dict(node) for node in [testbed["host"]] + testbed["runners"]]
+
+
+@pytest.fixture(scope="session")
+def host_images(testbed):
+    """The test bed's images ({key: reference}), made sure to be on the Host engine, for tests that assume them there.
+
+    The Host keeps no copy of its own (so that tests really pull): what is missing is pulled from the test registry
+    and, at the end of the session, untagged again unless a container still uses it.
+    """
+    host = _testbed.Engine("host", testbed["host"]["docker_host"][len("unix://"):])
+    pulled = [name for name in testbed["images"].values() if not host.has_image(name)]
+    for name in pulled:
+        host.pull(name)
+    yield dict(testbed["images"])
+    for name in pulled:
+        with contextlib.suppress(_testbed.TestbedError):
+            host.call("DELETE", "/images/%s" % _testbed.quote_reference(name), ok=(200, 404, 409))

@@ -18,6 +18,7 @@ import http.client
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -572,6 +573,20 @@ class Engine:
     def remove_image(self, name):
         self.call("DELETE", "/images/%s" % _quote(name), ok=(200, 404))
 
+    def pull(self, name):
+        repo, dummy, tag = name.rpartition(":")
+        query = urllib.parse.urlencode({"fromImage": repo, "tag": tag})
+        self.stream("POST", "/images/create?" + query, "pull " + name, timeout=600)
+
+    def images(self):
+        return json.loads(self.call("GET", "/images/json?all=1")[1])
+
+    def containers(self):
+        return json.loads(self.call("GET", "/containers/json?all=1")[1])
+
+    def remove_container(self, container_id):
+        self.call("DELETE", "/containers/%s?force=1&v=1" % container_id, ok=(204, 404))
+
     def run_true(self, image):
         """Run `true` in a container on the default bridge and remove it."""
         spec = json.dumps({"Image": image, "Cmd": ["true"], "HostConfig": {"NetworkMode": "bridge"}})
@@ -587,8 +602,11 @@ class Engine:
             self.call("DELETE", "/containers/%s?force=1" % container, ok=(204, 404))
 
 
-def _quote(text):
+def quote_reference(text):
     return urllib.parse.quote(text, safe="/:@")
+
+
+_quote = quote_reference
 
 
 def _api_message(data):
@@ -982,9 +1000,54 @@ def ensure_archives(config, host):
     return {spec.key: archive_image_id(spec.archive(config)) for spec in IMAGES}
 
 
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum_path(path):
+    return path + ".sha256"
+
+
+def record_checksum(path):
+    """Write path's sha256 beside it, so that a later run can tell the cached file is the one built."""
+    write_file(_checksum_path(path), file_sha256(path) + "\n")
+
+
+def drop_unverified_cache(config):
+    """Remove every cached rootfs tar and image archive whose content no longer matches the checksum recorded when it
+    was built (or that has none); `up` builds them again. The unpacked Docker 26 counts as whole when every file
+    listed in its .complete manifest is there with its recorded checksum."""
+    dropped = []
+    for spec in IMAGES:
+        for path in (spec.rootfs(config), spec.archive(config)):
+            if os.path.exists(path) and not _matches_checksum(path):
+                os.remove(path)
+                dropped.append(path)
+    root = docker26_root(config)
+    if os.path.isdir(root) and not _docker26_intact(root):
+        shutil.rmtree(root)
+        dropped.append(root)
+    for path in dropped:
+        log("cache: %s did not match its recorded checksum; it will be rebuilt" % path)
+    return dropped
+
+
+def _matches_checksum(path):
+    try:
+        with open(_checksum_path(path), encoding="utf-8") as handle:
+            return handle.read().strip() == file_sha256(path)
+    except OSError:
+        return False
+
+
 def _prune_cache(config):
     """Remove rootfs tars and archives of older recipes."""
-    current = {path for spec in IMAGES for path in (spec.rootfs(config), spec.archive(config))}
+    current = {path for spec in IMAGES for built in (spec.rootfs(config), spec.archive(config))
+               for path in (built, _checksum_path(built))}
     for directory in ("rootfs", "images"):
         os.makedirs(config.cache(directory), exist_ok=True)
         for name in os.listdir(config.cache(directory)):
@@ -998,10 +1061,12 @@ def _build_archive(config, host, spec):
     if not os.path.exists(rootfs):
         started = time.monotonic()
         spec.builder(config, rootfs)
+        record_checksum(rootfs)
         log("built %s in %.1f s" % (rootfs, time.monotonic() - started))
     with _host_tags(host, [spec.short]):
         host.import_rootfs(rootfs, spec.repo, spec.tag, spec.change)
         host.save(spec.short, spec.archive(config))
+    record_checksum(spec.archive(config))
 
 
 def ensure_registry_images(bed, host, ids, seed=False):
@@ -1054,9 +1119,26 @@ def ensure_docker26(config):
     for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):
         run(["dpkg-deb", "-x", deb, unpack], what="dpkg-deb -x " + os.path.basename(deb))
     log(run([os.path.join(unpack, "usr", "sbin", "dockerd"), "--version"]).strip())
-    write_file(os.path.join(unpack, ".complete"), "\n".join(sorted(os.listdir(debs))) + "\n")
+    write_file(os.path.join(unpack, ".complete"), "".join("%s  %s\n" % (file_sha256(os.path.join(unpack, relative)), relative)
+                                                          for relative in _docker26_binaries(unpack)))
     os.rename(unpack, root)
     return root
+
+
+def _docker26_binaries(root):
+    return sorted(os.path.relpath(os.path.join(folder, name), root) for sub in ("usr/bin", "usr/sbin")
+                  for folder, dummy, names in os.walk(os.path.join(root, sub)) for name in names
+                  if not os.path.islink(os.path.join(folder, name)))
+
+
+def _docker26_intact(root):
+    """True when the unpacked engine holds every binary its .complete manifest lists, each with its checksum."""
+    try:
+        with open(os.path.join(root, ".complete"), encoding="utf-8") as handle:
+            listed = [line.split("  ", 1) for line in handle.read().splitlines() if line]
+        return bool(listed) and all(len(entry) == 2 and file_sha256(os.path.join(root, entry[1])) == entry[0] for entry in listed)
+    except OSError:
+        return False
 
 
 def _private_apt(config, directory):
@@ -1325,16 +1407,29 @@ def _check_preconditions(config):
                            % (config.state_dir, MAX_STATE_DIR_LEN))
 
 
-def ensure_up(runners=None):
-    """Start whatever part of the test bed is missing and return the state."""
+def ensure_up(runners=None, fresh=False):
+    """Start whatever part of the test bed is missing and return the state.
+
+    fresh: first stop and forget every piece an earlier run left (its state folder goes), drop cached files whose
+    checksum fails, and remove from the Host engine what the project's tests, benchmarks and test bed put there, so
+    that nothing an earlier run left can make a test pass.
+    """
     config = Config()
     _check_preconditions(config)
+    if fresh:
+        teardown()
+        remove_tree(config.state_dir)
+        with _locked(config.cache_dir):
+            drop_unverified_cache(config)
     with _locked(config.state_dir):
         state = load_state(config) or new_state(config)
         bed = Bed(config, state)
         nodes = [Node(config, index) for index in range(1, _runner_count(runners or config.runners, state) + 1)]
         ensure_packages()
         host = ensure_host(bed)
+        if fresh:
+            for what in remove_project_objects(host, config.registry):
+                log("fresh start: removed %s from the Host engine" % what)
         with _locked(config.cache_dir):
             ids = ensure_archives(config, host)
             if any(node.generation == "26" for node in nodes):
@@ -1347,6 +1442,44 @@ def ensure_up(runners=None):
         ensure_ssh(bed)
         bed.save()
         return state
+
+
+_PROJECT_NAME = re.compile(r"(?:^|[/_.:-])(?:krtest|krbench)-[0-9a-z]")
+TEST_IMAGE_NAMESPACE = "kohakuriver-test/"
+
+
+def is_project_name(name):
+    """Whether a container or image name is one the project's tests (tests/conftest.py unique_env: krtest-<hex>) or
+    benchmarks (bench/krbench: krbench-<id>) give what they make."""
+    return bool(_PROJECT_NAME.search(name or ""))
+
+
+def remove_project_objects(engine, registry):
+    """Remove from engine the containers and images the project's tests, benchmarks and test bed made, nothing else.
+
+    Containers: named after a krtest-/krbench- environment or labelled with one. Images: tagged in such a repository
+    or as a test bed image (kohakuriver-test/..., plain or in the test registry), or untagged and labelled with such an
+    environment. Returns what went, as 'container NAME' and 'image TAG|ID' lines.
+    """
+    removed = []
+    for container in engine.containers():
+        names = [name.lstrip("/") for name in container.get("Names") or []]
+        env = (container.get("Labels") or {}).get("io.kohakuriver.docker.env", "")
+        if any(is_project_name(name) for name in names) or is_project_name(env):
+            engine.remove_container(container["Id"])
+            removed.append("container %s" % (names[0] if names else container["Id"]))
+    test_prefixes = (TEST_IMAGE_NAMESPACE, "%s/%s" % (registry, TEST_IMAGE_NAMESPACE))
+    for image in engine.images():
+        tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+        env = (image.get("Labels") or {}).get("io.kohakuriver.docker.env", "")
+        ours = [tag for tag in tags if tag.startswith(test_prefixes) or is_project_name(tag.rpartition(":")[0])]
+        for tag in ours:
+            engine.remove_image(tag)
+            removed.append("image %s" % tag)
+        if not tags and is_project_name(env):
+            engine.call("DELETE", "/images/%s" % image["Id"], ok=(200, 404, 409))
+            removed.append("image %s" % image["Id"])
+    return removed
 
 
 def check(state, config=None):
@@ -1489,7 +1622,7 @@ def env_lines(state, config):
 
 def _cmd_up(args, config):
     started = time.monotonic()
-    state = ensure_up(args.runners)
+    state = ensure_up(args.runners, fresh=args.fresh or os.environ.get("KR_TESTBED_FRESH") == "1")
     for name, ok, detail in check(state, config):
         print("%-10s %-4s %s" % (name, "ok" if ok else "FAIL", detail))
     log("up in %.1f s; state in %s" % (time.monotonic() - started, config.state_file))
@@ -1532,6 +1665,10 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start whatever is missing")
     up.add_argument("--runners", type=int, default=None, help="number of runner engines (default $KR_TESTBED_RUNNERS or 2)")
+    up.add_argument("--fresh", action="store_true",
+                    help="start as on a machine where nothing of the project ran: stop and forget what earlier runs left, "
+                         "drop cached files that fail their checksum, remove the project's containers and images from the "
+                         "Host (also with KR_TESTBED_FRESH=1)")
     commands.add_parser("down", help="stop and remove what up started")
     commands.add_parser("status", help="health of every piece")
     commands.add_parser("env", help="print export KR_...= lines")
