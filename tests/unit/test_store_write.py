@@ -254,4 +254,4 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     ]
     (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
     damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
-    assert damaged['verified'] is False and 'is not a kohakuriver.docker/tarball-v1 sidecar' in damaged['problem']
+    assert damaged['verified'] is False and 'format is "something else", not "kohakuriver.docker/tarball-v1"' in damaged['problem']
