@@ -112,7 +112,7 @@ def _load(client, env, tarball, stream, present_before, warnings):
         raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
     except _TRANSPORT_ERRORS as exc:
         _discard(client, stream.image_id, present_before)
-        raise Failure('Loading %s into the Docker daemon failed after %d of its %d bytes were sent: %s. Nothing was tagged; '
+        raise Failure('Loading %s into the Docker daemon failed after %d of %d bytes were sent: %s. Nothing was tagged; '
                       'sync again once the daemon answers.' % (tarball.path, stream.bytes_sent, len(stream), explain(exc)),
                       tarball=tarball.path)
     image_id = loaded_id or stream.image_id
