@@ -21,7 +21,7 @@ description:
   - B(Nothing on the share is trusted without a check.) Every field of a sidecar is type-checked; one that is not
     well-formed, or lacks C(size), C(sha256), C(image_id), C(layers) or C(members), is an error naming the field.
     Before calling a runner up to date or re-tagging an image already on the daemon, the tarball is checked to hold
-    the image the sidecar names: the file has the sidecar's size, its files sit where the sidecar lists them, its
+    the image the sidecar names. The file has the sidecar's size, its files sit where the sidecar lists them, its
     C(manifest.json) and image config have the sidecar's sha256s, the config's sha256 is the sidecar's image ID and
     its layers are the sidecar's. This reads the tar headers (seeking over the data) and those two small files, not
     the layers. An image ID is the sha256 of the config, which lists the layers' diff IDs, so a daemon image with
@@ -46,7 +46,7 @@ description:
     the whole file is read. An engine that refuses the thin archive gets the whole tarball, with a warning.
   - When the tarball's image is already on the daemon (by the sidecar's image ID, or the C(:<timestamp>) tag) it is
     only tagged, after the check above (without reading the layers).
-  - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified: it is up to date
+  - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified; it is up to date
     by its timestamp alone, as KohakuRiver decides, and loaded with only the checks the archive itself allows (tar
     structure, OCI blob names).
   - One lock per environment (a file in O(state_dir)), so concurrent syncs of one environment load it once and all

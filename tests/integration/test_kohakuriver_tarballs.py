@@ -45,8 +45,8 @@ def test_tarball_info_lists_it_unverified(kohakuriver_tarball, shared_dir, uniqu
     assert entry['size'] == os.path.getsize(path)
 
 
-def test_it_syncs_and_runs_with_docker_run_and_with_the_task_module(runner, kohakuriver_tarball, shared_dir, unique_env,
-                                                                     tmp_path):
+def test_it_syncs_and_runs_with_docker_run_and_with_the_task_module(
+        runner, kohakuriver_tarball, shared_dir, unique_env, tmp_path):
     path, version = kohakuriver_tarball
     assert not os.path.exists(path + '.json')
     args = dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'), docker_host=runner['docker_host'],

@@ -142,8 +142,8 @@ def mutate(data, path, value):
 PATHS = st.one_of(
     st.sampled_from(FIELD_NAMES).map(lambda name: [name]),
     st.tuples(st.just('members'), st.integers(0, 8), st.sampled_from(['name', 'offset', 'size', 'sha256'])).map(list),
-    st.tuples(st.sampled_from(['source', 'engine']), st.sampled_from(['container', 'container_id', 'host', 'version',
-                                                                       'api_version'])).map(list),
+    st.tuples(st.sampled_from(['source', 'engine']),
+              st.sampled_from(['container', 'container_id', 'host', 'version', 'api_version'])).map(list),
     st.tuples(st.sampled_from(['layers', 'layer_members', 'repo_tags', 'links']), st.integers(0, 3)).map(list),
 )
 
