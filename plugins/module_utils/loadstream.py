@@ -251,9 +251,12 @@ class ImageArchive(object):
             raise self.failure(exc)
 
     def failure(self, cause):
+        """The Failure 'Cannot load <path>: <cause>.'; its `cause` attribute holds the cause alone."""
         if not isinstance(cause, str):
             cause = getattr(cause, 'strerror', None) or ' '.join(str(cause).split()) or type(cause).__name__
-        return Failure('Cannot load %s: %s.' % (self.path, cause), tarball=self.path)
+        failure = Failure('Cannot load %s: %s.' % (self.path, cause), tarball=self.path)
+        failure.cause = cause
+        return failure
 
     def _check_size(self):
         expected = self.sidecar.get('size') if self.sidecar else None
@@ -312,6 +315,11 @@ class ImageArchive(object):
             self.diff_ids = [str(diff_id) for diff_id in config['rootfs']['diff_ids']]
         except (ValueError, KeyError, TypeError) as exc:
             raise tarfile.TarError('its config %s has no rootfs.diff_ids (%s)' % (self.config_info.name, exc))
+        if self.sidecar is not None and self.sidecar.get('layers') is not None and self.sidecar['layers'] != self.diff_ids:
+            differs = [(ours, theirs) for ours, theirs in zip(self.diff_ids, self.sidecar['layers']) if ours != theirs]
+            raise tarfile.TarError('its config %s lists %d layers, its sidecar %d%s' % (
+                self.config_info.name, len(self.diff_ids), len(self.sidecar['layers']),
+                ' (the first that differs: %s, the sidecar says %s)' % differs[0] if differs else ''))
         self.layer_names = [_normalize(str(name)) for name in self.manifest_entry['Layers']]
         if len(self.layer_names) != len(self.diff_ids):
             raise tarfile.TarError('manifest.json lists %d layers, the config %d' % (len(self.layer_names), len(self.diff_ids)))

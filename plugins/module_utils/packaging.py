@@ -214,7 +214,7 @@ class Packaging(object):
     def __init__(self, client, params, check_mode=False, docker_host=None):
         self.client = client
         self.env = validate_env_name(params['name'])
-        self.folder = os.path.abspath(params['tarball_dir'])
+        self.folder = store.tarball_folder(params['tarball_dir'])
         self.keep = params['keep']
         self.force = params['force']
         self.mode = parse_mode(params['mode'])
@@ -544,7 +544,7 @@ class Packaging(object):
 def remove_tarballs(params, check_mode=False):
     """state=absent: delete one named tarball of the environment, or all of them, each with its sidecar."""
     env = validate_env_name(params['name'])
-    folder = os.path.abspath(params['tarball_dir'])
+    folder = store.tarball_folder(params['tarball_dir'])
     result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None, reasons=[])
     named = params.get('tarball')
     if named is not None:

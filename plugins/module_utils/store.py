@@ -4,7 +4,7 @@
 """The tarball folder on shared storage: which tarballs exist, their sidecars, and their checksums.
 
 A tarball is '<env>-<unix seconds>.tar' (KohakuRiver's name, loadable by plain 'docker load -i'). Its sidecar
-'<env>-<unix seconds>.tar.json' records what we know about it (see SIDECAR_FORMAT); KohakuRiver's own tarballs
+'<env>-<unix seconds>.tar.json' records what we know about it (its format: sidecar.py); KohakuRiver's own tarballs
 have none and count as unverified. Temporary files start with '.' and never match the tarball pattern.
 """
 
@@ -15,16 +15,18 @@ import errno
 import hashlib
 import json
 import os
+import posixpath
 import re
 import stat
 import time
 import uuid
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils import sidecar as sidecar_format
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import parse_tarball_name, tarball_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name
 
-SIDECAR_SUFFIX = '.json'
-SIDECAR_FORMAT = 'kohakuriver.docker/tarball-v1'
+SIDECAR_SUFFIX = sidecar_format.SUFFIX
+SIDECAR_FORMAT = sidecar_format.FORMAT
 CHUNK_SIZE = 2 * 1024 * 1024
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
@@ -65,18 +67,32 @@ def sidecar_path(tarball_path):
 
 
 def read_sidecar(tarball_path):
-    """The sidecar of tarball_path as a dict, None when absent; a sidecar that cannot be read is a Failure."""
-    path = sidecar_path(tarball_path)
-    try:
-        with open(path, 'rb') as handle:
-            data = json.loads(handle.read().decode('utf-8'))
-    except FileNotFoundError:
+    """The sidecar of tarball_path as a validated dict, None when absent; one that cannot be read or is invalid is a Failure."""
+    return sidecar_format.read(tarball_path)
+
+
+def tarball_folder(tarball_dir):
+    """The tarball_dir option as a normalised absolute path; a relative one is a Failure (every module takes it here)."""
+    if not isinstance(tarball_dir, str) or not tarball_dir or not posixpath.isabs(tarball_dir):
+        raise Failure('tarball_dir %r is not an absolute path: give the folder from the root, like %s.'
+                      % (tarball_dir, DEFAULT_TARBALL_DIR))
+    return posixpath.normpath(tarball_dir)
+
+
+def link_out_of(folder, path):
+    """Where path leads when it is a link leading out of folder, else None: the rule for touching a tarball by name."""
+    if not os.path.islink(path):
         return None
-    except (OSError, ValueError) as exc:
-        raise Failure('Cannot read the sidecar %s: %s. Remove it to treat the tarball as unverified.' % (path, exc))
-    if not isinstance(data, dict) or data.get('format') != SIDECAR_FORMAT:
-        raise Failure('%s is not a %s sidecar. Remove it to treat the tarball as unverified.' % (path, SIDECAR_FORMAT))
-    return data
+    target = os.path.realpath(path)
+    return None if os.path.dirname(target) == os.path.realpath(folder) else target
+
+
+def refuse_link_out_of(folder, path, doing):
+    """Raise a Failure when path is a link leading out of folder (doing: 'touch it', 'load it')."""
+    target = link_out_of(folder, path)
+    if target is not None:
+        raise Failure('%s is a link pointing out of tarball_dir (to %s); refusing to %s. Put the file itself in %s.'
+                      % (path, target, doing, folder))
 
 
 def list_tarballs(folder, env=None):
@@ -121,22 +137,29 @@ def iso_date(timestamp):
 
 
 def describe_tarball(tarball):
-    """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id.
+    """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id, problem.
 
-    A sidecar that cannot be read leaves the tarball unverified, with the reason in 'problem'.
+    verified: a well-formed sidecar describes the tarball and, when it records a size, the file has it (the contents
+    are checked by image_sync, not here). A sidecar that is invalid or disagrees, or a link leading out of the
+    folder, leaves the tarball unverified, with the reason in 'problem'.
     """
     problem = None
-    try:
-        sidecar = tarball.sidecar
-    except Failure as failure:
-        sidecar, problem = None, failure.msg
     try:
         size = os.stat(tarball.path).st_size
     except OSError:
         size = None
+    target = link_out_of(tarball.folder, tarball.path)
+    try:
+        sidecar = tarball.sidecar
+    except Failure as failure:
+        sidecar, problem = None, failure.msg
+    if target is not None:
+        problem = '%s is a link pointing out of tarball_dir (to %s); image_sync refuses to load it.' % (tarball.path, target)
+    elif sidecar is not None and sidecar.get('size') not in (None, size):
+        problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar['size'])
     return {
         'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
-        'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None,
+        'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None and problem is None,
         'sha256': sidecar.get('sha256') if sidecar else None, 'image_id': sidecar.get('image_id') if sidecar else None,
         'problem': problem,
     }
@@ -361,11 +384,8 @@ def named_tarball(folder, env, file_name):
     if parsed[0] != env:
         raise Failure('tarball %s belongs to environment %s, not to %s; set name to %s.' % (file_name, parsed[0], env, parsed[0]))
     path = os.path.join(folder, file_name)
-    if os.path.islink(path):
-        target = os.path.realpath(path)
-        if os.path.dirname(target) != os.path.realpath(folder):
-            raise Failure('%s is a link pointing out of tarball_dir (to %s); refusing to touch it.' % (path, target))
-    elif os.path.lexists(path) and not os.path.isfile(path):
+    refuse_link_out_of(folder, path, 'touch it')
+    if not os.path.islink(path) and os.path.lexists(path) and not os.path.isfile(path):
         raise Failure('%s is not a regular file; refusing to touch it.' % path)
     if not os.path.lexists(path):
         return None

@@ -3,9 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runner-side sync: is `kohakuriver/<env>:base` the newest tarball's image, and if not, load, verify and tag it.
 
-Up to date costs one folder listing, at most one sidecar read and one image inspect, made without the Docker SDK
-where the daemon is local (daemon.py); the tarball is only read when a load is needed. Tagging and loading
-(syncload.py) run under the environment's lock, after a second look at the folder and the daemon.
+Up to date costs one folder listing, at most one sidecar read, one image inspect, made without the Docker SDK where
+the daemon is local (daemon.py), and, with a sidecar, a check that the tarball holds the image the sidecar names:
+its tar headers (seeking over the data), manifest.json and config, never its layers. An image ID is the sha256 of
+the config, which lists the layers' diff IDs, so a daemon image with the ID of the tarball's config is the tarball's
+image. The same check comes before a re-tag; a load checks every byte it sends. Tagging and loading (syncload.py)
+run under the environment's lock, after a second look at the folder and the daemon.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference
-from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball, refuse_link_out_of, tarball_folder
 
 NOTHING, TAG, LOAD = 'none', 'tag', 'load'
 
@@ -79,10 +83,14 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
             raise Failure('%s No local image %s either, so there is nothing to run.' % (failure.msg, image_reference(env)))
         return Survey(env, base=base, stale=True,
                       warnings=['%s Using the local image %s (allow_stale).' % (failure.msg, image_reference(env))])
+    if tarball is not None:
+        refuse_link_out_of(tarball_dir, tarball.path, 'load it')
     sidecar = tarball.sidecar if tarball else None
-    if sidecar is not None and sidecar.get('file') not in (None, tarball.file_name):
-        raise Failure('The sidecar %s describes %s, not %s; remove it or the tarball.'
-                      % (tarball.sidecar_path, sidecar.get('file'), tarball.file_name))
+    if sidecar is not None:
+        require_complete(sidecar, tarball.sidecar_path)
+        if sidecar.get('file') not in (None, tarball.file_name):
+            raise Failure('The sidecar %s describes %s, not %s; remove it or the tarball.'
+                          % (tarball.sidecar_path, sidecar.get('file'), tarball.file_name))
     base = daemon.inspect_image(image_reference(env))
     if tarball is None:
         if base is None:
@@ -95,7 +103,23 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
     if not is_current(base, env, tarball.timestamp, found.expected_id):
         found.candidate = daemon.inspect_image(found.expected_id or image_reference(env, tarball.timestamp))
         found.action = refresh_action(found.candidate, found.expected_id)
+    if sidecar is not None and found.action != LOAD:
+        confirm_tarball_holds(tarball, sidecar, image_reference(env))
     return found
+
+
+def confirm_tarball_holds(tarball, sidecar, keeping):
+    """Raise a Failure naming both files unless the tarball holds the image its sidecar describes: the same size,
+    members where the sidecar lists them, manifest.json and config with the sidecar's sha256s, the config (the image
+    ID) and its layers' diff IDs those of the sidecar. Reads the tar headers and the two small members only."""
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+    try:
+        ImageArchive(tarball.path, sidecar)
+    except Failure as failure:
+        raise Failure('The tarball %s does not hold what its sidecar %s says (%s); nothing was changed, %s stays as it '
+                      'was. Package the environment again, or remove the sidecar to treat the tarball as unverified.'
+                      % (tarball.path, tarball.sidecar_path, getattr(failure, 'cause', failure.msg), keeping),
+                      tarball=tarball.path)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,
@@ -105,6 +129,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
     daemon: a daemon.Daemon (Daemon.of(client) for an SDK client).
     """
     started = time.monotonic()
+    tarball_dir = tarball_folder(tarball_dir)
     found = survey(daemon, env, tarball_dir, allow_stale)
     result = _result(found)
     if found.action != NOTHING and not check_mode:

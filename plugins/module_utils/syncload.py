@@ -19,7 +19,13 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import h
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
 
+try:
+    from urllib3.exceptions import HTTPError as _TransportError  # a cut stream can surface unwrapped by requests
+except ImportError:
+    _TransportError = OSError
+
 OWN_IMAGES_ASKED = 4
+_TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, _TransportError)
 _LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
 
 
@@ -53,13 +59,18 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     """Stream tarball into the daemon untagged, check the image ID, then tag it; on failure leave :base alone.
 
     Only the layers the daemon lacks are sent when it holds the bottom ones (held: the chain IDs it holds, asked from
-    the daemon when None); if it refuses that thin archive, the whole tarball is sent.
+    the daemon when None); if it refuses that thin archive, the whole tarball is sent. An error of the daemon or of
+    the connection is a Failure naming the load and the tarball.
     """
     archive = ImageArchive(tarball.path, sidecar)
-    if held is None:
-        held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
+    try:
+        if held is None:
+            held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
+        present_before = set(client.api.images(quiet=True, all=True))
+    except _TRANSPORT_ERRORS as exc:
+        raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
+                      tarball=tarball.path)
     held_layers = held_layer_count(archive.diff_ids, held)
-    present_before = set(client.api.images(quiet=True, all=True))
     warnings = []
     if held_layers:
         try:
@@ -99,9 +110,11 @@ def _load(client, env, tarball, stream, present_before, warnings):
     except APIError as exc:
         _discard(client, stream.image_id, present_before)
         raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
-    except DOCKER_ERRORS + (OSError,) as exc:
+    except _TRANSPORT_ERRORS as exc:
         _discard(client, stream.image_id, present_before)
-        raise Failure('Loading %s failed: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
+        raise Failure('Loading %s into the Docker daemon failed after %d of %d bytes were sent: %s. Nothing was tagged; '
+                      'sync again once the daemon answers.' % (tarball.path, stream.bytes_sent, len(stream), explain(exc)),
+                      tarball=tarball.path)
     image_id = loaded_id or stream.image_id
     problem = None
     if not stream.complete:
@@ -113,7 +126,11 @@ def _load(client, env, tarball, stream, present_before, warnings):
     if problem:
         _discard(client, image_id, present_before)
         raise Failure('Cannot load %s: %s.' % (tarball.path, problem), tarball=tarball.path)
-    tag(client, env, image_id, tarball.timestamp)
+    try:
+        tag(client, env, image_id, tarball.timestamp)
+    except _TRANSPORT_ERRORS as exc:
+        raise Failure('Loaded %s as image %s, but tagging it %s failed: %s. Sync again to tag it.'
+                      % (tarball.path, image_id, image_repository(env), explain(exc)), tarball=tarball.path)
     if stream.archive.sidecar is None:
         warnings.append('%s has no sidecar: loaded unverified (made by KohakuRiver itself?).' % tarball.path)
     return dict(image_id=image_id, verified=stream.verified, loaded=True, thin=stream.thin, bytes_read=stream.bytes_read,
@@ -122,15 +139,18 @@ def _load(client, env, tarball, stream, present_before, warnings):
 
 
 def _discard(client, image_id, present_before):
-    """Remove an image a failed load left behind: only if it is new, untagged and no container uses it."""
+    """Remove an image a failed load left behind: only if it is new, untagged and no container uses it.
+
+    Called while a load's own error is raised: an error of its own (the daemon gone, say) is dropped, never raised
+    in place of that one."""
     if not image_id or image_id in present_before:
         return
-    image = inspect_or_none(client, image_id)
-    if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
-        return
     try:
+        image = inspect_or_none(client, image_id)
+        if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
+            return
         client.api.remove_image(image_id)
-    except APIError:
+    except _TRANSPORT_ERRORS:
         pass
 
 

@@ -14,17 +14,29 @@ description:
     (the largest timestamp in the file name), the way KohakuRiver's runner syncs before a task, but checked by identity.
   - The image is B(up to date) when the local C(:base) image carries the newest tarball's timestamp (its label
     C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
-    tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads at most the small sidecar,
-    and inspects one image; the tarball itself is not read. File modification times play no part. For a local
+    tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads the small sidecar,
+    and inspects one image. File modification times play no part. For a local
     C(unix://) daemon without TLS that inspect is one HTTP request over the socket made without the Docker SDK,
     which is imported only when something must change (so an up-to-date runner does not even need it).
+  - B(Nothing on the share is trusted without a check.) Every field of a sidecar is type-checked; one that is not
+    well-formed, or lacks C(size), C(sha256), C(image_id), C(layers) or C(members), is an error naming the field.
+    Before calling a runner up to date or re-tagging an image already on the daemon, the tarball is checked to hold
+    the image the sidecar names. The file has the sidecar's size, its files sit where the sidecar lists them, its
+    C(manifest.json) and image config have the sidecar's sha256s, the config's sha256 is the sidecar's image ID and
+    its layers are the sidecar's. This reads the tar headers (seeking over the data) and those two small files, not
+    the layers. An image ID is the sha256 of the config, which lists the layers' diff IDs, so a daemon image with
+    that ID is the tarball's image. A sidecar that disagrees with its tarball is refused with an error naming both
+    files, and the runner keeps what it had.
+  - A tarball that is a link leading out of O(tarball_dir) is refused, as M(kohakuriver.docker.tarball) with
+    O(kohakuriver.docker.tarball#module:state=absent) refuses to delete one.
   - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its
     own tags, checking on the way the whole file's sha256 against the sidecar (hashed on a thread of its own; the
     daemon gets the last byte only once it matches; when it does not, the member that changed is named). Only when
     the daemon reports the expected image ID are C(kohakuriver/<name>:<timestamp>) and then C(kohakuriver/<name>:base)
     tagged, so the previous C(:base) keeps running tasks until then. A tarball that fails a check or the load leaves
     the runner as it was (an image the failed load left behind is removed when it is new, untagged and unused), and
-    the error names the file and the cause.
+    the error names the file and the cause. When the daemon or the connection fails during a load, the error names
+    the load, the tarball and the bytes sent; an error of the clean-up after it never replaces it.
   - B(Thin load.) When the daemon already holds the bottom layers of the image (the usual update, with the same base
     and a new environment layer, or the image the environment was created from), only the layers it lacks are sent,
     in an archive of those layers, the image config and C(manifest.json), each read from its place in the tarball and
@@ -33,8 +45,10 @@ description:
     same, with the same image ID, as after loading the whole tarball. The whole file's sha256 is checked only when
     the whole file is read. An engine that refuses the thin archive gets the whole tarball, with a warning.
   - When the tarball's image is already on the daemon (by the sidecar's image ID, or the C(:<timestamp>) tag) it is
-    only tagged, without reading the tarball.
-  - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified.
+    only tagged, after the check above (without reading the layers).
+  - A tarball without a sidecar (made by KohakuRiver itself) is loaded too, and reported as unverified; it is up to date
+    by its timestamp alone, as KohakuRiver decides, and loaded with only the checks the archive itself allows (tar
+    structure, OCI blob names).
   - One lock per environment (a file in O(state_dir)), so concurrent syncs of one environment load it once and all
     succeed, and syncing one environment never waits for another.
   - Never pulls from a registry. No tarball and no local image is an error.
@@ -61,7 +75,7 @@ options:
     aliases: [env]
   tarball_dir:
     description:
-      - The tarball folder on shared storage, as the runner sees it.
+      - The tarball folder on shared storage, as the runner sees it; an absolute path.
     type: path
     default: /mnt/cluster-share/kohakuriver-containers
   state_dir:
@@ -150,8 +164,15 @@ previous_image_id:
   type: str
 verified:
   description:
-    - True when the image is checked against a sidecar (loaded with every sha256 checked, or matching the sidecar's
-      image ID). False for tarballs without sidecar.
+    - True when the image of C(:base) is the tarball's, checked against a well-formed sidecar. Up to date or re-tagged
+      (V(none), V(tag)), the tarball's size, member layout, C(manifest.json) and config match the sidecar, and the
+      image ID on the daemon is that config's digest (the layers were not read; the daemon checked them against
+      their diff IDs when it loaded them). After a load, every byte sent was checked as it was sent against the
+      sidecar's sha256s (of the whole file for a whole load, of each member sent for a thin one; the layers left
+      out are the daemon's own, found by their chain IDs from the checked config) and the daemon reported that
+      image ID.
+    - False for tarballs without a sidecar (KohakuRiver's), which are trusted by timestamp alone, and when the folder
+      was unreachable (O(allow_stale)).
   returned: always
   type: bool
 loaded:

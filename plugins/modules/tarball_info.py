@@ -13,8 +13,12 @@ description:
   - Lists every tarball C(<env>-<timestamp>.tar) in O(tarball_dir), or those of one environment, newest first.
     This is KohakuRiver's C(kohakuriver docker tar list).
   - A tarball with a sidecar C(<env>-<timestamp>.tar.json), as the M(kohakuriver.docker.tarball) module
-    writes, is listed with RV(tarballs[].verified=true) and the sha256 and image ID the sidecar records.
+    writes, is listed with the sha256 and image ID the sidecar records, and RV(tarballs[].verified=true) when the
+    sidecar is well-formed (every field of the right type) and the file has the size it records. The tarball's
+    contents are not read here; M(kohakuriver.docker.image_sync) checks them before it relies on the sidecar.
     Tarballs made by KohakuRiver itself have no sidecar and are listed unverified.
+  - A sidecar that is not well-formed, or a tarball that is a link leading out of O(tarball_dir), is listed
+    unverified with the reason in RV(tarballs[].problem); the listing itself does not fail.
   - Hidden temporary files of packagings in progress, sidecars and lock files are never listed.
   - Reads the folder only, without contacting any Docker daemon, so it runs wherever the share is mounted.
   - The sidecar is a JSON object with the keys C(format) (V(kohakuriver.docker/tarball-v1)), C(env),
@@ -35,7 +39,7 @@ options:
     type: str
   tarball_dir:
     description:
-      - The tarball folder on shared storage. A missing folder is an error.
+      - The tarball folder on shared storage, an absolute path. A missing folder is an error.
     type: path
     default: /mnt/cluster-share/kohakuriver-containers
 seealso:
@@ -88,7 +92,10 @@ tarballs:
       description: Size in bytes.
       type: int
     verified:
-      description: Whether a sidecar describes the tarball (false for tarballs made by KohakuRiver itself).
+      description:
+        - True when a well-formed sidecar describes the tarball and the file has the size it records (when it records
+          one). The contents are not checked here. False for tarballs made by KohakuRiver itself, and when
+          RV(tarballs[].problem) is set.
       type: bool
     sha256:
       description: Hex sha256 of the whole file from the sidecar; null without sidecar.
@@ -97,15 +104,15 @@ tarballs:
       description: ID of the image in the tarball from the sidecar; null without sidecar.
       type: str
     problem:
-      description: Why a sidecar that exists could not be used (the tarball is then listed unverified); else null.
+      description:
+        - Why a sidecar that exists could not be used (invalid, or disagreeing with the file's size), or that the
+          tarball is a link leading out of the folder; the tarball is then listed unverified. Else null.
       type: str
 '''
 
-import os
-
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, validate_env_name
-from ansible_collections.kohakuriver.docker.plugins.module_utils.store import describe_tarball, list_tarballs
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import describe_tarball, list_tarballs, tarball_folder
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str'),
@@ -117,7 +124,7 @@ def operation(module):
     env = module.params['name']
     if env is not None:
         validate_env_name(env)
-    folder = os.path.abspath(module.params['tarball_dir'])
+    folder = tarball_folder(module.params['tarball_dir'])
     return dict(changed=False, tarballs=[describe_tarball(tarball) for tarball in list_tarballs(folder, env)])
 
 

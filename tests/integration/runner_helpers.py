@@ -6,7 +6,8 @@ from __future__ import annotations
 import docker
 import pytest
 
-from tarball_factory import TarballFactory
+from tarball_factory import BUSYBOX, TarballFactory
+from tarball_support import ensure_image
 
 RUNNERS = ['runner1', 'runner2']
 
@@ -43,7 +44,9 @@ def runner(request, testbed, unique_env):
 
 @pytest.fixture
 def factory(testbed, shared_dir):
-    """Makes tarballs on the Host engine into <shared_dir>/kohakuriver-containers."""
+    """Makes tarballs on the Host engine into <shared_dir>/kohakuriver-containers, from busybox (pulled from the test
+    bed's registry when the Host lacks it)."""
+    ensure_image(testbed['host']['docker_host'], '127.0.0.1:5000/' + BUSYBOX)
     made = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
     yield made
     made.cleanup()

@@ -55,7 +55,7 @@ def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_
     assert sorted(base['RepoTags']) == sorted(['kohakuriver/%s:base' % unique_env,
                                                'kohakuriver/%s:%d' % (unique_env, sidecar['timestamp'])])
 
-    flip_byte(path, sidecar['members'][0]['offset'])  # a sync that read the tarball would now fail
+    flip_byte(path, top_layer(sidecar)['offset'])  # a sync that read a layer would now fail
     second = run_module('image_sync', sync_args)
     assert not second.get('failed') and not second['changed'] and second['action'] == 'none', second
     assert second['bytes_read'] == second['bytes_sent'] == 0 and not second['loaded'] and second['verified']

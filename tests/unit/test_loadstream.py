@@ -281,6 +281,15 @@ def test_a_sidecar_of_another_image_fails(tmp_path):
     assert 'its sidecar says sha256:' + 'e' * 64 in opening_fails(path, sidecar)
 
 
+def test_a_sidecar_listing_other_layers_than_the_config_fails(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    sidecar = dict(make_sidecar(path), layers=['sha256:' + HEXES[0], 'sha256:' + 'f' * 64, 'sha256:' + HEXES[2]])
+    assert 'its config %s.json lists 3 layers, its sidecar 3 (the first that differs: sha256:%s, the sidecar says ' \
+        'sha256:%s)' % (CONFIG_HEX, HEXES[1], 'f' * 64) in opening_fails(path, sidecar)
+    assert 'lists 3 layers, its sidecar 2' in opening_fails(path, dict(sidecar, layers=['sha256:' + HEXES[0]] * 2))
+    assert ImageArchive(path, dict(sidecar, layers=['sha256:' + h for h in HEXES])).diff_ids == ['sha256:' + h for h in HEXES]
+
+
 @pytest.mark.parametrize('members, message', [
     (legacy_members(images=2), 'exactly one image'),
     ([m for m in legacy_members() if m[0] != 'manifest.json'], 'no manifest.json'),

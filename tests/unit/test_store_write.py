@@ -211,6 +211,43 @@ def test_named_tarball_refuses_anything_but_a_tarball_name_of_the_environment(tm
         store.named_tarball(str(tmp_path), 'env', file_name)
 
 
+@pytest.mark.parametrize('given', ['kohakuriver-containers', './share', '', None])
+def test_a_relative_tarball_dir_is_refused_in_one_line(given):
+    with pytest.raises(Failure) as failure:
+        store.tarball_folder(given)
+    assert failure.value.msg == 'tarball_dir %r is not an absolute path: give the folder from the root, like ' \
+        '/mnt/cluster-share/kohakuriver-containers.' % (given,)
+
+
+def test_an_absolute_tarball_dir_is_normalised():
+    assert store.tarball_folder('/mnt/share//kohakuriver-containers/') == '/mnt/share/kohakuriver-containers'
+
+
+def test_the_link_rule_is_one_for_named_and_listed_tarballs(tmp_path):
+    folder = tmp_path / 'tarballs'
+    folder.mkdir()
+    outside = touch(tmp_path, 'precious.tar')
+    (folder / 'env-1.tar').symlink_to(outside)
+    (folder / 'env-2.tar').symlink_to('env-3.tar')
+    touch(folder, 'env-3.tar')
+    assert store.link_out_of(str(folder), str(folder / 'env-1.tar')) == str(outside)
+    assert store.link_out_of(str(folder), str(folder / 'env-2.tar')) is None
+    assert store.link_out_of(str(folder), str(folder / 'env-3.tar')) is None
+    with pytest.raises(Failure, match='refusing to load it. Put the file itself in'):
+        store.refuse_link_out_of(str(folder), str(folder / 'env-1.tar'), 'load it')
+    listed = dict((entry['file'], entry) for entry in map(store.describe_tarball, store.list_tarballs(str(folder))))
+    assert not listed['env-1.tar']['verified'] and 'link pointing out of tarball_dir (to %s)' % outside in listed['env-1.tar']['problem']
+    assert listed['env-2.tar']['problem'] is None
+
+
+def test_a_sidecar_recording_another_size_leaves_the_tarball_unverified(tmp_path):
+    touch(tmp_path, 'env-1700000000.tar', b'12345')
+    (tmp_path / 'env-1700000000.tar.json').write_text(json.dumps(dict(sidecar('env', 1700000000), size=4)))
+    described = store.describe_tarball(store.list_tarballs(str(tmp_path))[0])
+    assert not described['verified'] and described['problem'] == '%s is 5 bytes, its sidecar %s.json says 4.' % (
+        tmp_path / 'env-1700000000.tar', tmp_path / 'env-1700000000.tar')
+
+
 def test_named_tarball_refuses_a_link_out_of_the_folder(tmp_path):
     folder = tmp_path / 'tarballs'
     folder.mkdir()
@@ -254,4 +291,4 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     ]
     (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
     damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
-    assert damaged['verified'] is False and 'is not a kohakuriver.docker/tarball-v1 sidecar' in damaged['problem']
+    assert damaged['verified'] is False and 'format is "something else", not "kohakuriver.docker/tarball-v1"' in damaged['problem']

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: kohakuriver.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The sidecar format: '<env>-<unix seconds>.tar.json' beside a tarball, read and validated here.
+
+A sidecar is a JSON object (format FORMAT) that the tarball module writes before it publishes the tarball. What it
+says is a claim about the tarball, never trusted on its own: image_sync checks size, manifest and config against the
+tarball before it relies on it, and every byte it loads against the sha256s. Its fields:
+
+- format: FORMAT. env, file: the environment and the tarball's file name. timestamp: the number in that name.
+- size: the tarball's size in bytes. sha256: hex sha256 of the whole file.
+- image_id: 'sha256:<hex>', the sha256 of the image config, which is the image ID on every engine.
+- repo_tags: the tags manifest.json carries. archive_format: 'docker-legacy' (Docker < 25) or 'oci'.
+- config: the config's member name. layers: the config's rootfs.diff_ids ('sha256:<hex>', bottom first).
+  layer_members: manifest.json's layer member names, in the same order.
+- members: every regular file of the archive, in order: name, offset (of its data), size, sha256 (hex).
+- links: every hard or symbolic link member: name, target.
+- source: container, container_id, host (what was packaged). engine: version, api_version (of the Host's daemon).
+- created, image_created: when the tarball and the image were made (ISO-8601 strings).
+- runtime_config, container_changes: what the next packaging compares (a dict, a hex sha256).
+
+Every field the code reads is type-checked here, so a hand-edited sidecar is a one-line Failure, never a traceback.
+Fields are optional when read (KohakuRiver-era and hand-made sidecars list a few); COMPLETE lists those a tarball must
+have for image_sync to check it against its sidecar (require_complete).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+
+FORMAT = 'kohakuriver.docker/tarball-v1'
+SUFFIX = '.json'
+MAX_SIZE = 64 * 1024 * 1024
+COMPLETE = ('size', 'sha256', 'image_id', 'layers', 'members')
+_HEX = re.compile(r'^[0-9a-f]{64}$')
+_DIGEST = re.compile(r'^sha256:[0-9a-f]{64}$')
+_ADVICE = 'remove the sidecar to treat the tarball as unverified, or package again.'
+
+
+class Invalid(Exception):
+    """A field of a sidecar that is not what it must be: field is its path ('members[2].offset'), what the problem."""
+
+    def __init__(self, field, what):
+        super(Invalid, self).__init__('%s is %s' % (field, what))
+        self.field = field
+        self.what = what
+
+
+def path_of(tarball_path):
+    return tarball_path + SUFFIX
+
+
+def _shown(value):
+    text = json.dumps(value) if not isinstance(value, (bytes, bytearray)) else repr(value)
+    return text if len(text) <= 40 else text[:37] + '...'
+
+
+def _string(field, value):
+    if not isinstance(value, str):
+        raise Invalid(field, '%s, not a string' % _shown(value))
+    return value
+
+
+def _optional_string(field, value):
+    return None if value is None else _string(field, value)
+
+
+def _count(field, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(field, '%s, not a whole number >= 0' % _shown(value))
+    return value
+
+
+def _hex(field, value):
+    if not isinstance(value, str) or not _HEX.match(value):
+        raise Invalid(field, '%s, not 64 lowercase hex digits (a sha256)' % _shown(value))
+    return value
+
+
+def _digest(field, value):
+    if not isinstance(value, str) or not _DIGEST.match(value):
+        raise Invalid(field, '%s, not sha256:<64 lowercase hex digits>' % _shown(value))
+    return value
+
+
+def _object(field, value):
+    if not isinstance(value, dict):
+        raise Invalid(field, '%s, not an object' % _shown(value))
+    return value
+
+
+def _list_of(check):
+    def checked(field, value):
+        if not isinstance(value, list):
+            raise Invalid(field, '%s, not a list' % _shown(value))
+        for index, item in enumerate(value):
+            check('%s[%d]' % (field, index), item)
+        return value
+    return checked
+
+
+def _record(fields):
+    """An object whose keys in fields are checked (each required); other keys are ignored."""
+    def checked(field, value):
+        _object(field, value)
+        for key, check in fields:
+            if key not in value:
+                raise Invalid('%s.%s' % (field, key), 'missing')
+            check('%s.%s' % (field, key), value[key])
+        return value
+    return checked
+
+
+def _optional_record(fields):
+    """An object whose keys in fields, when present, are checked."""
+    def checked(field, value):
+        _object(field, value)
+        for key, check in fields:
+            if key in value:
+                check('%s.%s' % (field, key), value[key])
+        return value
+    return checked
+
+
+_MEMBER = _record([('name', _string), ('offset', _count), ('size', _count), ('sha256', _hex)])
+_LINK = _record([('name', _string), ('target', _string)])
+
+FIELDS = [
+    ('env', _string),
+    ('file', _string),
+    ('timestamp', _count),
+    ('size', _count),
+    ('sha256', _hex),
+    ('image_id', _digest),
+    ('repo_tags', _list_of(_string)),
+    ('archive_format', _string),
+    ('config', _string),
+    ('layers', _list_of(_digest)),
+    ('layer_members', _list_of(_string)),
+    ('members', _list_of(_MEMBER)),
+    ('links', _list_of(_LINK)),
+    ('source', _optional_record([('container', _optional_string), ('container_id', _optional_string),
+                                 ('host', _optional_string)])),
+    ('engine', _optional_record([('version', _optional_string), ('api_version', _optional_string)])),
+    ('created', _optional_string),
+    ('image_created', _optional_string),
+    ('runtime_config', _object),
+    ('container_changes', _hex),
+]
+
+
+def check(data):
+    """Raise Invalid unless data is a well-formed sidecar (every field present has its type); return data."""
+    if not isinstance(data, dict):
+        raise Invalid('the sidecar', '%s, not a JSON object' % _shown(data))
+    if data.get('format') != FORMAT:
+        raise Invalid('format', '%s, not "%s"' % (_shown(data.get('format')), FORMAT))
+    for key, checker in FIELDS:
+        if key in data:
+            checker(key, data[key])
+    return data
+
+
+def validate(data, where):
+    """data, checked (see check); a bad field is a one-line Failure naming where (the sidecar's path)."""
+    try:
+        return check(data)
+    except Invalid as invalid:
+        raise Failure('%s: %s; %s' % (where, invalid, _ADVICE))
+
+
+def parse(raw, where):
+    """Bytes of a sidecar file -> the validated dict; anything else is a one-line Failure naming where."""
+    try:
+        data = json.loads(raw.decode('utf-8'))
+    except (ValueError, RecursionError) as exc:
+        raise Failure('%s: not a JSON sidecar (%s); %s' % (where, ' '.join(str(exc).split()), _ADVICE))
+    return validate(data, where)
+
+
+def read(tarball_path):
+    """The validated sidecar of tarball_path, None when it has none; an unreadable or invalid one is a Failure."""
+    where = path_of(tarball_path)
+    try:
+        with open(where, 'rb') as handle:
+            raw = handle.read(MAX_SIZE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Failure('Cannot read the sidecar %s: %s; fix its permissions, or remove it to treat the tarball as '
+                      'unverified.' % (where, exc.strerror))
+    if len(raw) > MAX_SIZE:
+        raise Failure('%s: larger than %d bytes, not a sidecar; %s' % (where, MAX_SIZE, _ADVICE))
+    return parse(raw, where)
+
+
+def require_complete(data, where):
+    """Raise a Failure unless the (validated) sidecar has every field a check against its tarball needs."""
+    missing = [key for key in COMPLETE if key not in data]
+    if missing:
+        raise Failure('%s: %s %s missing, so it cannot be checked against its tarball; %s'
+                      % (where, ', '.join(missing), 'is' if len(missing) == 1 else 'are', _ADVICE))
+    return data
