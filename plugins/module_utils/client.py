@@ -47,7 +47,7 @@ class DaemonUnreachable(Failure):
 def validate_api_version(api_version):
     """'auto' or a version like 1.41; anything else is refused before a connection is tried."""
     if api_version in (None, '', 'auto') or _API_VERSION.fullmatch(str(api_version)):
-        return api_version or 'auto'
+        return str(api_version or 'auto')
     raise Failure('api_version %r is not valid: use auto or a Docker API version like 1.41.' % (api_version,))
 
 

@@ -38,7 +38,7 @@ def _text_dict(value, option):
     result = {}
     for key, item in value.items():
         if item is None or isinstance(item, (dict, list)):
-            raise Failure('%s.%s must be a string, not %r.' % (option, key, item))
+            raise Failure('%s[%r] must be a string, not %r.' % (option, key, item))
         if option == 'env' and (not str(key) or '=' in str(key) or '\0' in str(key)):
             raise Failure('env name %r is not valid: a variable name is not empty and holds no "=" or NUL.' % (key,))
         result[str(key)] = item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
@@ -48,12 +48,12 @@ def _text_dict(value, option):
 def _mount(spec):
     mount = dict(type=spec.get('type') or 'bind', source=spec.get('source'), target=spec.get('target'),
                  read_only=bool(spec.get('read_only')))
-    if not mount['source'] or not mount['target']:
+    if not (mount['source'] and isinstance(mount['source'], str) and mount['target'] and isinstance(mount['target'], str)):
         raise Failure('Every entry of mounts needs a source and a target; got %r.' % (spec,))
     if not mount['target'].startswith('/'):
-        raise Failure('mounts target %s must be an absolute path inside the container.' % mount['target'])
+        raise Failure('mounts target %r must be an absolute path inside the container.' % mount['target'])
     if mount['type'] == 'bind' and not mount['source'].startswith('/'):
-        raise Failure('mounts source %s of a bind mount must be an absolute path on the Docker host.' % mount['source'])
+        raise Failure('mounts source %r of a bind mount must be an absolute path on the Docker host.' % mount['source'])
     return mount
 
 

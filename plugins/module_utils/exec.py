@@ -98,7 +98,7 @@ def run(client, container_id, argv, chdir=None, env=None, user=None, stdin=None,
                                          user=user or '')['Id']
         stream = ExecStream(client, exec_id)
     except APIError as exc:
-        raise Failure('Cannot run %s in the container: %s' % (argv[0], explain(exc)))
+        raise Failure('Cannot run %r in the container: %s' % (argv[0], explain(exc)))
     sock = stream.sock
     raw = _raw(sock)
     if stdin is not None and isinstance(raw, ssl.SSLSocket):
@@ -137,8 +137,8 @@ def path_exists(client, container_id, path, base='/'):
                 return True
             path = stat['linkTarget']
     except APIError as exc:
-        raise Failure('Cannot check %s in the container: %s' % (path, explain(exc)))
-    raise Failure('Cannot check %s in the container: more than %d symbolic links.' % (path, MAX_LINKS))
+        raise Failure('Cannot check %r in the container: %s' % (path, explain(exc)))
+    raise Failure('Cannot check %r in the container: more than %d symbolic links.' % (path, MAX_LINKS))
 
 
 def _text(tail, strip):
@@ -179,7 +179,7 @@ def exec_environment(env):
         if not key or '=' in key or '\0' in key:
             raise Failure('env name %r is not valid: a variable name is not empty and holds no "=" or NUL.' % (key,))
         value = '' if value is None else str(value)
-        pairs[key] = _no_nul(value, 'env %s value' % key)
+        pairs[key] = _no_nul(value, 'env %r value' % key)
     return pairs
 
 
