@@ -234,9 +234,9 @@ def _host_key_of(labels):
         return None, None, None
     try:
         key = parse_public_key(host_key)
-    except Failure as failure:
-        return None, None, 'label %s is not an SSH public key (%s); remove the session and start it again to get a new ' \
-            'host key.' % (LABEL_VPS_HOST_KEY, failure.msg)
+    except Failure:
+        return None, None, ('label %s is not an SSH public key; remove the session (state: absent, with snapshot: true '
+                            'to keep its files) and start it again to get a new host key.' % LABEL_VPS_HOST_KEY)
     return '%s %s' % (key.key_type, key.base64) + (' ' + key.comment if key.comment else ''), key.fingerprint, None
 
 

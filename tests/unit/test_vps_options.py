@@ -173,7 +173,7 @@ def test_a_session_whose_host_key_label_is_broken_is_described_with_a_problem(ba
     attrs = inspect()
     attrs['Config']['Labels']['io.kohakuriver.docker.vps.host_key'] = bad_key
     found = describe(attrs, ssh_host='node1')
-    assert found['problem'].startswith('label io.kohakuriver.docker.vps.host_key is not an SSH public key (')
+    assert found['problem'].startswith('label io.kohakuriver.docker.vps.host_key is not an SSH public key; ')
     assert '\n' not in found['problem']
     assert found['host_key'] is None and found['host_key_fingerprint'] is None and found['known_hosts'] is None
     assert found['ssh_command'] == 'ssh -p 40022 root@node1', 'the rest of the entry is as usual'
