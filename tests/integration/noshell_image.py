@@ -17,7 +17,7 @@ import tarfile
 import pytest
 
 # mov rax,[rsp]; cmp rax,1; jg exit; loop: mov eax,34 (pause); syscall; jmp loop; exit: mov eax,60; xor edi,edi; syscall
-_CODE = bytes.fromhex('488b0424' '4883f801' '7f09' 'b822000000' '0f05' 'ebf7' 'b83c000000' '31ff' '0f05')
+_CODE = bytes.fromhex('488b0424 4883f801 7f09 b822000000 0f05 ebf7 b83c000000 31ff 0f05')
 _BASE = 0x400000
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import names
