@@ -156,9 +156,9 @@ class ExecStream(object):
 
     docker-py's exec_start(socket=True) returns the socket under the HTTP response and drops whatever the response's
     buffered reader read past the headers. A message the daemon sends at once, with the headers (`unable to find user
-    x`, `executable file not found`), is then lost; over ssh:// paramiko reads ahead, so it was always lost there.
-    This is the one place that reaches into the SDK's response for those bytes (`read_ahead`), and it keeps the
-    response referenced, since a collected response closes TLS sockets.
+    x`, `executable file not found`), is then lost: over ssh:// (paramiko reads ahead) it was, every time we tried.
+    This is the one place that reaches into the SDK's response for those bytes (`read_ahead`); it keeps the response
+    referenced, since a collected response closes TLS sockets.
     """
 
     def __init__(self, client, exec_id):
