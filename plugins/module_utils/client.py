@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 
@@ -36,8 +37,18 @@ finally:
         del sys.modules['paramiko']
 
 
+_API_VERSION = re.compile(r'[0-9]+\.[0-9]+')
+
+
 class DaemonUnreachable(Failure):
     pass
+
+
+def validate_api_version(api_version):
+    """'auto' or a version like 1.41; anything else is refused before a connection is tried."""
+    if api_version in (None, '', 'auto') or _API_VERSION.fullmatch(str(api_version)):
+        return str(api_version or 'auto')
+    raise Failure('api_version %r is not valid: use auto or a Docker API version like 1.41.' % (api_version,))
 
 
 def explain(exc):
@@ -88,10 +99,10 @@ def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT
             validate_certs=False, ca_path=None, client_cert=None, client_key=None):
     """Return a docker.DockerClient that has answered a request, or raise DaemonUnreachable."""
     docker_host = docker_host or DEFAULT_DOCKER_HOST
+    api_version = validate_api_version(api_version)
     if docker_host.startswith('ssh://'):
         _add_ssh_transport(docker_host)
     tls_config = _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key)
-    api_version = api_version or 'auto'
     try:
         if tls_config and api_version == 'auto':
             api_version = _server_api_version(docker_host, timeout, tls_config)
@@ -138,3 +149,59 @@ def remove_container(client, container_id):
     except APIError as exc:
         if getattr(exc, 'status_code', None) != 404:
             raise
+
+
+class ExecStream(object):
+    """A started, attached exec without a TTY: its socket, and the bytes the HTTP reader had already taken from it.
+
+    docker-py's exec_start(socket=True) returns the socket under the HTTP response and drops whatever the response's
+    buffered reader read past the headers. A message the daemon sends at once, with the headers (`unable to find user
+    x`, `executable file not found`), is then lost: over ssh:// (paramiko reads ahead) it was, every time we tried.
+    This is the one place that reaches into the SDK's response for those bytes (`read_ahead`); it keeps the response
+    referenced, since a collected response closes TLS sockets.
+    """
+
+    def __init__(self, client, exec_id):
+        api = client.api
+        self._response = api._post_json(api._url('/exec/{0}/start', exec_id), data={'Tty': False, 'Detach': False},
+                                        headers={'Connection': 'Upgrade', 'Upgrade': 'tcp'}, stream=True)
+        self.sock = api._get_raw_response_socket(self._response)
+        self.read_ahead = _buffered_bytes(self._response.raw._fp.fp)
+
+    def close(self):
+        self.sock.close()
+
+
+def _buffered_bytes(reader):
+    """Take what a response's reader holds beyond the headers, without waiting for more."""
+    if isinstance(getattr(reader, '_rbuffer', None), bytes):  # paramiko's BufferedFile (ssh://)
+        data, reader._rbuffer = reader._rbuffer, bytes()
+        return data
+    raw_sock = getattr(getattr(reader, 'raw', None), '_sock', None)
+    if raw_sock is None or not hasattr(reader, 'read1'):
+        return b''
+    timeout = raw_sock.gettimeout()
+    raw_sock.settimeout(0)  # read1 reads the socket only when nothing is buffered; then it must not block
+    try:
+        return reader.read1(1 << 16) or b''
+    except (OSError, ValueError):
+        return b''
+    finally:
+        raw_sock.settimeout(timeout)
+
+
+def path_stat(client, container_id, path):
+    """The daemon's stat of a path in the container (name, size, mode, mtime, linkTarget), or None when it is missing.
+
+    docker-py has no call for this: its get_archive is a GET that streams the whole path as a tar, too much for a
+    folder. Docker answers the same request as a HEAD with the stat alone, in the X-Docker-Container-Path-Stat header
+    (base64 JSON), and needs no program in the container to do so. A symbolic link is not followed: its stat has
+    linkTarget, the target resolved inside the container.
+    """
+    api = client.api
+    response = api.head(api._url('/containers/{0}/archive', container_id), params={'path': path}, timeout=api.timeout)
+    if response.status_code == 404:
+        return None
+    api._raise_for_status(response)
+    header = response.headers.get('X-Docker-Container-Path-Stat')
+    return docker.utils.decode_json_header(header) if header else {}

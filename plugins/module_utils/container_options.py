@@ -9,6 +9,7 @@ Pure logic: no daemon calls, so every decision here is unit-tested.
 from __future__ import annotations
 
 import datetime
+import math
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -37,7 +38,9 @@ def _text_dict(value, option):
     result = {}
     for key, item in value.items():
         if item is None or isinstance(item, (dict, list)):
-            raise Failure('%s.%s must be a string, not %r.' % (option, key, item))
+            raise Failure('%s[%r] must be a string, not %r.' % (option, key, item))
+        if option == 'env' and (not str(key) or '=' in str(key) or '\0' in str(key)):
+            raise Failure('env name %r is not valid: a variable name is not empty and holds no "=" or NUL.' % (key,))
         result[str(key)] = item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
     return result
 
@@ -45,12 +48,12 @@ def _text_dict(value, option):
 def _mount(spec):
     mount = dict(type=spec.get('type') or 'bind', source=spec.get('source'), target=spec.get('target'),
                  read_only=bool(spec.get('read_only')))
-    if not mount['source'] or not mount['target']:
+    if not (mount['source'] and isinstance(mount['source'], str) and mount['target'] and isinstance(mount['target'], str)):
         raise Failure('Every entry of mounts needs a source and a target; got %r.' % (spec,))
     if not mount['target'].startswith('/'):
-        raise Failure('mounts target %s must be an absolute path inside the container.' % mount['target'])
+        raise Failure('mounts target %r must be an absolute path inside the container.' % mount['target'])
     if mount['type'] == 'bind' and not mount['source'].startswith('/'):
-        raise Failure('mounts source %s of a bind mount must be an absolute path on the Docker host.' % mount['source'])
+        raise Failure('mounts source %r of a bind mount must be an absolute path on the Docker host.' % mount['source'])
     return mount
 
 
@@ -59,9 +62,12 @@ def memory_bytes(value):
     if value is None:
         return None
     try:
-        return int(parse_bytes(str(value).strip()))
-    except (DockerException, ValueError, IndexError):
+        size = int(parse_bytes(str(value).strip()))
+    except (DockerException, ValueError, IndexError, OverflowError):
+        size = -1
+    if size < 0:
         raise Failure('memory %r is not a size: use a number of bytes or a number with b, k, m or g, like 512m.' % (value,))
+    return size
 
 
 def image_key(reference):
@@ -97,6 +103,8 @@ class Request(object):
         mounts = params.get('mounts')
         self.mounts = None if mounts is None else sorted((_mount(m) for m in mounts), key=lambda m: m['target'])
         self.cpus = params.get('cpus')
+        if self.cpus is not None and not (isinstance(self.cpus, (int, float)) and math.isfinite(self.cpus)):
+            raise Failure('cpus must be a number of CPUs (1.5, or 0 for no limit), not %s.' % (self.cpus,))
         if self.cpus is not None and self.cpus < 0:
             raise Failure('cpus must be 0 (no limit) or more, not %s.' % self.cpus)
         self.memory = memory_bytes(params.get('memory'))

@@ -42,6 +42,12 @@ def new_module(argument_spec, with_connection=True, sdk_on_demand=False, **kwarg
     if with_connection:
         spec.update(CONNECTION_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=spec, **kwargs)
+    if with_connection and module.params['api_version'] not in (None, '', 'auto'):
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.client import validate_api_version
+        try:
+            validate_api_version(module.params['api_version'])
+        except Failure as failure:
+            module.fail_json(msg=failure.msg)
     if with_connection and not sdk_on_demand:
         require_sdk(module)
     return module

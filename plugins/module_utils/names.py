@@ -14,8 +14,8 @@ ENV_NAME_RULE = (
     'lowercase letters and digits, optionally separated by single ".", "_", "__" or runs of "-", '
     'starting and ending with a letter or digit, at most %d characters' % ENV_NAME_MAX_LENGTH
 )
-_ENV_NAME = re.compile(r'^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$')
-_ANY_TARBALL = re.compile(r'^(?P<env>[a-z0-9][a-z0-9_.-]*)-(?P<timestamp>\d+)\.tar$')
+_ENV_NAME = re.compile(r'[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*')
+_ANY_TARBALL = re.compile(r'(?P<env>[a-z0-9][a-z0-9_.-]*)-(?P<timestamp>[0-9]+)\.tar')
 
 CONTAINER_PREFIX = 'kohakuriver-env-'
 IMAGE_NAMESPACE = 'kohakuriver'
@@ -32,7 +32,7 @@ LABEL_TIMESTAMP = 'io.kohakuriver.docker.timestamp'
 
 def validate_env_name(name, option='name'):
     """Return name if it is a valid environment name, else raise Failure quoting the rule."""
-    if not isinstance(name, str) or len(name) > ENV_NAME_MAX_LENGTH or not _ENV_NAME.match(name):
+    if not isinstance(name, str) or len(name) > ENV_NAME_MAX_LENGTH or not _ENV_NAME.fullmatch(name):
         raise Failure('%s %r is not a valid environment name: use %s.' % (option, name, ENV_NAME_RULE))
     return name
 
@@ -72,12 +72,12 @@ def parse_tarball_name(file_name, env=None):
     Without env the longest prefix wins, so 'env-2-1700000000.tar' is environment 'env-2'.
     With env only that environment's tarballs match, so 'env' never claims 'env-2-...'.
     """
-    match = _ANY_TARBALL.match(file_name)
+    match = _ANY_TARBALL.fullmatch(file_name) if isinstance(file_name, str) else None
     if not match:
         return None
     found_env, timestamp = match.group('env'), int(match.group('timestamp'))
     if env is not None and found_env != env:
         return None
-    if not _ENV_NAME.match(found_env):
+    if not _ENV_NAME.fullmatch(found_env):
         return None
     return found_env, timestamp

@@ -43,7 +43,7 @@ VALUE_OPTIONS = frozenset(('command', 'environment', 'expiry-time', 'from', 'per
                            'tunnel'))
 # A value is double-quoted; inside it, as in sshd, only \" escapes a quote and any other backslash is literal.
 _OPTION = re.compile(r'([A-Za-z0-9-]+)(?:="((?:[^"\\]|\\"|\\(?!"))*)")?(,|(?=[ \t])|$)')
-_BASE64 = re.compile(r'^[A-Za-z0-9+/]+={0,2}$')
+_BASE64 = re.compile(r'[A-Za-z0-9+/]+={0,2}')
 _HINT = 'give one public key line, as in a .pub file: "ssh-ed25519 AAAA... comment"'
 
 
@@ -202,7 +202,7 @@ def parse_public_key(text, index=0):
         raise _refuse(index, 'has the unknown key type %r (accepted: %s)' % (key_type[:40], ', '.join(KEY_TYPES)))
     if '"' in comment or "'" in comment or '`' in comment or '\\' in comment:
         raise _refuse(index, 'has quotes or backslashes after the key data')
-    if not _BASE64.match(data) or len(data) % 4:
+    if not _BASE64.fullmatch(data) or len(data) % 4:
         raise _refuse(index, 'has key data that is not base64')
     try:
         blob = base64.b64decode(data, validate=True)

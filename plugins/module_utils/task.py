@@ -20,6 +20,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_SHARED_DIR, LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 
 try:
@@ -33,7 +34,6 @@ except ImportError:
 LABEL_TASK = 'io.kohakuriver.docker.task'
 TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
 SHARED_MOUNT = '/shared'
-TAIL_BYTES = 64 * 1024
 _TASK_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 _ENV_KEY = re.compile(r'^[^=\0]+$')
 
@@ -115,28 +115,6 @@ def environment_list(environment):
             raise Failure('Environment variable name %r is not valid.' % (key,))
         pairs.append('%s=%s' % (key, '' if value is None else value))
     return pairs
-
-
-class Tail(object):
-    """The last `limit` bytes of a stream, and how many bytes passed in total."""
-
-    def __init__(self, limit=TAIL_BYTES):
-        self.limit = limit
-        self.total = 0
-        self._data = bytearray()
-
-    def add(self, data):
-        self.total += len(data)
-        self._data += data
-        if len(self._data) > 2 * self.limit:
-            del self._data[:-self.limit]
-
-    @property
-    def truncated(self):
-        return self.total > self.limit
-
-    def text(self):
-        return bytes(self._data[-self.limit:]).decode('utf-8', 'replace')
 
 
 def _copy_frames(frames, outputs, tails, errors):

@@ -114,7 +114,7 @@ def pick_port(client, rng):
     for entry in client.api.containers(all=True):
         used.update(binding['PublicPort'] for binding in entry.get('Ports') or [] if binding.get('PublicPort'))
         pinned = (entry.get('Labels') or {}).get(LABEL_VPS_PORT)
-        if pinned and pinned.isdigit():
+        if pinned and pinned.isascii() and pinned.isdigit():
             used.add(int(pinned))
     low, high = PICK_RANGE
     while True:

@@ -34,8 +34,8 @@ DEFAULT_BIND_ADDRESS = '0.0.0.0'
 RESTART_POLICY = 'unless-stopped'
 # Ports the module picks from when none is given: Linux's default ephemeral range, which Docker uses too.
 PICK_RANGE = (32768, 60999)
-_SESSION = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
-_HOST_NAME = re.compile(r'^[A-Za-z0-9_.:%-]{1,253}$')
+_SESSION = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}')
+_HOST_NAME = re.compile(r'[A-Za-z0-9_.:%-]{1,253}')
 SSHD_SETTINGS = (
     'PermitRootLogin=prohibit-password', 'PasswordAuthentication=no', 'KbdInteractiveAuthentication=no',
     'ChallengeResponseAuthentication=no', 'PermitEmptyPasswords=no', 'PubkeyAuthentication=yes',
@@ -52,7 +52,7 @@ def sshd_argv():
 
 
 def validate_session(name):
-    if not isinstance(name, str) or not _SESSION.match(name):
+    if not isinstance(name, str) or not _SESSION.fullmatch(name):
         raise Failure('VPS session name %r is not valid: use 1 to 63 letters, digits, ".", "_" or "-", starting with a '
                       'letter or digit.' % (name,))
     return name
@@ -68,7 +68,7 @@ def snapshot_tag(session, timestamp):
 
 def snapshot_timestamp(tag, session):
     """The timestamp of a snapshot tag of this session (not of another session whose name starts alike), or None."""
-    match = re.match(r'^%s%s-(\d+)$' % (re.escape(SNAPSHOT_TAG_PREFIX), re.escape(session)), tag)
+    match = re.fullmatch(r'%s%s-([0-9]+)' % (re.escape(SNAPSHOT_TAG_PREFIX), re.escape(session)), tag)
     return int(match.group(1)) if match else None
 
 
@@ -128,7 +128,7 @@ class VpsRequest(object):
         self.port = port
         self.bind_address = _bind_address(params['bind_address']) if params.get('bind_address') else None
         self.ssh_host = params.get('ssh_host') or None
-        if self.ssh_host is not None and not _HOST_NAME.match(self.ssh_host):
+        if self.ssh_host is not None and not _HOST_NAME.fullmatch(self.ssh_host):
             raise Failure('ssh_host %r is not a host name or address.' % (self.ssh_host,))
         self.run = RunOptions(params) if self.env else None
         self.gpus = [str(gpu).strip() for gpu in params['gpus']] if params.get('gpus') else None
@@ -184,8 +184,7 @@ def published(attrs):
     bound = [binding for binding in live + configured if binding.get('HostPort')]
     if bound:
         return labels.get(LABEL_VPS_BIND) or bound[0].get('HostIp') or DEFAULT_BIND_ADDRESS, int(bound[0]['HostPort'])
-    port = labels.get(LABEL_VPS_PORT)
-    return labels.get(LABEL_VPS_BIND), int(port) if port and port.isdigit() else None
+    return labels.get(LABEL_VPS_BIND), _label_port(labels.get(LABEL_VPS_PORT))
 
 
 def actual_options(attrs):
@@ -222,8 +221,27 @@ def drift_warning(name, drift):
             'start it again to apply the request.' % (name, ', '.join(item['option'] for item in drift)))
 
 
+def _label_port(text):
+    """A port number from a label; None when the label is missing or not a number."""
+    return int(text) if isinstance(text, str) and text.isascii() and text.isdigit() else None
+
+
+def _host_key_of(labels):
+    """(host key line, fingerprint, problem) from the session's label; a label that is not a public key is a problem
+    of this session alone (it is reported, and the other sessions are listed as usual)."""
+    host_key = labels.get(LABEL_VPS_HOST_KEY) or None
+    if not host_key:
+        return None, None, None
+    try:
+        key = parse_public_key(host_key)
+    except Failure:
+        return None, None, ('label %s is not an SSH public key; remove the session (state: absent, with snapshot: true '
+                            'to keep its files) and start it again to get a new host key.' % LABEL_VPS_HOST_KEY)
+    return '%s %s' % (key.key_type, key.base64) + (' ' + key.comment if key.comment else ''), key.fingerprint, None
+
+
 def describe(attrs, ssh_host=None, docker_host=None):
-    """The result shape of one session, from an inspect or a list entry."""
+    """The result shape of one session, from an inspect or a list entry (with `problem` when its labels are broken)."""
     if 'Config' in attrs:
         labels = (attrs.get('Config') or {}).get('Labels') or {}
         name, image, image_id = attrs.get('Name', '').lstrip('/'), attrs['Config'].get('Image'), attrs.get('Image')
@@ -234,21 +252,22 @@ def describe(attrs, ssh_host=None, docker_host=None):
         name, image, image_id = ((attrs.get('Names') or ['/'])[0]).lstrip('/'), attrs.get('Image'), attrs.get('ImageID')
         status = attrs.get('State')
         bind_address, port = _listed_port(attrs, labels)
-    host_key = labels.get(LABEL_VPS_HOST_KEY) or None
+    host_key, fingerprint, problem = _host_key_of(labels)
     host = ssh_host or default_ssh_host(bind_address, docker_host)
-    return dict(
+    described = dict(
         session=labels.get(LABEL_VPS), container=name, id=attrs.get('Id'), env=labels.get(LABEL_ENV), image=image,
         image_id=image_id, status=status, running=status in ('running', 'paused', 'restarting'),
         created=iso_time(attrs.get('Created')), bind_address=bind_address, port=port, host=host,
-        ssh_command=ssh_command(host, port), host_key=host_key,
-        host_key_fingerprint=parse_public_key(host_key).fingerprint if host_key else None,
+        ssh_command=ssh_command(host, port), host_key=host_key, host_key_fingerprint=fingerprint,
         known_hosts=known_hosts_line(host, port, host_key),
     )
+    if problem:
+        described['problem'] = problem
+    return described
 
 
 def _listed_port(entry, labels):
     for binding in entry.get('Ports') or []:
         if binding.get('PrivatePort') == 22 and binding.get('PublicPort'):
             return labels.get(LABEL_VPS_BIND) or binding.get('IP'), int(binding['PublicPort'])
-    port = labels.get(LABEL_VPS_PORT)
-    return labels.get(LABEL_VPS_BIND), int(port) if port and port.isdigit() else None
+    return labels.get(LABEL_VPS_BIND), _label_port(labels.get(LABEL_VPS_PORT))

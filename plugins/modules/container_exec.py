@@ -16,6 +16,13 @@ description:
     variables work).
   - stdout and stderr are returned separately. A non-zero exit code fails the task with the end of the output in
     the message; the failed result still carries RV(rc), RV(stdout) and RV(stderr).
+  - Output is capped, so the module's memory stays flat whatever the command prints. Of each stream only the
+    B(last 1 MiB) (1048576 bytes) is returned; RV(stdout_bytes) and RV(stderr_bytes) count all of it, and
+    RV(stdout_truncated) or RV(stderr_truncated) (with a warning) say when some was left out. A command that prints
+    more than that and whose whole output matters should write it to a file, for example
+    C(make > /tmp/build.log 2>&1), and the file be copied out (C(docker cp kohakuriver-env-<name>:/tmp/build.log .)),
+    or written into a folder mounted from the Docker host (O(kohakuriver.docker.container#module:mounts)) and read
+    there, for example with M(ansible.builtin.fetch).
   - The container must be running; a stopped or missing one fails with a message that says to start or create it.
   - Works on foreign containers of that name too (see M(kohakuriver.docker.container)), as running a command does
     not change their lifecycle.
@@ -58,10 +65,14 @@ options:
     description: The working directory inside the container. Defaults to the image's working directory.
     type: str
   env:
-    description: Environment variables for the command, added to the container's. Values are turned into strings.
+    description:
+      - Environment variables for the command, added to the container's. Values are turned into strings.
+      - A name that is empty or contains C(=) is refused.
     type: dict
   user:
-    description: The user (name or UID, optionally C(user:group)) to run as. Defaults to the container's user.
+    description:
+      - The user (name or UID, optionally C(user:group)) to run as. Defaults to the container's user.
+      - A user name the container does not know fails with rc V(126) and Docker's message (C(unable to find user ...)).
     type: str
   stdin:
     description:
@@ -73,16 +84,24 @@ options:
     type: bool
     default: true
   creates:
-    description: A path inside the container; when it exists, the command is not run.
+    description:
+      - A path inside the container; when it exists, the command is not run.
+      - Checked by the Docker daemon (the stat of the container archive API), so it needs no program in the container
+        and works on images without a shell. Symbolic links are followed, as C(test -e) does, so a link whose target
+        is missing does not exist. The check sees the container's files as root does, whatever O(user) is.
+      - A relative path is taken from O(chdir), or else from the container's working directory.
     type: str
   removes:
-    description: A path inside the container; when it does not exist, the command is not run.
+    description:
+      - A path inside the container; when it does not exist, the command is not run.
+      - Checked like O(creates).
     type: str
   strip_empty_ends:
     description: Remove trailing newlines from RV(stdout) and RV(stderr).
     type: bool
     default: true
 notes:
+  - The output cap (the last 1 MiB of each stream) is fixed; see the description for how to keep a longer output.
   - The connection O(timeout) bounds the daemon's answers, not the command; a command may run and stay silent as
     long as it needs. Bound it with the task keyword C(timeout) when needed.
 seealso:
@@ -115,6 +134,11 @@ EXAMPLES = r'''
     argv: [sh, -c, 'cat > /etc/motd']
     stdin: Welcome to my-python-env
 
+- name: Build with a long log, kept whole in a file (the result keeps only the last 1 MiB of output)
+  kohakuriver.docker.container_exec:
+    name: my-python-env
+    command: make -C /src > /var/log/build.log 2>&1 || { tail -n 50 /var/log/build.log; exit 1; }
+
 - name: Read something without reporting a change
   kohakuriver.docker.container_exec:
     name: my-python-env
@@ -130,13 +154,33 @@ rc:
   type: int
   sample: 0
 stdout:
-  description: The standard output of the command.
+  description: The standard output of the command; its last 1 MiB when it was longer (see RV(stdout_truncated)).
   returned: when the command ran or was skipped, also on failure
   type: str
 stderr:
-  description: The standard error of the command.
+  description: The standard error of the command; its last 1 MiB when it was longer (see RV(stderr_truncated)).
   returned: when the command ran or was skipped, also on failure
   type: str
+stdout_bytes:
+  description: How many bytes the command wrote to its standard output, including any left out of RV(stdout).
+  returned: when the command ran or was skipped, also on failure
+  type: int
+  sample: 52428800
+stderr_bytes:
+  description: How many bytes the command wrote to its standard error, including any left out of RV(stderr).
+  returned: when the command ran or was skipped, also on failure
+  type: int
+  sample: 0
+stdout_truncated:
+  description: Whether RV(stdout) holds only the end of the output (more than 1 MiB was written).
+  returned: when the command ran or was skipped, also on failure
+  type: bool
+  sample: false
+stderr_truncated:
+  description: Whether RV(stderr) holds only the end of it (more than 1 MiB was written).
+  returned: when the command ran or was skipped, also on failure
+  type: bool
+  sample: false
 stdout_lines:
   description: RV(stdout) split into lines.
   returned: when the command ran or was skipped, also on failure

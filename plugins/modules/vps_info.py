@@ -110,6 +110,13 @@ sessions:
     known_hosts:
       description: A C(known_hosts) line for the session.
       type: str
+    problem:
+      description:
+        - What is wrong with the session's labels, when something is (for example a host key label that is not an SSH
+          public key). The other sessions are listed as usual; this one lacks the fields the label would give
+          (RV(sessions[].host_key), RV(sessions[].host_key_fingerprint), RV(sessions[].known_hosts)).
+      type: str
+      returned: only for a session whose labels are broken
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run

@@ -40,3 +40,17 @@ def test_a_module_reports_an_unreachable_daemon_in_one_line(module, tmp_path):
     result = module('container_info', {'docker_host': address})
     assert result['failed']
     assert result['msg'].startswith('Cannot reach the Docker daemon at %s' % address)
+
+
+@pytest.mark.parametrize('api_version', ['abc', '1.41\n'])
+def test_a_malformed_api_version_is_named_not_reported_as_an_unreachable_daemon(module, docker_hosts, api_version):
+    for name, args in (('container_info', {}), ('container_exec', {'name': 'krtest-never-made', 'argv': ['true']})):
+        result = module(name, dict(args, docker_host=docker_hosts[0]['docker_host'], api_version=api_version))
+        assert result['failed'], name
+        assert result['msg'] == 'api_version %r is not valid: use auto or a Docker API version like 1.41.' % (api_version,)
+
+
+def test_a_dotted_api_version_the_daemon_speaks_is_used(module, docker_hosts):
+    result = module('container_info', {'docker_host': docker_hosts[0]['docker_host'],
+                                       'api_version': docker_hosts[0]['api_version']})
+    assert not result.get('failed'), result

@@ -8,6 +8,10 @@ from conftest import run_module, warnings_of
 from container_support import (
     ENGINES, UNREACHABLE, engine_fixture, exec_output, one_line, pretty, removed_afterwards, ssh_environment,
 )
+from noshell_image import noshell_container
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import OUTPUT_LIMIT
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import container_name
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +75,24 @@ def test_a_large_stdin_and_output_stream_both_ways_without_deadlock(running):
     payload = ''.join('line %06d %s\n' % (n, 'x' * 40) for n in range(40000))
     result = run(engine, env, argv=['sh', '-c', 'cat; cat /proc/1/cmdline >&2'], stdin=payload,
                  stdin_add_newline=False, strip_empty_ends=False, timeout=120)
-    assert result['rc'] == 0 and len(result['stdout']) == len(payload) > 2 * 1024 * 1024
-    assert result['stdout'] == payload and 'init' in result['stderr']
+    assert result['rc'] == 0 and result['stdout_bytes'] == len(payload) > 2 * OUTPUT_LIMIT, pretty(result)
+    assert result['stdout'] == payload[-OUTPUT_LIMIT:] and 'init' in result['stderr']
+
+
+def test_output_beyond_the_cap_keeps_its_end_and_says_how_much_there_was(running):
+    engine, env = running
+    result = run(engine, env, command='i=0; while [ $i -lt 200000 ]; do echo "line $i"; i=$((i + 1)); done; '
+                                      'echo done >&2; exit 3', timeout=300)
+    assert result.get('failed') and result['rc'] == 3 and result['stderr'] == 'done', pretty(result)
+    total = sum(len('line %d\n' % n) for n in range(200000))
+    assert result['stdout_bytes'] == total > OUTPUT_LIMIT and result['stdout_truncated']
+    assert result['stdout'].endswith('\nline 199998\nline 199999') and len(result['stdout']) == OUTPUT_LIMIT - 1
+    assert result['stdout_lines'][-1] == 'line 199999' and not result['stderr_truncated'] and result['stderr_bytes'] == 5
+    assert result['msg'].endswith('with rc 3: done')
+    assert any('only the last %d bytes' % OUTPUT_LIMIT in warning for warning in warnings_of(result))
+    small = run(engine, env, argv=['echo', 'hi'])
+    assert (small['stdout'], small['stdout_bytes'], small['stdout_truncated']) == ('hi', 3, False)
+    assert not warnings_of(small)
 
 
 def test_a_failing_command_fails_with_its_output_and_keeps_rc_stdout_stderr(running):
@@ -153,3 +173,32 @@ def test_exec_with_stdin_over_ssh_through_paramiko(docker_hosts, testbed, unique
         failed = run_module('container_exec', dict(over_ssh, command='echo to-stderr >&2; exit 3'),
                             env=ssh_environment(testbed))
         assert failed.get('failed') and failed['rc'] == 3 and failed['stderr'] == 'to-stderr'
+
+
+def test_creates_and_removes_need_no_program_in_the_container_and_follow_links(docker_hosts, testbed, unique_env):
+    engine = engine_fixture(docker_hosts, 'host')
+    with noshell_container(engine['docker_host'], container_name(unique_env), 'krtest/noshell-%s:latest' % unique_env):
+        skipped = {}
+        for path in ('/made', 'made', '/link', '/dir/up', 'up', '/dir'):
+            skipped[path] = run(engine, unique_env, argv=['/pause', 'x'], creates=path,
+                                chdir='/dir' if path == 'up' else None)
+        assert all(not result['changed'] and 'exists' in result['msg'] for result in skipped.values()), pretty(skipped)
+        for path in ('/dangling', '/nowhere', '/dir/nothing'):
+            missing = run(engine, unique_env, argv=['/pause', 'x'], removes=path)
+            assert not missing['changed'] and 'does not exist' in missing['msg'], pretty(missing)
+            would = run(engine, unique_env, argv=['/pause', 'x'], creates=path, check=True)
+            assert would['changed'] and would['msg'] == 'Would run the command.', pretty(would)
+        ran = run(engine, unique_env, argv=['/pause', 'x'], removes='/link')
+        assert ran['changed'] and ran['rc'] == 0, pretty(ran)
+        unknown = run_module('container_exec', dict(docker_host=testbed['ssh']['docker_host'], name=unique_env,
+                                                    argv=['/pause', 'x'], user='nosuchuser'),
+                             env=ssh_environment(testbed))
+        assert unknown.get('failed') and unknown['rc'] == 126, pretty(unknown)
+        assert 'unable to find user nosuchuser' in unknown['msg'] and one_line(unknown['msg'])
+
+
+def test_an_env_name_with_an_equals_sign_is_refused_and_nothing_runs(running):
+    engine, env = running
+    refused = run(engine, env, command='touch /ran', env={'A=B': 1})
+    assert refused.get('failed') and refused['msg'].startswith("env name 'A=B' is not valid"), pretty(refused)
+    assert exec_output(engine['docker_host'], env, ['ls', '/ran']).startswith('ls:')

@@ -3,6 +3,7 @@ namespace, where the session's port is published."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -338,3 +339,30 @@ def test_a_taken_port_and_another_environment_fail_and_leave_things_as_they_were
     assert foreign.get('failed') and 'left untouched' in foreign['msg'], foreign
     assert node['client'].containers.get('kohakuriver-vps-' + other['name']).status == 'running'
     node['client'].containers.get('kohakuriver-vps-' + other['name']).remove(force=True)
+
+
+def test_one_session_with_a_broken_host_key_label_does_not_break_the_listing(testbed, unique_env):
+    """Sessions made by hand with the VPS labels (as after an edit or a bad copy): the broken one reports a problem."""
+    node = runner_node(testbed, 'runner1')
+    good_key = new_key('host')[1]
+    made = []
+    api = docker.DockerClient(base_url=node['docker_host'], version='auto', timeout=120)
+    with contextlib.closing(api):
+        try:
+            for session, host_key in (('%s-good' % unique_env, good_key), ('%s-bad' % unique_env, 'ssh-ed25519 broken')):
+                made.append(api.containers.create(
+                    'kohakuriver-test/busybox:latest', ['sleep', '600'], name='kohakuriver-vps-' + session,
+                    labels={'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.vps': session,
+                            'io.kohakuriver.docker.env': unique_env, 'io.kohakuriver.docker.vps.port': '40022',
+                            'io.kohakuriver.docker.vps.host_key': host_key}))
+            listed = run_module('vps_info', dict(docker_host=node['docker_host'], env=unique_env, ssh_host='node1'))
+        finally:
+            for container in made:
+                container.remove(force=True)
+    assert not listed.get('failed'), listed
+    found = dict((item['session'], item) for item in listed['sessions'])
+    assert sorted(found) == ['%s-bad' % unique_env, '%s-good' % unique_env]
+    good, bad = found['%s-good' % unique_env], found['%s-bad' % unique_env]
+    assert 'problem' not in good and good['host_key'] == good_key and good['known_hosts'].startswith('[node1]:40022 ssh-ed25519 ')
+    assert bad['problem'].startswith('label io.kohakuriver.docker.vps.host_key is not an SSH public key')
+    assert bad['host_key'] is None and bad['known_hosts'] is None and bad['ssh_command'] == 'ssh -p 40022 root@node1'

@@ -47,3 +47,16 @@ def test_docker_cert_path_supplies_the_certificate_files(tmp_path, monkeypatch):
 def test_explain_folds_api_errors_to_one_line():
     from docker.errors import APIError
     assert client.explain(APIError('500 Server Error', explanation='no such image:\n  foo')) == 'no such image: foo'
+
+
+@pytest.mark.parametrize('api_version', ['abc', '1.41\n', '1', 'v1.41', '1.41.0'])
+def test_a_malformed_api_version_is_refused_naming_the_option_before_connecting(api_version):
+    with pytest.raises(Failure) as failure:
+        client.connect(docker_host='unix:///nonexistent/docker.sock', api_version=api_version, timeout=5)
+    assert not isinstance(failure.value, client.DaemonUnreachable)
+    assert failure.value.msg == 'api_version %r is not valid: use auto or a Docker API version like 1.41.' % (api_version,)
+
+
+@pytest.mark.parametrize('api_version', ['auto', '1.41', '1.45', None])
+def test_auto_and_dotted_api_versions_are_accepted(api_version):
+    assert client.validate_api_version(api_version) == (api_version or 'auto')

@@ -221,3 +221,21 @@ def test_describe_gives_one_shape_for_inspect_and_list_entries():
 def test_a_container_without_the_managed_label_is_foreign():
     assert container_options.describe(inspected(managed=False))['managed'] is False
     assert not container_options.is_managed({LABEL_MANAGED: 'false'})
+
+
+@pytest.mark.parametrize('cpus', [float('nan'), float('inf'), float('-inf')])
+def test_cpus_that_is_not_a_finite_number_fails_with_one_line(cpus):
+    with pytest.raises(Failure, match='cpus must be a number of CPUs'):
+        request(cpus=cpus)
+
+
+@pytest.mark.parametrize('value', ['infm', '1e400g', '-5m', 'nan'])
+def test_memory_that_is_infinite_or_negative_fails_with_the_format(value):
+    with pytest.raises(Failure, match='like 512m'):
+        request(memory=value)
+
+
+@pytest.mark.parametrize('key', ['A=B', '', 'A\0B'])
+def test_an_env_name_with_an_equals_sign_or_empty_is_refused(key):
+    with pytest.raises(Failure, match='env name .* is not valid'):
+        request(env={key: '1'})

@@ -38,3 +38,14 @@ def test_kohakuriver_layout_names():
 ])
 def test_tarball_names_parse_like_kohakuriver(file_name, env, expected):
     assert names.parse_tarball_name(file_name, env) == expected
+
+
+@pytest.mark.parametrize('name', ['my-env\n', 'a\n'])
+def test_a_name_with_a_trailing_newline_is_refused(name):
+    with pytest.raises(Failure, match='lowercase letters and digits'):
+        names.validate_env_name(name)
+
+
+@pytest.mark.parametrize('file_name', ['env-1700000000.tar\n', 'env\n-1700000000.tar', 'env-\u0661\u0662.tar'])
+def test_a_tarball_name_with_a_newline_or_other_digits_is_not_a_tarball_name(file_name):
+    assert names.parse_tarball_name(file_name) is None

@@ -173,3 +173,10 @@ def test_generated_keys_are_a_pair_that_ssh_keygen_reads(tmp_path):
     derived = subprocess.run(['ssh-keygen', '-y', '-f', str(path)], capture_output=True, text=True, check=True).stdout
     assert derived.split()[:2] == public.split()[:2]
     assert generate_ed25519()[1] != public
+
+
+def test_a_key_line_with_a_trailing_newline_is_one_line_and_passes_but_two_lines_do_not():
+    line = public_line(Ed25519PrivateKey.generate())
+    assert parse_public_key(line + '\n').line() == line
+    with pytest.raises(Failure, match='more than one line'):
+        parse_public_key(line + '\n' + line)

@@ -166,3 +166,28 @@ def test_key_summaries_of_a_file_that_was_edited_by_hand():
     found = key_summaries('# mine\n%s\nnot a key\n\n' % KEY)
     assert [item['comment'] for item in found] == ['me@desk', 'line 3 is not a public key']
     assert found[0]['fingerprint'].startswith('SHA256:')
+
+
+@pytest.mark.parametrize('bad_key', ['not-a-key', 'ssh-ed25519', 'ssh-ed25519 AAAA'])
+def test_a_session_whose_host_key_label_is_broken_is_described_with_a_problem(bad_key):
+    attrs = inspect()
+    attrs['Config']['Labels']['io.kohakuriver.docker.vps.host_key'] = bad_key
+    found = describe(attrs, ssh_host='node1')
+    assert found['problem'].startswith('label io.kohakuriver.docker.vps.host_key is not an SSH public key; ')
+    assert '\n' not in found['problem']
+    assert found['host_key'] is None and found['host_key_fingerprint'] is None and found['known_hosts'] is None
+    assert found['ssh_command'] == 'ssh -p 40022 root@node1', 'the rest of the entry is as usual'
+    assert 'problem' not in describe(inspect(), ssh_host='node1')
+
+
+@pytest.mark.parametrize('port', ['\u00b2', '\u0664\u0660\u0660\u0662\u0662', '4x'])
+def test_a_port_label_that_is_not_an_ascii_number_gives_no_port(port):
+    listed = describe({'Id': 'c0ffee', 'Names': ['/kohakuriver-vps-alice-dev'], 'State': 'exited', 'Ports': [],
+                       'Labels': dict(inspect()['Config']['Labels'], **{'io.kohakuriver.docker.vps.port': port})})
+    assert listed['port'] is None
+
+
+@pytest.mark.parametrize('overrides', [dict(name='alice-dev\n'), dict(ssh_host='node1\n')])
+def test_a_session_name_or_ssh_host_with_a_trailing_newline_is_refused(overrides):
+    with pytest.raises(Failure, match='not'):
+        VpsRequest(params(**overrides))
