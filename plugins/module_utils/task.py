@@ -357,10 +357,9 @@ class _Step(object):
 
 
 def _run_container(client, spec):
-    container_id = None
+    container_id = outcome = problem = None
     step = _Step(spec)
     previous_handler = _install_sigterm_handler()
-    problem = None
     try:
         try:
             container_id = client.api.create_container(
@@ -371,9 +370,10 @@ def _run_container(client, spec):
         except APIError as exc:
             if getattr(exc, 'status_code', None) == 409:
                 raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
-                                  % (spec.container_name, spec.task_id))
+                              % (spec.container_name, spec.task_id))
             raise Failure('Cannot create the task container: %s' % explain(exc))
-        return _attach_start_wait(client, spec, container_id, step)
+        outcome = _attach_start_wait(client, spec, container_id, step)
+        return outcome
     except Failure as failure:
         problem = failure
         raise
@@ -384,20 +384,23 @@ def _run_container(client, spec):
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
         if container_id:
-            _remove_task_container(client, spec, container_id, problem)
+            _remove_task_container(client, spec, container_id, problem, outcome)
 
 
-def _remove_task_container(client, spec, container_id, problem):
+def _remove_task_container(client, spec, container_id, problem, outcome):
     """Remove the container; when that fails, say so after the real problem (never instead of it)."""
     try:
         remove_container(client, container_id)
     except DOCKER_ERRORS as exc:
-        cleanup = ('removing container %s failed too: %s (the next task on this runner, or the task module with '
-                   'state=absent, removes it)' % (spec.container_name, explain(exc)))
-        if problem is None:
-            raise Failure('Task %s ran, but %s' % (spec.task_id, cleanup))
-        problem.msg = problem.msg.rstrip('.') + '; ' + cleanup + '.'
-        problem.args = (problem.msg,)
+        removal = 'remove of container %s failed' % spec.container_name
+        later = 'the next task on this runner, or the task module with state=absent, removes it'
+        if problem is not None:
+            problem.msg = '%s; %s too: %s (%s).' % (problem.msg.rstrip('.'), removal, explain(exc), later)
+            problem.args = (problem.msg,)
+            return
+        ended = ('exited with rc %s' % outcome['rc']) if outcome else 'ended'
+        raise Failure('Task %s: %s: %s (the task had %s; %s).' % (spec.task_id, removal, explain(exc), ended, later),
+                      **(outcome or {}))
 
 
 def _install_sigterm_handler():
