@@ -105,7 +105,7 @@ def parse_memory(value):
 def positive_number(value, option, example):
     """A finite number greater than 0 (None stays None), or Failure saying what to give."""
     if value is not None and (not math.isfinite(value) or value <= 0):
-        raise Failure('%s must be a finite number greater than 0 (e.g. %s); %r is not.' % (option, example, value))
+        raise Failure('%s must be greater than 0 and finite (e.g. %s); %r is not.' % (option, example, value))
     return value
 
 

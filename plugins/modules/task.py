@@ -22,18 +22,18 @@ description:
     everything below. O(task_timeout) stops the container (C(SIGTERM), then C(SIGKILL) after O(stop_timeout)) and
     reports a timeout; an out-of-memory kill is reported only when Docker says the container was OOM-killed.
   - The container is removed afterwards whatever happened (also on failure or C(SIGTERM) of the module).
-  - Each task container carries its owner (this module's process: host name, boot ID, pid and the pid's start time)
+  - Each task container carries its owner (this module's process, by host name, boot ID, pid and the pid's start time)
     and, with O(task_timeout), its deadline (start + O(task_timeout) + O(stop_timeout) + 120 s), as the labels
     C(io.kohakuriver.docker.task.owner) and C(io.kohakuriver.docker.task.deadline).
   - Before it starts, every task removes the B(orphaned) task containers of its runner, those no module process will
     remove (a module killed with C(SIGKILL), or a daemon that died and came back). A task container is an orphan when
     its deadline has passed; or its owner ran on this machine (same host name and boot ID) and that process is gone,
     or the machine has booted since; or its owner ran on another machine (O(docker_host) of a remote daemon, or no
-    owner label) and it has been exited for over 10 minutes. A running task of another live module is never touched,
+    owner label) and it has been exited for over 10 minutes. A task of another live module is never touched before its deadline,
     nor any container without the labels C(io.kohakuriver.docker.managed=true) and C(io.kohakuriver.docker.task)
     (environment containers and VPS sessions). Running orphans are stopped (O(stop_timeout)), then removed; their logs
     on the share are kept. What was removed is returned as RV(reaped) and issued as a warning.
-  - With O(state=absent), nothing runs: the container of O(task_id) is stopped and removed (its logs kept), or,
+  - With O(state=absent), nothing runs; the container of O(task_id) is stopped and removed (its logs kept), or,
     without O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs).
   - A O(task_id) whose log folder already holds logs is refused before any container is made, so an earlier task's
     logs are never overwritten; choose another O(task_id) or move the folder away.
@@ -60,7 +60,7 @@ options:
   state:
     description:
       - V(present) runs the task.
-      - V(absent) runs nothing: it stops and removes the container of O(task_id) (logs kept), or, without O(task_id),
+      - V(absent) runs nothing; it stops and removes the container of O(task_id) (logs kept), or, without O(task_id),
         the orphaned task containers of the runner (see the description).
     type: str
     choices: [present, absent]
@@ -115,6 +115,7 @@ options:
     default: 10
 notes:
   - The module runs on the runner node, which must see O(shared_dir) (the logs are written by the module).
+  - Deadlines are compared with the clock of whichever machine reaps, so keep the clocks of the nodes in step (NTP).
 seealso:
   - module: kohakuriver.docker.image_sync
 '''

@@ -119,12 +119,12 @@ def test_spec_limits():
 @pytest.mark.parametrize('overrides, message', [
     (dict(env='Bad Env'), 'environment name'),
     (dict(cpus=0), 'cpus'),
-    (dict(cpus=float('nan')), 'cpus must be a finite number greater than 0'),
-    (dict(cpus=float('inf')), 'cpus must be a finite number greater than 0'),
+    (dict(cpus=float('nan')), 'cpus must be greater than 0 and finite'),
+    (dict(cpus=float('inf')), 'cpus must be greater than 0 and finite'),
     (dict(cpus=float('-inf')), 'cpus'),
     (dict(task_timeout=0), 'task_timeout'),
-    (dict(task_timeout=float('nan')), r'task_timeout \(seconds\) must be a finite number greater than 0'),
-    (dict(task_timeout=float('inf')), r'task_timeout \(seconds\) must be a finite number greater than 0'),
+    (dict(task_timeout=float('nan')), r'task_timeout \(seconds\) must be greater than 0 and finite'),
+    (dict(task_timeout=float('inf')), r'task_timeout \(seconds\) must be greater than 0 and finite'),
     (dict(stop_timeout=-1), 'stop_timeout'),
     (dict(mounts=['/a:/x', '/b:/x']), 'share a target'),
     (dict(workdir='relative'), 'workdir'),
@@ -139,7 +139,7 @@ def test_spec_refuses_bad_input(overrides, message):
 @pytest.mark.parametrize('cpus', [float('nan'), float('inf')])
 def test_vps_options_refuse_cpus_that_are_not_finite(cpus):
     from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RunOptions
-    with pytest.raises(Failure, match='cpus must be a finite number'):
+    with pytest.raises(Failure, match='cpus must be greater than 0 and finite'):
         RunOptions(params(cpus=cpus))
 
 
