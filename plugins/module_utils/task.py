@@ -352,8 +352,8 @@ class _Step(object):
         self.name = 'create'
 
     def failure(self, exc):
-        return Failure('Task %s: %s of container %s failed: %s' % (self.spec.task_id, self.name,
-                                                                      self.spec.container_name, explain(exc)))
+        return Failure('Task %s: %s of container %s failed: %s'
+                       % (self.spec.task_id, self.name, self.spec.container_name, explain(exc)))
 
 
 def _run_container(client, spec):
@@ -471,7 +471,7 @@ def _attach_start_wait(client, spec, container_id, step):
     rc = status.get('StatusCode')
     if errors:
         raise Failure('Task %s: reading its output (attach of container %s) failed: %s'
-                          % (spec.task_id, spec.container_name, explain(errors[0])))
+                      % (spec.task_id, spec.container_name, explain(errors[0])))
     return dict(
         rc=rc, timed_out=timed_out, oom_killed=bool(state.get('OOMKilled')),
         stdout=tails[0].text(), stderr=tails[1].text(), stdout_bytes=tails[0].total, stderr_bytes=tails[1].total,

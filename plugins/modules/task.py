@@ -29,10 +29,11 @@ description:
     remove (a module killed with C(SIGKILL), or a daemon that died and came back). A task container is an orphan when
     its deadline has passed; or its owner ran on this machine (same host name and boot ID) and that process is gone,
     or the machine has booted since; or its owner ran on another machine (O(docker_host) of a remote daemon, or no
-    owner label) and it has been exited for over 10 minutes. A task of another live module is never touched before its deadline,
-    nor any container without the labels C(io.kohakuriver.docker.managed=true) and C(io.kohakuriver.docker.task)
-    (environment containers and VPS sessions). Running orphans are stopped (O(stop_timeout)), then removed; their logs
-    on the share are kept. What was removed is returned as RV(reaped) and issued as a warning.
+    owner label) and it has been exited for over 10 minutes. A task of another live module is never touched before
+    its deadline, nor any container without the labels C(io.kohakuriver.docker.managed=true) and
+    C(io.kohakuriver.docker.task) (environment containers and VPS sessions). Running orphans are stopped
+    (O(stop_timeout)), then removed; their logs on the share are kept. What was removed is returned as RV(reaped) and
+    issued as a warning.
   - With O(state=absent), nothing runs; the container of O(task_id) is stopped and removed (its logs kept), or,
     without O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs).
   - A O(task_id) whose log folder already holds logs is refused before any container is made, so an earlier task's
