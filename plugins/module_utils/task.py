@@ -269,7 +269,7 @@ class TaskSpec(RunOptions):
 
 
 def _logs_in_use(spec):
-    return [path for path in spec.log_files if os.path.lexists(path)]
+    return any(os.path.lexists(path) for path in spec.log_files)
 
 
 def _logs_refusal(spec):
@@ -283,7 +283,11 @@ def run_task(client, spec, check_mode=False):
         changed=True, task_id=spec.task_id, env=spec.env, image=spec.image, container=spec.container_name,
         argv=spec.argv, log_dir=spec.log_dir, stdout_log=spec.log_files[0], stderr_log=spec.log_files[1], warnings=[],
     )
-    result['reaped'], warnings = reap(client, spec.stop_timeout, check_mode=check_mode)
+    try:
+        result['reaped'], warnings = reap(client, spec.stop_timeout, check_mode=check_mode)
+    except DOCKER_ERRORS as exc:
+        raise Failure('Task %s: looking for orphaned task containers before it starts failed: %s'
+                      % (spec.task_id, explain(exc)), **result)
     result['warnings'].extend(warnings)
     if _task_container(client, spec.container_name) is not None:
         raise Failure('A container named %s already exists: task_id %s is in use; choose another.'

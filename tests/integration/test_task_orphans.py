@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 
 import docker
@@ -157,3 +158,16 @@ def test_a_reused_task_id_never_overwrites_the_earlier_tasks_logs(on_runner):
     moved = run_module('task', dict(on_runner, task_id=task_id, command='echo second'))
     assert moved['rc'] == 0 and read(moved['stdout_log']) == 'second\n', moved
     assert read(os.path.join(first['log_dir'] + '.moved', 'stdout.log')) == 'first\n'
+
+
+def test_a_module_stopped_with_sigterm_removes_its_own_container(on_runner):
+    task_id = new_id('terminated')
+    with removed_afterwards(on_runner['docker_host'], task_id):
+        running = ModuleProcess(dict(on_runner, task_id=task_id, command='echo started; sleep 600'))
+        running.wait_for_output('started\n')
+        running.process.send_signal(signal.SIGTERM)
+        ended = running.result()
+        assert ended.get('failed') and ended['msg'] == 'Task interrupted by signal 15.', ended
+        assert ended['task_id'] == task_id and ended['log_dir'].endswith('/logs/' + task_id), ended
+        assert container_states(on_runner['docker_host'], task_id) == {}
+        assert read(running.stdout_log) == 'started\n'
