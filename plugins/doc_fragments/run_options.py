@@ -28,10 +28,12 @@ options:
     type: list
     elements: str
   cpus:
-    description: CPU limit, in CPUs (V(0.5), V(2)); like C(docker run --cpus).
+    description: CPU limit, in CPUs (V(0.5), V(2)), a finite number greater than 0; like C(docker run --cpus).
     type: float
   memory:
-    description: Memory limit, in bytes or with a unit (V(512m), V(4g)); like C(docker run --memory).
+    description:
+      - Memory limit, in bytes or with a unit (V(512m), V(4g)); like C(docker run --memory).
+      - V(0) means no limit, as with C(docker run --memory 0) and M(kohakuriver.docker.container).
     type: str
   gpus:
     description: GPU device IDs (V([0, 1]) or UUIDs), or V([all]); like C(docker run --gpus device=0,1).

@@ -6,6 +6,7 @@ shared logs folder as it comes, a time limit, and the container removed whatever
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -14,7 +15,9 @@ import threading
 import time
 import uuid
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none, remove_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
+    DOCKER_ERRORS, APIError, explain, inspect_or_none, remove_container,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -22,6 +25,10 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
+    DEADLINE_MARGIN, LABEL_DEADLINE, LABEL_OWNER, LABEL_TASK, TASK_CONTAINER_PREFIX, is_task_container, owner_label, reap,
+    stop_and_remove,
+)
 
 try:
     from docker.errors import DockerException
@@ -31,10 +38,8 @@ except ImportError:
     parse_bytes = None
     DockerException = RequestsConnectionError = RequestsTimeout = OSError
 
-LABEL_TASK = 'io.kohakuriver.docker.task'
-TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
 SHARED_MOUNT = '/shared'
-_TASK_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+_TASK_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 _ENV_KEY = re.compile(r'^[^=\0]+$')
 
 
@@ -44,7 +49,7 @@ def new_task_id():
 
 
 def validate_task_id(task_id):
-    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
         raise Failure('task_id %r is not valid: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter '
                       'or digit.' % (task_id,))
     return task_id
@@ -84,16 +89,24 @@ def parse_mount(spec):
 
 
 def parse_memory(value):
-    """'512m', '4g', '1073741824' -> bytes; None stays None."""
+    """'512m', '4g', '1073741824' -> bytes; None, and 0 as with docker run --memory 0, mean no limit (None)."""
     if value is None:
         return None
     try:
         size = int(parse_bytes(str(value).strip()))
     except (DockerException, ValueError, TypeError):
-        size = 0
-    if size <= 0:
-        raise Failure('memory %r is not a size: use bytes or a number with b, k, m or g (e.g. 512m, 4g).' % (value,))
-    return size
+        size = -1
+    if size < 0:
+        raise Failure('memory %r is not a size: use bytes or a number with b, k, m or g (e.g. 512m, 4g), or 0 for no '
+                      'limit.' % (value,))
+    return size or None
+
+
+def positive_number(value, option, example):
+    """A finite number greater than 0 (None stays None), or Failure saying what to give."""
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise Failure('%s must be greater than 0 and finite (e.g. %s); %r is not.' % (option, example, value))
+    return value
 
 
 def gpu_requests(gpus):
@@ -172,9 +185,7 @@ class RunOptions(object):
         targets = [mount['Target'] for mount in self.mounts]
         if len(set(targets)) != len(targets):
             raise Failure('Two mounts share a target: %s.' % ', '.join(sorted(targets)))
-        cpus = params.get('cpus')
-        if cpus is not None and cpus <= 0:
-            raise Failure('cpus must be greater than 0 (e.g. 0.5 or 2).')
+        cpus = positive_number(params.get('cpus'), 'cpus', '0.5 or 2')
         self.nano_cpus = int(round(cpus * 1e9)) if cpus else None
         self.memory = parse_memory(params.get('memory'))
         self.device_requests = gpu_requests(params.get('gpus'))
@@ -195,6 +206,14 @@ class RunOptions(object):
         )
 
 
+def stop_timeout_of(params):
+    stop_timeout = params.get('stop_timeout')
+    stop_timeout = 10 if stop_timeout is None else stop_timeout
+    if stop_timeout < 0:
+        raise Failure('stop_timeout must be 0 or more seconds (e.g. 10); %r is not.' % (stop_timeout,))
+    return stop_timeout
+
+
 class TaskSpec(RunOptions):
     """Validated task options; building it calls no Docker API."""
 
@@ -204,24 +223,55 @@ class TaskSpec(RunOptions):
         self.argv = command_argv(params.get('command'), params.get('argv'))
         self.workdir = _absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
         self.environment = environment_list(params.get('environment'))
-        self.task_timeout = params.get('task_timeout')
-        if self.task_timeout is not None and self.task_timeout <= 0:
-            raise Failure('task_timeout must be a positive number of seconds.')
-        self.stop_timeout = params.get('stop_timeout', 10)
+        self.task_timeout = positive_number(params.get('task_timeout'), 'task_timeout (seconds)', '3600')
+        self.stop_timeout = stop_timeout_of(params)
         self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
 
     @property
     def container_name(self):
         return TASK_CONTAINER_PREFIX + self.task_id
 
+    @property
+    def log_files(self):
+        return posixpath.join(self.log_dir, 'stdout.log'), posixpath.join(self.log_dir, 'stderr.log')
+
+    def labels(self, now):
+        """Our labels, the owner (this process) and, with a time limit, the deadline after which it is an orphan."""
+        labels = {LABEL_MANAGED: 'true', LABEL_ENV: self.env, LABEL_TASK: self.task_id}
+        owner = owner_label()
+        if owner:
+            labels[LABEL_OWNER] = owner
+        if self.task_timeout is not None:
+            labels[LABEL_DEADLINE] = str(int(math.ceil(now + self.task_timeout + self.stop_timeout + DEADLINE_MARGIN)))
+        return labels
+
+
+def _logs_in_use(spec):
+    return any(os.path.lexists(path) for path in spec.log_files)
+
+
+def _logs_refusal(spec):
+    return Failure('Task %s already has logs in %s (an earlier task of that ID): choose another task_id, or move that '
+                   'folder away first.' % (spec.task_id, spec.log_dir))
+
 
 def run_task(client, spec, check_mode=False):
-    """Sync the environment (unless told not to), run the task, and return the result dict of the task module."""
+    """Reap orphans, sync the environment (unless told not to), run the task; return the task module's result dict."""
     result = dict(
         changed=True, task_id=spec.task_id, env=spec.env, image=spec.image, container=spec.container_name,
-        argv=spec.argv, log_dir=spec.log_dir, stdout_log=posixpath.join(spec.log_dir, 'stdout.log'),
-        stderr_log=posixpath.join(spec.log_dir, 'stderr.log'), warnings=[],
+        argv=spec.argv, log_dir=spec.log_dir, stdout_log=spec.log_files[0], stderr_log=spec.log_files[1], warnings=[],
     )
+    try:
+        result['reaped'], warnings = reap(client, spec.stop_timeout, check_mode=check_mode)
+    except DOCKER_ERRORS as exc:
+        raise Failure('Task %s: looking for orphaned task containers before it starts failed: %s'
+                      % (spec.task_id, explain(exc)), **result)
+    result['warnings'].extend(warnings)
+    if _task_container(client, spec.container_name) is not None:
+        raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
+                      % (spec.container_name, spec.task_id), **result)
+    if _logs_in_use(spec):
+        raise _with_result(_logs_refusal(spec), result)
     if spec.sync:
         synced = sync_environment(Daemon.of(client), spec.env, spec.tarball_dir, spec.state_dir, allow_stale=spec.allow_stale,
                                   check_mode=check_mode)
@@ -241,7 +291,10 @@ def run_task(client, spec, check_mode=False):
     if not os.path.isdir(shared_data):
         raise Failure('The shared data folder %s does not exist on this runner: mount the shared storage or set '
                       'shared_dir.' % shared_data, **result)
-    result.update(_run_container(client, spec))
+    try:
+        result.update(_run_container(client, spec))
+    except Failure as failure:
+        raise _with_result(failure, result)
     if result['timed_out']:
         raise Failure('Task %s timed out after %s s and was stopped (rc %s); logs in %s.'
                       % (spec.task_id, spec.task_timeout, result['rc'], spec.log_dir), **result)
@@ -259,35 +312,77 @@ def _last_lines(text, count=3, limit=600):
     return (' | '.join(lines[-count:]) or '(nothing)')[-limit:]
 
 
+def _with_result(failure, result):
+    """The failure, carrying the task's result keys too (its own win)."""
+    failure.result = dict(result, **failure.result)
+    return failure
+
+
 class _Interrupted(Failure):
     pass
 
 
 def _raise_interrupted(signum, frame):  # pylint: disable=unused-argument
-    raise _Interrupted('Interrupted by signal %d; the task container was removed.' % signum)
+    raise _Interrupted('Task interrupted by signal %d.' % signum)
+
+
+class _Step(object):
+    """The operation a task is in, so that a Docker error names the task and the operation."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.name = 'create'
+
+    def failure(self, exc):
+        return Failure('Task %s: %s of container %s failed: %s'
+                       % (self.spec.task_id, self.name, self.spec.container_name, explain(exc)))
 
 
 def _run_container(client, spec):
-    container_id = None
+    container_id = outcome = problem = None
+    step = _Step(spec)
     previous_handler = _install_sigterm_handler()
     try:
         try:
             container_id = client.api.create_container(
                 spec.image, entrypoint=spec.argv, command=None, name=spec.container_name, working_dir=spec.workdir,
-                environment=spec.environment, labels={LABEL_MANAGED: 'true', LABEL_ENV: spec.env, LABEL_TASK: spec.task_id},
-                host_config=spec.host_config(client), detach=True,
+                environment=spec.environment, labels=spec.labels(time.time()), host_config=spec.host_config(client),
+                detach=True,
             )['Id']
         except APIError as exc:
             if getattr(exc, 'status_code', None) == 409:
                 raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
                               % (spec.container_name, spec.task_id))
             raise Failure('Cannot create the task container: %s' % explain(exc))
-        return _attach_start_wait(client, spec, container_id)
+        outcome = _attach_start_wait(client, spec, container_id, step)
+        return outcome
+    except Failure as failure:
+        problem = failure
+        raise
+    except DOCKER_ERRORS as exc:
+        problem = step.failure(exc)
+        raise problem
     finally:
-        if container_id:
-            remove_container(client, container_id)
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
+        if container_id:
+            _remove_task_container(client, spec, container_id, problem, outcome)
+
+
+def _remove_task_container(client, spec, container_id, problem, outcome):
+    """Remove the container; when that fails, say so after the real problem (never instead of it)."""
+    try:
+        remove_container(client, container_id)
+    except DOCKER_ERRORS as exc:
+        removal = 'remove of container %s failed' % spec.container_name
+        later = 'the next task on this runner, or the task module with state=absent, removes it'
+        if problem is not None:
+            problem.msg = '%s; %s too: %s (%s).' % (problem.msg.rstrip('.'), removal, explain(exc), later)
+            problem.args = (problem.msg,)
+            return
+        ended = ('exited with rc %s' % outcome['rc']) if outcome else 'ended'
+        raise Failure('Task %s: %s: %s (the task had %s; %s).' % (spec.task_id, removal, explain(exc), ended, later),
+                      **(outcome or {}))
 
 
 def _install_sigterm_handler():
@@ -297,32 +392,52 @@ def _install_sigterm_handler():
         return None
 
 
-def _attach_start_wait(client, spec, container_id):
+def _open_logs(spec):
+    """Open the two log files, refusing to overwrite an earlier task's (another module of the same task_id may race)."""
     try:
         os.makedirs(spec.log_dir, exist_ok=True)
     except OSError as exc:
         raise Failure('Cannot create the log folder %s: %s.' % (spec.log_dir, exc.strerror))
+    opened = []
+    try:
+        for path in spec.log_files:
+            opened.append(open(path, 'xb'))
+    except OSError as exc:
+        for handle in opened:
+            handle.close()
+        if isinstance(exc, FileExistsError):
+            raise _logs_refusal(spec)
+        raise Failure('Cannot write the log file %s: %s.' % (exc.filename, exc.strerror))
+    return opened
+
+
+def _attach_start_wait(client, spec, container_id, step):
     tails = (Tail(), Tail())
     errors = []
-    with open(posixpath.join(spec.log_dir, 'stdout.log'), 'wb') as stdout, \
-            open(posixpath.join(spec.log_dir, 'stderr.log'), 'wb') as stderr:
+    stdout, stderr = _open_logs(spec)
+    with stdout, stderr:
+        step.name = 'attach'
         frames = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
         reader = threading.Thread(target=_copy_frames, args=(frames, (stdout, stderr), tails, errors))
         reader.daemon = True
         reader.start()
         start_wall, started = time.time(), time.monotonic()
+        step.name = 'start'
         try:
             client.api.start(container_id)
         except APIError as exc:
             raise Failure('Cannot start task %s: %s' % (spec.task_id, explain(exc)))
         timed_out = False
+        step.name = 'wait'
         try:
             status = client.api.wait(container_id, timeout=spec.task_timeout)
         except (RequestsTimeout, RequestsConnectionError):
             if spec.task_timeout is None or time.monotonic() - started < spec.task_timeout:
                 raise
             timed_out = True
+            step.name = 'stop (after task_timeout)'
             client.api.stop(container_id, timeout=spec.stop_timeout)
+            step.name = 'wait (after stop)'
             status = client.api.wait(container_id, timeout=spec.stop_timeout + 60)
         duration = time.monotonic() - started
         end_wall = time.time()
@@ -330,12 +445,15 @@ def _attach_start_wait(client, spec, container_id):
         if reader.is_alive():
             frames.close()
             reader.join(5)
+        step.name = 'logs'
         if not errors and not reader.is_alive():
             recover_output_from_logs(client, container_id, (stdout, stderr), tails)
+    step.name = 'inspect'
     state = client.api.inspect_container(container_id).get('State') or {}
     rc = status.get('StatusCode')
     if errors:
-        raise Failure('Reading the output of task %s failed: %s' % (spec.task_id, explain(errors[0])))
+        raise Failure('Task %s: reading its output (attach of container %s) failed: %s'
+                      % (spec.task_id, spec.container_name, explain(errors[0])))
     return dict(
         rc=rc, timed_out=timed_out, oom_killed=bool(state.get('OOMKilled')),
         stdout=tails[0].text(), stderr=tails[1].text(), stdout_bytes=tails[0].total, stderr_bytes=tails[1].total,
@@ -346,3 +464,35 @@ def _attach_start_wait(client, spec, container_id):
 
 def _iso(seconds):
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds)) + ('.%03dZ' % int((seconds % 1) * 1000))
+
+
+def _task_container(client, name):
+    try:
+        return client.api.inspect_container(name)
+    except APIError as exc:
+        if getattr(exc, 'status_code', None) == 404:
+            return None
+        raise
+
+
+def remove_tasks(client, task_id=None, stop_timeout=10, check_mode=False):
+    """state=absent: stop and remove the task container of task_id, or, without task_id, every orphan; logs kept."""
+    if task_id is None:
+        reaped, warnings = reap(client, stop_timeout, check_mode=check_mode)
+        return dict(changed=bool(reaped), reaped=reaped, warnings=warnings)
+    validate_task_id(task_id)
+    name = TASK_CONTAINER_PREFIX + task_id
+    attrs = _task_container(client, name)
+    if attrs is None:
+        return dict(changed=False, task_id=task_id, container=name, reaped=[])
+    if not is_task_container(attrs.get('Name'), (attrs.get('Config') or {}).get('Labels')):
+        raise Failure('%s is not a task container of kohakuriver.docker (labels %s=true and %s=%s), so it is left alone.'
+                      % (name, LABEL_MANAGED, LABEL_TASK, task_id))
+    status = (attrs.get('State') or {}).get('Status')
+    if not check_mode:
+        try:
+            stop_and_remove(client, attrs['Id'], stop_timeout)
+        except DOCKER_ERRORS as exc:
+            raise Failure('Task %s: stop and remove of container %s failed: %s' % (task_id, name, explain(exc)))
+    return dict(changed=True, task_id=task_id, container=name,
+                reaped=[dict(container=name, task_id=task_id, status=status, reason='asked for (state=absent)')])

@@ -22,6 +22,22 @@ description:
     everything below. O(task_timeout) stops the container (C(SIGTERM), then C(SIGKILL) after O(stop_timeout)) and
     reports a timeout; an out-of-memory kill is reported only when Docker says the container was OOM-killed.
   - The container is removed afterwards whatever happened (also on failure or C(SIGTERM) of the module).
+  - Each task container carries its owner (this module's process, by host name, boot ID, pid and the pid's start time)
+    and, with O(task_timeout), its deadline (start + O(task_timeout) + O(stop_timeout) + 120 s), as the labels
+    C(io.kohakuriver.docker.task.owner) and C(io.kohakuriver.docker.task.deadline).
+  - Before it starts, every task removes the B(orphaned) task containers of its runner, those no module process will
+    remove (a module killed with C(SIGKILL), or a daemon that died and came back). A task container is an orphan when
+    its deadline has passed; or its owner ran on this machine (same host name and boot ID) and that process is gone,
+    or the machine has booted since; or its owner ran on another machine (O(docker_host) of a remote daemon, or no
+    owner label) and it has been exited for over 10 minutes. A task of another live module is never touched before
+    its deadline, nor any container without the labels C(io.kohakuriver.docker.managed=true) and
+    C(io.kohakuriver.docker.task) (environment containers and VPS sessions). Running orphans are stopped
+    (O(stop_timeout)), then removed; their logs on the share are kept. What was removed is returned as RV(reaped) and
+    issued as a warning.
+  - With O(state=absent), nothing runs; the container of O(task_id) is stopped and removed (its logs kept), or,
+    without O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs).
+  - A O(task_id) whose log folder already holds logs is refused before any container is made, so an earlier task's
+    logs are never overwritten; choose another O(task_id) or move the folder away.
 author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
@@ -33,21 +49,32 @@ attributes:
     support: partial
     details:
       - The sync is checked (reports whether a load would happen) and the command is not run.
+      - The orphans that would be removed are reported in RV(reaped); nothing is stopped or removed.
   diff_mode:
     support: none
   idempotent:
-    support: none
+    support: partial
     details:
-      - Every run runs the command again.
+      - With O(state=present) every run runs the command again.
+      - With O(state=absent) a second run finds nothing to remove and reports no change.
 options:
-  env:
-    description: The environment; the task runs in C(kohakuriver/<env>:base).
+  state:
+    description:
+      - V(present) runs the task.
+      - V(absent) runs nothing; it stops and removes the container of O(task_id) (logs kept), or, without O(task_id),
+        the orphaned task containers of the runner (see the description).
     type: str
-    required: true
+    choices: [present, absent]
+    default: present
+  env:
+    description:
+      - The environment; the task runs in C(kohakuriver/<env>:base).
+      - Required with O(state=present).
+    type: str
   command:
     description:
       - A shell command line, run as C(sh -c <command>) inside the container.
-      - Exactly one of O(command) and O(argv) is required.
+      - With O(state=present), exactly one of O(command) and O(argv) is required.
     type: str
   argv:
     description: The program and its arguments, run as given, without a shell.
@@ -57,6 +84,8 @@ options:
     description:
       - The task's ID (1 to 64 letters, digits, C(.), C(_), C(-)), which names the container and the log folder.
       - Defaults to a fresh unique ID (UTC time plus random digits), returned as RV(task_id).
+      - An ID whose log folder C(<shared_dir>/logs/<task_id>) already holds C(stdout.log) or C(stderr.log) is refused.
+      - With O(state=absent), the task whose container is stopped and removed.
     type: str
   workdir:
     description: The working directory in the container.
@@ -74,16 +103,20 @@ options:
     type: str
   task_timeout:
     description:
-      - Seconds the command may run. Then the container is stopped, the task fails and RV(timed_out) is true.
+      - Seconds the command may run (a finite number greater than 0). Then the container is stopped, the task fails and
+        RV(timed_out) is true.
       - Named so because O(timeout) is the shared connection option of every module of the collection (settable for
         all of them with C(module_defaults)); the C(task_submit) playbook takes it as the extra var C(timeout).
     type: float
   stop_timeout:
-    description: Seconds between C(SIGTERM) and C(SIGKILL) when O(task_timeout) stops the container.
+    description:
+      - Seconds between C(SIGTERM) and C(SIGKILL) when O(task_timeout) stops the container, and when a task container
+        is stopped by O(state=absent) or as an orphan.
     type: int
     default: 10
 notes:
   - The module runs on the runner node, which must see O(shared_dir) (the logs are written by the module).
+  - Deadlines are compared with the clock of whichever machine reaps, so keep the clocks of the nodes in step (NTP).
 seealso:
   - module: kohakuriver.docker.image_sync
 '''
@@ -111,35 +144,66 @@ EXAMPLES = r'''
 - name: Show where the logs are
   ansible.builtin.debug:
     msg: "{{ training.log_dir }}"
+
+- name: Stop a task that runs too long and remove its container (its logs stay on the share)
+  kohakuriver.docker.task:
+    state: absent
+    task_id: my-run-1
+
+- name: Remove the task containers that no module process will remove (as the runner's pre-sync agent does)
+  kohakuriver.docker.task:
+    state: absent
 '''
 
 RETURN = r'''
 task_id:
   description: The task's ID.
-  returned: always
+  returned: with O(state=present), and with O(state=absent) when O(task_id) is given
   type: str
   sample: 20261128T150000Z-1a2b3c4d
+reaped:
+  description:
+    - The task containers removed before the task ran (orphans), or by O(state=absent); in check mode, those that would
+      be removed. Their logs on the share are kept.
+  returned: when the daemon was reached, also on failure
+  type: list
+  elements: dict
+  contains:
+    container:
+      description: The container's name.
+      type: str
+      sample: kohakuriver-task-20261128T150000Z-1a2b3c4d
+    task_id:
+      description: The task it ran.
+      type: str
+    status:
+      description: Its Docker status when found (V(running), V(exited), V(created), ...).
+      type: str
+    reason:
+      description: Why it was removed.
+      type: str
+      sample: its owner process 4242 is gone
 env:
   description: The environment.
-  returned: always
+  returned: with O(state=present)
   type: str
 image:
   description: The image reference the task ran in.
-  returned: always
+  returned: with O(state=present)
   type: str
   sample: kohakuriver/python-data-science:base
 image_id:
   description: The image ID of C(kohakuriver/<env>:base) when the task started.
-  returned: always
+  returned: with O(state=present)
   type: str
 container:
   description: The name of the (removed) task container.
-  returned: always
+  returned: with O(state=present), and with O(state=absent) when O(task_id) is given
   type: str
   sample: kohakuriver-task-20261128T150000Z-1a2b3c4d
 argv:
   description: The command as run in the container.
-  returned: always
+  returned: with O(state=present)
   type: list
   elements: str
   sample: [sh, -c, python /shared/analyze.py]
@@ -174,16 +238,16 @@ stderr_truncated:
   type: bool
 log_dir:
   description: The task's log folder on shared storage.
-  returned: always
+  returned: with O(state=present)
   type: str
   sample: /mnt/cluster-share/logs/20261128T150000Z-1a2b3c4d
 stdout_log:
   description: The stdout log file.
-  returned: always
+  returned: with O(state=present)
   type: str
 stderr_log:
   description: The stderr log file.
-  returned: always
+  returned: with O(state=present)
   type: str
 start:
   description: When the container was started (ISO 8601, UTC).
@@ -217,11 +281,14 @@ msg:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RUN_ARGUMENT_SPEC, TaskSpec, run_task
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import (
+    RUN_ARGUMENT_SPEC, TaskSpec, remove_tasks, run_task, stop_timeout_of, validate_task_id,
+)
 
 ARGUMENT_SPEC = dict(
     RUN_ARGUMENT_SPEC,
-    env=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    env=dict(type='str'),
     command=dict(type='str'),
     argv=dict(type='list', elements='str'),
     task_id=dict(type='str'),
@@ -235,13 +302,17 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    spec = TaskSpec(module.params)  # bad input fails before Docker is called
+    params = module.params
+    if params['state'] == 'absent':
+        task_id = validate_task_id(params['task_id']) if params['task_id'] is not None else None
+        return remove_tasks(client_for(module), task_id, stop_timeout_of(params), module.check_mode)
+    spec = TaskSpec(params)  # bad input fails before Docker is called
     return run_task(client_for(module), spec, module.check_mode)
 
 
 def main():
     module = new_module(ARGUMENT_SPEC, supports_check_mode=True, mutually_exclusive=[('command', 'argv')],
-                        required_one_of=[('command', 'argv')])
+                        required_if=[('state', 'present', ('env',)), ('state', 'present', ('command', 'argv'), True)])
     run(module, operation)
 
 

@@ -7,6 +7,7 @@ cron would run it), and the systemd units are rendered and checked with systemd-
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from conftest import run_playbook
 from roles_support import changed_tasks, role_inventory
 from runner_helpers import factory  # noqa: F401 pylint: disable=unused-import
+from task_support import ModuleProcess, container_states, read
 
 pytestmark = pytest.mark.integration
 
@@ -134,8 +136,8 @@ def presync_vars(tmp_path, agent_venv, unique_env, scheduler):
 
 
 @pytest.mark.slow
-def test_presync_through_cron_loads_the_newest_tarball(testbed, inventory_with, factory, tmp_path, agent_venv,
-                                                       unique_env):
+def test_presync_through_cron_loads_the_newest_tarball_and_reaps_orphaned_tasks(testbed, inventory_with, factory, tmp_path,
+                                                                                agent_venv, unique_env, shared_dir):
     runner1 = [node for node in testbed['runners'] if node['name'] == 'runner1'][0]
     tarball = factory.make(unique_env)
     (tmp_path / 'cron.d').mkdir()
@@ -161,7 +163,22 @@ def test_presync_through_cron_loads_the_newest_tarball(testbed, inventory_with, 
         assert done.returncode == 0, log
         loaded = client.api.inspect_image('kohakuriver/%s:base' % unique_env)
         assert loaded['Config']['Labels']['io.kohakuriver.docker.timestamp'] == tarball.rsplit('-', 1)[1][:-4]
-        assert 'ok=1' in log and 'failed=0' in log
+        assert 'ok=2' in log and 'failed=0' in log
+
+        # A task whose module process is killed mid-task leaves its container; the next pre-sync removes it.
+        orphan = ModuleProcess(dict(env=unique_env, shared_dir=str(shared_dir), sync=False, task_id=unique_env + '-orphan',
+                                    docker_host=runner1['docker_host'], command='echo started; sleep 600'))
+        orphan.wait_for_output('started\n')
+        orphan.kill()
+        assert container_states(runner1['docker_host'], unique_env + '-orphan') == {
+            'kohakuriver-task-%s-orphan' % unique_env: 'running'}
+        reaping = subprocess.run(['/bin/sh', '-c', command], env=environment, timeout=600, check=False)
+        log = (state_dir / 'presync.log').read_text()
+        assert reaping.returncode == 0, log
+        assert re.search(r'Removed \d+ orphaned task container', log) and 'kohakuriver-task-%s-orphan' % unique_env in log, log
+        assert 'ok=2' in log and 'changed=1' in log and 'failed=0' in log, log
+        assert container_states(runner1['docker_host'], unique_env + '-orphan') == {}
+        assert read(orphan.stdout_log) == 'started\n'
 
         again = run_playbook('kohakuriver.docker.runner', inventory, args=('--limit', 'runner1'))
         assert again.rc == 0 and again.changed() == 0, changed_tasks(again)
@@ -171,6 +188,8 @@ def test_presync_through_cron_loads_the_newest_tarball(testbed, inventory_with, 
         assert removed.rc == 0, removed
         assert not cron_file.exists() and not wrapper.exists() and not (tmp_path / 'agent' / 'collections').exists()
     finally:
+        for container in client.containers.list(all=True, filters={'label': 'io.kohakuriver.docker.env=%s' % unique_env}):
+            container.remove(force=True)
         for image in client.images.list(name='kohakuriver/%s' % unique_env):
             client.images.remove(image.id, force=True)
         client.close()

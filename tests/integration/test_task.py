@@ -219,6 +219,12 @@ def test_bad_input_fails_before_docker_is_called(on_runner):
     for bad, message in ((dict(command='true', mounts=['relative:/x']), 'Mount'),
                          (dict(command='true', memory='lots'), 'memory'),
                          (dict(command='true', task_id='../escape'), 'task_id'),
+                         (dict(command='true', task_id='run-1\n'), 'task_id'),
+                         (dict(command='true', cpus='nan'), 'cpus must be greater than 0 and finite'),
+                         (dict(command='true', cpus='inf'), 'cpus must be greater than 0 and finite'),
+                         (dict(command='true', task_timeout='nan'), 'task_timeout (seconds) must be greater than 0 and finite'),
+                         (dict(command='true', task_timeout='inf'), 'task_timeout (seconds) must be greater than 0 and finite'),
                          (dict(command='true', argv=['true']), 'mutually exclusive')):
         result = run_module('task', dict(offline, **bad))
-        assert result.get('failed') and message in result['msg'], result
+        assert result.get('failed') and message in result['msg'] and 'Traceback' not in result['msg'], result
+        assert '\n' not in result['msg'] and 'exception' not in result, result

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import memory_bytes
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task import (
     Tail, TaskSpec, command_argv, environment_list, gpu_requests, new_task_id, parse_memory, parse_mount,
     validate_task_id,
+)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
+    DEADLINE_MARGIN, machine_identity, parse_owner, process_start,
 )
 
 
@@ -50,9 +56,21 @@ def test_memory_sizes():
     assert parse_memory('4g') == 4 * 1024 ** 3
     assert parse_memory('1048576') == 1048576
     assert parse_memory(None) is None
-    for bad in ('lots', '-5m', '0', '5x'):
+    for bad in ('lots', '-5m', '5x', '-1'):
         with pytest.raises(Failure, match='memory'):
             parse_memory(bad)
+
+
+@pytest.mark.parametrize('zero', ['0', '0m', 0])
+def test_memory_0_means_no_limit_as_with_docker_run_and_the_container_module(zero):
+    assert parse_memory(zero) is None
+    assert TaskSpec(params(memory=zero)).memory is None
+    assert memory_bytes(zero) == 0  # the container module's reading: 0, no limit
+
+
+def test_memory_agrees_with_the_container_module_on_every_valid_size():
+    for size in ('1', '512m', '4g', '1.5g', '64k', '1000b'):
+        assert parse_memory(size) == memory_bytes(size), size
 
 
 def test_gpus_become_device_requests_like_docker_run():
@@ -67,7 +85,7 @@ def test_task_ids():
     first, second = new_task_id(), new_task_id()
     assert first != second
     assert validate_task_id(first) == first
-    for bad in ('', '-x', 'a/b', '../x', 'x' * 65, 'a b'):
+    for bad in ('', '-x', 'a/b', '../x', 'x' * 65, 'a b', 'run-1\n', 'a\nb'):
         with pytest.raises(Failure, match='task_id'):
             validate_task_id(bad)
 
@@ -101,14 +119,38 @@ def test_spec_limits():
 @pytest.mark.parametrize('overrides, message', [
     (dict(env='Bad Env'), 'environment name'),
     (dict(cpus=0), 'cpus'),
+    (dict(cpus=float('nan')), 'cpus must be greater than 0 and finite'),
+    (dict(cpus=float('inf')), 'cpus must be greater than 0 and finite'),
+    (dict(cpus=float('-inf')), 'cpus'),
     (dict(task_timeout=0), 'task_timeout'),
+    (dict(task_timeout=float('nan')), r'task_timeout \(seconds\) must be greater than 0 and finite'),
+    (dict(task_timeout=float('inf')), r'task_timeout \(seconds\) must be greater than 0 and finite'),
+    (dict(stop_timeout=-1), 'stop_timeout'),
     (dict(mounts=['/a:/x', '/b:/x']), 'share a target'),
     (dict(workdir='relative'), 'workdir'),
     (dict(shared_dir='share'), 'shared_dir'),
 ])
 def test_spec_refuses_bad_input(overrides, message):
-    with pytest.raises(Failure, match=message):
+    with pytest.raises(Failure, match=message) as refused:
         TaskSpec(params(**overrides))
+    assert '\n' not in refused.value.msg
+
+
+@pytest.mark.parametrize('cpus', [float('nan'), float('inf')])
+def test_vps_options_refuse_cpus_that_are_not_finite(cpus):
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RunOptions
+    with pytest.raises(Failure, match='cpus must be greater than 0 and finite'):
+        RunOptions(params(cpus=cpus))
+
+
+def test_task_labels_carry_the_owner_and_the_deadline():
+    spec = TaskSpec(params(task_id='t1', task_timeout=60, stop_timeout=5))
+    labels = spec.labels(1000.0)
+    assert labels['io.kohakuriver.docker.managed'] == 'true' and labels['io.kohakuriver.docker.task'] == 't1'
+    assert labels['io.kohakuriver.docker.task.deadline'] == str(1000 + 60 + 5 + DEADLINE_MARGIN)
+    machine, pid, start = parse_owner(labels['io.kohakuriver.docker.task.owner'])
+    assert machine == machine_identity() and pid == os.getpid() and start == process_start(os.getpid())
+    assert 'io.kohakuriver.docker.task.deadline' not in TaskSpec(params(task_id='t2')).labels(1000.0)
 
 
 def test_tail_keeps_the_end_and_counts_everything():
