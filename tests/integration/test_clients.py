@@ -129,17 +129,6 @@ def test_plain_docker_load_and_run_and_kohakuriver_task_form_on_both_runners(pac
         environments.loaded_on(loader, unique_env)
         subprocess.run(['docker', '-H', loader, 'rmi', reference], capture_output=True, check=False)
         docker_cli(loader, 'load', '-i', path)
-        config = inspect_image(loader, reference)['Config']
-        assert no_entrypoint(config.get('Entrypoint')) == no_entrypoint(base.get('Entrypoint')), runner
-        assert config.get('Cmd') == base.get('Cmd'), runner
-        for key in ('WorkingDir', 'User'):
-            assert config.get(key) == base.get(key), (runner, key)
-        assert (config.get('StopSignal') or 'SIGTERM') == (base.get('StopSignal') or 'SIGTERM')
-        assert set(base.get('Env') or []) | {'FROM_DEFINITION=set-on-purpose'} <= set(config.get('Env') or [])
-        labels = config['Labels']
-        assert labels[LABEL_MANAGED] == 'false' and labels[LABEL_ENV] == unique_env and labels['team'] == 'ml'
-        assert labels[LABEL_TIMESTAMP] == str(packaged['tarball']['timestamp'])
-
         # docker run IMAGE CMD runs CMD (through the base's own entrypoint, when it has one).
         output = run_image(loader, reference, 'cat', '/tmp/kr-marker').splitlines()
         assert output == (['ep-x cat /tmp/kr-marker'] if custom else []) + [marker], runner
@@ -151,6 +140,17 @@ def test_plain_docker_load_and_run_and_kohakuriver_task_form_on_both_runners(pac
         output = run_image(loader, reference, '/bin/sh', '-c', script,
                            options=('-v', '%s:/shared' % shared_data, '-w', '/shared')).splitlines()
         assert output == (['ep-x /bin/sh -c ' + script] if custom else []) + ['from-the-share', marker], runner
+        config = inspect_image(loader, reference)['Config']
+        assert no_entrypoint(config.get('Entrypoint')) == no_entrypoint(base.get('Entrypoint')), runner
+        assert config.get('Cmd') == base.get('Cmd'), runner
+        for key in ('WorkingDir', 'User'):
+            assert config.get(key) == base.get(key), (runner, key)
+        assert (config.get('StopSignal') or 'SIGTERM') == (base.get('StopSignal') or 'SIGTERM')
+        assert set(base.get('Env') or []) | {'FROM_DEFINITION=set-on-purpose'} <= set(config.get('Env') or [])
+        labels = config['Labels']
+        assert labels[LABEL_MANAGED] == 'false' and labels[LABEL_ENV] == unique_env and labels['team'] == 'ml'
+        assert labels[LABEL_TIMESTAMP] == str(packaged['tarball']['timestamp'])
+
         docker_cli(loader, 'rmi', reference)
 
 
