@@ -162,7 +162,8 @@ def _remove_image_quietly(client, image_id):
 class _SigtermAsFailure(object):
     """While packaging, SIGTERM raises Interrupted, so the container is restarted and temporaries removed.
 
-    Only the first one: a second SIGTERM must not break off the clean-up the first one began.
+    Only the first one, and none once a clean-up began (ending()): a SIGTERM must not break off a clean-up, nor
+    replace the failure it cleans up after.
     """
 
     def __enter__(self):
@@ -171,6 +172,9 @@ class _SigtermAsFailure(object):
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGTERM, self._raise)
         return self
+
+    def ending(self):
+        self.interrupted = True
 
     def _raise(self, signum, frame):
         if self.interrupted:
@@ -224,6 +228,7 @@ class Packaging(object):
         self.repository = image_repository(self.env)
         self.reference = image_reference(self.env)
         self.restart = None
+        self.sigterm = None
         # What is being done and for which file, for the message of a Docker or disk error (see _failure).
         self.step = 'reading %s' % container_name(self.env)
         self.target = self.folder
@@ -279,7 +284,7 @@ class Packaging(object):
         container = self._container()
         if self.check_mode:
             return self._predict(container, created)
-        with _SigtermAsFailure():
+        with _SigtermAsFailure() as self.sigterm:
             with env_lock(self.folder, self.env, purpose=LOCK_PURPOSE) as waited:
                 self.result['waited_for_lock'] = round(waited, 3)
                 locked_at = time.time()
@@ -414,6 +419,7 @@ class Packaging(object):
             if stop:
                 self.restart = _Restart(self.client, container['Id'])
         except BaseException as exc:
+            self._ending()
             failure = self._as_failure(exc)
             if stop and self.restart is None:
                 self._start_after_failure(container, marker, failure)
@@ -445,6 +451,7 @@ class Packaging(object):
         try:
             yield
         except BaseException as exc:
+            self._ending()
             failure = self._as_failure(exc)
             problem = self._wait_for_restart()
             if problem and failure is not None:
@@ -454,6 +461,11 @@ class Packaging(object):
             raise
         finally:
             self._wait_for_restart()
+
+    def _ending(self):
+        """The run is failing: from now on a SIGTERM would only break off the clean-up, so it is not raised."""
+        if self.sigterm is not None:
+            self.sigterm.ending()
 
     def _start_after_failure(self, container, marker, failure):
         """Start the container again after its stop or commit failed or was interrupted.
@@ -492,6 +504,7 @@ class Packaging(object):
         try:
             return self._save(container, image, timestamp, changes)
         except BaseException:
+            self._ending()
             self._give_base_back(image['Id'], previous_id)
             raise
 
