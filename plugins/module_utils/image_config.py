@@ -77,8 +77,8 @@ def committed_config(conf, container_config):
         if not result.get(key):
             result[key] = container_config.get(key)
     names = set(item.partition('=')[0] for item in result.get('Env') or [])
-    result['Env'] = list(result.get('Env') or []) + [item for item in container_config.get('Env') or []
-                                                      if item.partition('=')[0] not in names]
+    missing = [item for item in container_config.get('Env') or [] if item.partition('=')[0] not in names]
+    result['Env'] = list(result.get('Env') or []) + missing
     for key in ('ExposedPorts', 'Volumes', 'Labels'):
         merged = dict(container_config.get(key) or {})
         merged.update(result.get(key) or {})

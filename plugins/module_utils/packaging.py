@@ -4,8 +4,9 @@
 """Packaging an environment container into a tarball on shared storage, and deleting tarballs.
 
 Under the environment's package lock: clean what killed runs left, choose the timestamp, commit the container
-(stopped, or paused) with the base image's runtime config and the image labels (image_config.py), restart it, stream `docker save` into a hidden file while indexing
-it, publish sidecar and tarball atomically, then drop tarballs beyond `keep` and this module's superseded images.
+(stopped, or paused) with the base image's runtime config and the image labels (image_config.py), restart it,
+stream `docker save` into a hidden file while indexing it, publish sidecar and tarball atomically, then drop
+tarballs beyond `keep` and this module's superseded images.
 
 "Unchanged" is decided from Docker facts: a trial commit whose layer diff IDs and user-visible config equal
 those the newest tarball's sidecar records means the container has not changed since that tarball. Committing an
@@ -246,8 +247,8 @@ class Packaging(object):
     def _failure(self, exc):
         """A Failure naming the step, the container and the tarball, for an error of the daemon or the disk."""
         if self.result['changed']:
-            return Failure('Published %s, but %s failed on %s: %s.' % (self.target, self.step, self.docker_host,
-                                                                        explain(exc).rstrip('.')), **self.result)
+            return Failure('Published %s, but %s failed on %s: %s.'
+                           % (self.target, self.step, self.docker_host, explain(exc).rstrip('.')), **self.result)
         return Failure('Packaging %s on %s into %s failed while %s: %s. Nothing was published.'
                        % (container_name(self.env), self.docker_host, self.target, self.step, explain(exc).rstrip('.')),
                        **self.result)

@@ -19,13 +19,13 @@ description:
     waits for the clock before committing, so the image's C(Created) is never earlier than the tarball's number
     (KohakuRiver runners would otherwise reload it before every task).
   - The image behaves like the image the container was created from, for every client (C(docker run IMAGE CMD)
-    runs CMD, C(docker run IMAGE) does what the base image does): it gets that base image's C(Entrypoint), C(Cmd)
-    and C(StopSignal), never the container's keep-alive loop. Everything else (C(Env), C(WorkingDir), C(User),
+    runs CMD, C(docker run IMAGE) does what the base image does), because it gets that base image's C(Entrypoint),
+    C(Cmd) and C(StopSignal), never the container's keep-alive loop. Everything else (C(Env), C(WorkingDir), C(User),
     C(Labels), ...) is the container's, which holds the base image's values plus what the environment definition
-    set (O(kohakuriver.docker.container#module:container:env), O(kohakuriver.docker.container#module:container:labels)).
+    set (O(kohakuriver.docker.container#module:env), O(kohakuriver.docker.container#module:labels)).
   - The image is labelled C(io.kohakuriver.docker.timestamp=<timestamp>), C(io.kohakuriver.docker.env=<name>) and
     C(io.kohakuriver.docker.managed=false). Docker's commit cannot remove the container's
-    C(io.kohakuriver.docker.managed=true) label, so the image overrides it: a container made from the image by
+    C(io.kohakuriver.docker.managed=true) label, so the image overrides it. A container made from the image by
     anyone but M(kohakuriver.docker.container) (C(docker run), KohakuRiver's runner) is not taken for an
     environment container, and M(kohakuriver.docker.container) treats one of an environment's name as foreign.
   - A container of the environment's name that this collection did not make (no C(io.kohakuriver.docker.managed=true)
@@ -33,7 +33,7 @@ description:
     O(adopt=true), as M(kohakuriver.docker.container) does.
   - The container is stopped for the commit (or paused, with O(pause=true)) and started again right after it,
     also when the commit fails. A container that was not running is committed as it is and left so.
-  - A SIGTERM at any moment ends the run with the container in the state it had before: a stop under way is
+  - A SIGTERM at any moment ends the run with the container in the state it had before. A stop under way is
     waited for and the container started again. After a SIGKILL, or when the start fails, a marker file
     C(.<name>.restart) in O(tarball_dir) makes the next run start it.
   - The image is streamed into a hidden temporary file in O(tarball_dir) through a few reusable 1 MiB buffers,

@@ -336,8 +336,8 @@ def test_sigterm_while_the_container_is_stopped_for_its_commit_leaves_it_running
     assert visible(folder) == [] and temporaries(folder) == []
 
 
-def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_the_next_run(host, environments, unique_env,
-                                                                                          shared_dir):
+def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_the_next_run(
+        host, environments, unique_env, shared_dir):
     folder = shared_dir / 'kohakuriver-containers'
     container_id = slow_to_stop(host, environments, unique_env)
     with stop_signals(host, container_id) as events:
