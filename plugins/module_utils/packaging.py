@@ -34,8 +34,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import A
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import foreign_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import is_managed
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import (  # noqa: F401 pylint: disable=unused-import
-    RUNTIME_CONFIG_KEYS, commit_config, expected_runtime_config, runtime_config,
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import (
+    commit_config, expected_runtime_config, runtime_config,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
