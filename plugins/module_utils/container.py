@@ -160,10 +160,11 @@ def plan(request, attrs, drift):
     return []
 
 
-def _foreign(request, attrs):
+def foreign_container(name, attrs):
+    """The Failure for a container of an environment's name that this collection did not make (adopt is false)."""
     return Failure('%s exists but was not made by kohakuriver.docker (it has no %s=true label), so it is left '
                    'untouched. Set adopt: true to manage it as an environment container, or rename it.'
-                   % (request.name, LABEL_MANAGED), container=describe(attrs))
+                   % (name, LABEL_MANAGED), container=describe(attrs))
 
 
 def ensure(client, request, check_mode=False):
@@ -171,7 +172,7 @@ def ensure(client, request, check_mode=False):
     attrs = inspect_container(client, request.name)
     adopted = bool(attrs) and not is_managed((attrs.get('Config') or {}).get('Labels'))
     if adopted and not request.adopt:
-        raise _foreign(request, attrs)
+        raise foreign_container(request.name, attrs)
     if request.state != 'absent' and not attrs and not request.image:
         raise Failure('%s does not exist; give image to create it.' % request.name)
 

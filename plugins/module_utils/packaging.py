@@ -4,8 +4,9 @@
 """Packaging an environment container into a tarball on shared storage, and deleting tarballs.
 
 Under the environment's package lock: clean what killed runs left, choose the timestamp, commit the container
-(stopped, or paused) with the timestamp label, restart it, stream `docker save` into a hidden file while indexing
-it, publish sidecar and tarball atomically, then drop tarballs beyond `keep` and this module's superseded images.
+(stopped, or paused) with the base image's runtime config and the image labels (image_config.py), restart it,
+stream `docker save` into a hidden file while indexing it, publish sidecar and tarball atomically, then drop
+tarballs beyond `keep` and this module's superseded images.
 
 "Unchanged" is decided from Docker facts: a trial commit whose layer diff IDs and user-visible config equal
 those the newest tarball's sidecar records means the container has not changed since that tarball. Committing an
@@ -30,7 +31,12 @@ import time
 from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import ArchiveIndexer, read_member_from
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container import foreign_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import is_managed
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import (
+    commit_config, expected_runtime_config, runtime_config,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, LABEL_ENV, LABEL_TIMESTAMP, container_name, image_reference, image_repository, tarball_name,
@@ -42,11 +48,10 @@ LOCK_PURPOSE = 'package'
 SAVE_CHUNK_SIZE = 4 * 1024 * 1024
 MAX_CLOCK_LEAD = 120
 IMAGE_TIMEOUT = 1800
-# What a commit carries from the container's config and a user can change (the timestamp label is ours).
-RUNTIME_CONFIG_KEYS = ('Cmd', 'Entrypoint', 'Env', 'ExposedPorts', 'Healthcheck', 'Labels', 'OnBuild', 'Shell',
-                       'StopSignal', 'User', 'Volumes', 'WorkingDir')
 _DOCKER_TIME = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$')
 _TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
+# Errors of the daemon or the disk that a packaging step turns into a Failure naming the step (the rest are bugs).
+_STEP_ERRORS = DOCKER_ERRORS + (OSError,)
 
 
 class Interrupted(Failure):
@@ -83,20 +88,6 @@ def parse_docker_time(text):
     return whole + float('0' + (match.group(2) or '.0'))
 
 
-def runtime_config(config, env):
-    """The user-visible config a commit carries, normalized; our timestamp label left out, our env label in."""
-    config = config or {}
-    result = {}
-    for key in RUNTIME_CONFIG_KEYS:
-        value = config.get(key)
-        if key == 'Labels':
-            value = dict(value or {})
-            value.pop(LABEL_TIMESTAMP, None)
-            value[LABEL_ENV] = env
-        result[key] = value or None
-    return result
-
-
 def changes_digest(changes):
     """A digest of a container's changed paths (GET /containers/{id}/changes) for check mode's prediction."""
     entries = sorted((change['Path'], change['Kind']) for change in changes or [])
@@ -109,10 +100,11 @@ def same_content(image, sidecar, env):
         and sidecar.get('runtime_config') == runtime_config(image.get('Config'), env)
 
 
-def reasons_to_package(force, newest, container, changes, env):
+def reasons_to_package(force, newest, container, changes, env, base_config):
     """Why a new tarball is needed, from cheap facts only; empty when the newest tarball may still be current.
 
     changes() returns the container's changed paths; it is called only when the answer depends on them.
+    base_config: the Config of the image the container was created from (what the commit takes from it).
     """
     if force:
         return ['force is set']
@@ -124,7 +116,7 @@ def reasons_to_package(force, newest, container, changes, env):
     reasons = []
     if (sidecar.get('source') or {}).get('container_id') != container['Id']:
         reasons.append('the container is not the one %s was made from' % newest.file_name)
-    if sidecar.get('runtime_config') != runtime_config(container.get('Config'), env):
+    if sidecar.get('runtime_config') != expected_runtime_config(container.get('Config'), base_config, env):
         reasons.append('the container configuration differs from %s' % newest.file_name)
     try:
         if os.stat(newest.path).st_size != sidecar.get('size'):
@@ -169,16 +161,26 @@ def _remove_image_quietly(client, image_id):
 
 
 class _SigtermAsFailure(object):
-    """While packaging, SIGTERM raises Interrupted, so the container is restarted and temporaries removed."""
+    """While packaging, SIGTERM raises Interrupted, so the container is restarted and temporaries removed.
+
+    Only the first one, and none once a clean-up began (ending()): a SIGTERM must not break off a clean-up, nor
+    replace the failure it cleans up after.
+    """
 
     def __enter__(self):
         self.previous = None
+        self.interrupted = False
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGTERM, self._raise)
         return self
 
-    @staticmethod
-    def _raise(signum, frame):
+    def ending(self):
+        self.interrupted = True
+
+    def _raise(self, signum, frame):
+        if self.interrupted:
+            return
+        self.interrupted = True
         raise Interrupted('Interrupted by SIGTERM; nothing was published.')
 
     def __exit__(self, *exc_info):
@@ -220,23 +222,70 @@ class Packaging(object):
         self.mode = parse_mode(params['mode'])
         self.pause = params['pause']
         self.stop_timeout = params['stop_timeout']
+        self.adopt = bool(params.get('adopt'))
         self.image_timeout = params.get('image_timeout') or IMAGE_TIMEOUT
         self.check_mode = check_mode
         self.docker_host = docker_host or 'the Docker host'
         self.repository = image_repository(self.env)
         self.reference = image_reference(self.env)
         self.restart = None
+        self.sigterm = None
+        # What is being done and for which file, for the message of a Docker or disk error (see _failure).
+        self.step = 'reading %s' % container_name(self.env)
+        self.target = self.folder
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
                            reasons=[], waited_for_lock=0.0)
         if self.keep < 1:
             raise Failure('keep is %d; keep at least 1 tarball (the new one).' % self.keep)
 
     def run(self):
-        created = store.ensure_folder(self.folder, check_mode=self.check_mode)
+        try:
+            return self._run()
+        except _STEP_ERRORS as exc:
+            raise self._failure(exc)
+
+    def _failure(self, exc):
+        """A Failure naming the step, the container and the tarball, for an error of the daemon or the disk."""
+        if self.result['changed']:
+            return Failure('Published %s, but %s failed on %s: %s.'
+                           % (self.target, self.step, self.docker_host, explain(exc).rstrip('.')), **self.result)
+        return Failure('Packaging %s on %s into %s failed while %s: %s. Nothing was published.'
+                       % (container_name(self.env), self.docker_host, self.target, self.step, explain(exc).rstrip('.')),
+                       **self.result)
+
+    def _as_failure(self, exc):
+        """exc itself when a Failure, a Failure naming the step for a Docker or disk error, else None."""
+        if isinstance(exc, Failure):
+            return exc
+        return self._failure(exc) if isinstance(exc, _STEP_ERRORS) else None
+
+    def _container(self):
+        """The environment container, inspected; a foreign one (no managed label) only with adopt."""
+        self.step = 'reading %s' % container_name(self.env)
         container = _container_or_fail(self.client, self.env, self.docker_host)
+        if not self.adopt and not is_managed((container.get('Config') or {}).get('Labels')):
+            raise foreign_container(container_name(self.env), container)
+        return container
+
+    def _base_config(self, container):
+        """The Config of the image the container was created from: the commit gives the image its runtime."""
+        self.step = 'reading the image %s was created from' % container_name(self.env)
+        try:
+            return self.client.api.inspect_image(container['Image']).get('Config') or {}
+        except APIError as exc:
+            if getattr(exc, 'status_code', None) != 404:
+                raise
+        raise Failure('The image %s (%s) that %s was created from is no longer on %s, so the Entrypoint and Cmd '
+                      'its image must keep are unknown; load that image again, or recreate the container.'
+                      % ((container.get('Config') or {}).get('Image'), container['Image'], container_name(self.env),
+                         self.docker_host))
+
+    def _run(self):
+        created = store.ensure_folder(self.folder, check_mode=self.check_mode)
+        container = self._container()
         if self.check_mode:
             return self._predict(container, created)
-        with _SigtermAsFailure():
+        with _SigtermAsFailure() as self.sigterm:
             with env_lock(self.folder, self.env, purpose=LOCK_PURPOSE) as waited:
                 self.result['waited_for_lock'] = round(waited, 3)
                 locked_at = time.time()
@@ -250,7 +299,8 @@ class Packaging(object):
 
     def _predict(self, container, created):
         newest = None if created else store.newest_tarball(self.folder, self.env)
-        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), self.env)
+        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), self.env,
+                                     self._base_config(container))
         before = [] if created else self._before()
         self.result.update(changed=bool(reasons), reasons=reasons, diff=dict(before=dict(tarballs=before)))
         if reasons:
@@ -296,9 +346,12 @@ class Packaging(object):
         env, folder = self.env, self.folder
         before = self._before()
         self.result['diff'] = dict(before=dict(tarballs=before), after=dict(tarballs=before))
-        container = _container_or_fail(self.client, env, self.docker_host)
+        container = self._container()
+        base_config = self._base_config(container)
         newest = store.newest_tarball(folder, env)
-        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), env)
+        self.step = 'comparing %s with its newest tarball' % container_name(env)
+        reasons = reasons_to_package(self.force, newest, container, self._changes_of(container), env, base_config)
+        self.step = 'reading the clock of %s' % self.docker_host
         clock = DaemonClock(self.client)
         self.daemon_name = clock.info.get('Name')
         self.engine = self.client.api.version()
@@ -308,10 +361,11 @@ class Packaging(object):
             raise Failure('The newest tarball %s is dated %d s ahead of the clock of %s; fix that clock or remove the '
                           'tarball.' % (newest.path, lead, self.docker_host))
         store.wait_until(timestamp, clock=clock.now)
+        self.target = os.path.join(folder, tarball_name(env, timestamp))
         running = container['State'].get('Running') and not container['State'].get('Paused')
         image = None
         if not reasons:
-            image = self._commit(container, timestamp, stop=False)
+            image = self._commit(container, base_config, timestamp, stop=False, trial=True)
             if same_content(image, newest.sidecar, env):
                 _remove_image_quietly(self.client, image['Id'])
                 self.result['tarball'] = self._tarball_result(newest)
@@ -322,7 +376,7 @@ class Packaging(object):
                 image = None
         with self._restart_awaited():
             if image is None:
-                image = self._commit(container, timestamp, stop=running and not self.pause)
+                image = self._commit(container, base_config, timestamp, stop=running and not self.pause)
             self.result['reasons'] = reasons + self.result['reasons']
             self._check_created(image, timestamp)
             # The daemon lists the container's changes (for the next check mode) while it streams the image.
@@ -335,6 +389,7 @@ class Packaging(object):
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
                                       date=store.iso_date(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'])
+        self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
         self.result['removed'] = store.remove_beyond(folder, env, self.keep)
         try:
             self.result['removed_images'] = self._remove_superseded_images(image['Id'])
@@ -344,26 +399,35 @@ class Packaging(object):
         self.result['diff']['after'] = dict(tarballs=self._before())
         return self.result
 
-    def _commit(self, container, timestamp, stop):
-        """Commit the container labelled with timestamp; with stop, stop it first and start it again right after.
+    def _commit(self, container, base_config, timestamp, stop, trial=False):
+        """Commit the container as an image of its base (image_config.py) labelled with timestamp; with stop, stop
+        it first and start it again right after.
 
         The start runs on a thread (self.restart), so the save does not wait for it; the publish does.
         """
-        changes = ['LABEL %s=%d' % (LABEL_TIMESTAMP, timestamp), 'LABEL %s=%s' % (LABEL_ENV, self.env)]
+        name = container_name(self.env)
+        conf = commit_config(container.get('Config'), base_config, self.env, timestamp)
         marker = store.restart_marker_path(self.folder, self.env)
         if stop:
             store.write_json_atomically(marker, dict(container_id=container['Id']), 0o644)
         try:
             if stop:
+                self.step = 'stopping %s for its commit' % name
                 self.client.api.stop(container['Id'], timeout=self.stop_timeout)
+            self.step = 'committing %s%s' % (name, ' for a trial comparison' if trial else '')
             with self._patient():
-                committed = self.client.api.commit(container['Id'], changes=changes, pause=True)
-        except BaseException as exc:
+                committed = self.client.api.commit(container['Id'], conf=conf, pause=True)
             if stop:
-                self._start_after_failure(container, marker, exc)
+                self.restart = _Restart(self.client, container['Id'])
+        except BaseException as exc:
+            self._ending()
+            failure = self._as_failure(exc)
+            if stop and self.restart is None:
+                self._start_after_failure(container, marker, failure)
+            if failure is not None and failure is not exc:
+                raise failure
             raise
-        if stop:
-            self.restart = _Restart(self.client, container['Id'])
+        self.step = 'reading the image committed from %s' % name
         return self.client.api.inspect_image(committed['Id'])
 
     def _wait_for_restart(self):
@@ -387,21 +451,36 @@ class Packaging(object):
         """Whatever happens inside, leave only once the start _commit began has ended; report a failed start."""
         try:
             yield
-        except Failure as exc:
+        except BaseException as exc:
+            self._ending()
+            failure = self._as_failure(exc)
             problem = self._wait_for_restart()
-            if problem:
-                exc.msg += ' The container could not be started again either: %s' % problem
+            if problem and failure is not None:
+                failure.msg += ' The container could not be started again either: %s' % problem
+            if failure is not None and failure is not exc:
+                raise failure
             raise
         finally:
             self._wait_for_restart()
 
-    def _start_after_failure(self, container, marker, exc):
+    def _ending(self):
+        """The run is failing: from now on a SIGTERM would only break off the clean-up, so it is not raised."""
+        if self.sigterm is not None:
+            self.sigterm.ending()
+
+    def _start_after_failure(self, container, marker, failure):
+        """Start the container again after its stop or commit failed or was interrupted.
+
+        An interrupted stop goes on in the daemon: stop waits for it to end (at once when it has), so the start
+        comes after it and the container is not left exited. A failed start keeps the marker for the next run.
+        """
         try:
+            self.client.api.stop(container['Id'], timeout=self.stop_timeout)
             self.client.api.start(container['Id'])
             store.remove_quietly(marker)
         except _TRANSPORT_ERRORS as start_exc:
-            if isinstance(exc, Failure):
-                exc.msg += ' The container could not be started again either: %s' % explain(start_exc)
+            if failure is not None:
+                failure.msg += ' The container could not be started again either: %s' % explain(start_exc)
 
     def _check_created(self, image, timestamp):
         created = parse_docker_time(image.get('Created'))
@@ -420,10 +499,13 @@ class Packaging(object):
             _remove_image_quietly(self.client, image['Id'])
             raise Failure('Tarball folder %s is full: %d MB free, the image needs about %d MB; free space or set '
                           'tarball_dir. Nothing was published.' % (self.folder, free // 1000000, needed // 1000000 + 1))
+        self.step = 'tagging the image %s' % self.reference
         self.client.api.tag(image['Id'], self.repository, BASE_TAG)
+        self.step = 'saving %s' % self.reference
         try:
             return self._save(container, image, timestamp, changes)
         except BaseException:
+            self._ending()
             self._give_base_back(image['Id'], previous_id)
             raise
 
@@ -461,8 +543,8 @@ class Packaging(object):
                 progress['bytes'] += len(chunk)
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
-            raise Failure('The Docker daemon at %s stopped sending the image after %d bytes: %s. Nothing was published.'
-                          % (self.docker_host, progress['bytes'], explain(exc)))
+            raise Failure('The Docker daemon at %s stopped sending %s for %s after %d bytes: %s. Nothing was published.'
+                          % (self.docker_host, self.reference, self.target, progress['bytes'], explain(exc)))
 
     def _save(self, container, image, timestamp, changes):
         final = os.path.join(self.folder, tarball_name(self.env, timestamp))
@@ -485,6 +567,7 @@ class Packaging(object):
                                                   self.reference, self.reference))
             sidecar = self._sidecar(container, image, timestamp, changes, described, size, whole.hexdigest(), final)
             self._require_restarted()
+            self.step = 'publishing %s' % final
             store.publish(temp, final, sidecar, self.mode)
         finally:
             if fd is not None:
@@ -502,8 +585,8 @@ class Packaging(object):
         try:
             listed = changes()
         except _TRANSPORT_ERRORS as exc:
-            raise Failure('The Docker daemon at %s stopped answering while the image was saved: %s. Nothing was '
-                          'published.' % (self.docker_host, explain(exc)))
+            raise Failure('The Docker daemon at %s stopped answering while %s was saved for %s: %s. Nothing was '
+                          'published.' % (self.docker_host, self.reference, self.target, explain(exc)))
         sidecar = dict(
             format=store.SIDECAR_FORMAT, env=self.env, timestamp=timestamp, file=os.path.basename(final),
             size=size, sha256=sha256,

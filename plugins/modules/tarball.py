@@ -17,10 +17,25 @@ description:
   - The timestamp is the Docker host's current Unix time, but always greater than the newest tarball of the
     environment, so two packagings in one second never share a name. When it is ahead of the clock, the module
     waits for the clock before committing, so the image's C(Created) is never earlier than the tarball's number
-    (KohakuRiver runners would otherwise reload it before every task). The image is labelled
-    C(io.kohakuriver.docker.timestamp=<timestamp>) and C(io.kohakuriver.docker.env=<name>).
+    (KohakuRiver runners would otherwise reload it before every task).
+  - The image behaves like the image the container was created from, for every client (C(docker run IMAGE CMD)
+    runs CMD, C(docker run IMAGE) does what the base image does), because it gets that base image's C(Entrypoint),
+    C(Cmd) and C(StopSignal), never the container's keep-alive loop. Everything else (C(Env), C(WorkingDir), C(User),
+    C(Labels), ...) is the container's, which holds the base image's values plus what the environment definition
+    set (O(kohakuriver.docker.container#module:env), O(kohakuriver.docker.container#module:labels)).
+  - The image is labelled C(io.kohakuriver.docker.timestamp=<timestamp>), C(io.kohakuriver.docker.env=<name>) and
+    C(io.kohakuriver.docker.managed=false). Docker's commit cannot remove the container's
+    C(io.kohakuriver.docker.managed=true) label, so the image overrides it. A container made from the image by
+    anyone but M(kohakuriver.docker.container) (C(docker run), KohakuRiver's runner) is not taken for an
+    environment container, and M(kohakuriver.docker.container) treats one of an environment's name as foreign.
+  - A container of the environment's name that this collection did not make (no C(io.kohakuriver.docker.managed=true)
+    label, for example made by KohakuRiver itself) is refused and left untouched, in check mode too, unless
+    O(adopt=true), as M(kohakuriver.docker.container) does.
   - The container is stopped for the commit (or paused, with O(pause=true)) and started again right after it,
     also when the commit fails. A container that was not running is committed as it is and left so.
+  - A SIGTERM at any moment ends the run with the container in the state it had before. A stop under way is
+    waited for and the container started again. After a SIGKILL, or when the start fails, a marker file
+    C(.<name>.restart) in O(tarball_dir) makes the next run start it.
   - The image is streamed into a hidden temporary file in O(tarball_dir) through a few reusable 1 MiB buffers,
     never held in memory, hashed and indexed while it is written (on threads of their own), flushed to disk as it
     goes (what reached the disk leaves the page cache), and only then published under its final name. Before the tarball, a sidecar
@@ -39,6 +54,8 @@ description:
     Docker decides it. The container is committed (paused, never stopped) and the layer diff IDs and the
     user-visible config (C(Env), C(Cmd), C(Entrypoint), C(WorkingDir), C(User), C(Labels), ...) of that trial
     image are compared with the newest tarball's sidecar; the trial image is then removed.
+    A tarball whose image still has the container's keep-alive loop and managed label (made before images kept
+    their base image's runtime) differs in its config, so the first run after the upgrade makes a new one.
   - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
     its sidecar. No Docker daemon is contacted.
 author:
@@ -62,7 +79,8 @@ attributes:
   idempotent:
     support: full
     details:
-      - A second run reports no change while the container's layers and config equal the newest tarball's.
+      - A second run reports no change while the container's layers and config (as the commit would give them to
+        the image) equal the newest tarball's.
 options:
   name:
     description:
@@ -76,6 +94,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  adopt:
+    description:
+      - Package a foreign container of this name (one without the managed label, for example made by
+        KohakuRiver itself) as if this collection had made it. It is stopped for the commit and started again
+        like any environment container.
+    type: bool
+    default: false
   tarball_dir:
     description:
       - The tarball folder on shared storage. Created (mode 0755) when missing; its parent must exist, so an
@@ -254,6 +279,7 @@ ARGUMENT_SPEC = dict(
     pause=dict(type='bool', default=False),
     stop_timeout=dict(type='int', default=10),
     image_timeout=dict(type='int', default=1800),
+    adopt=dict(type='bool', default=False),
     tarball=dict(type='str'),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -267,8 +268,8 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
         subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, PYTHON, own), shell=True, check=True,
                        capture_output=True)
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
-            container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env,
-                                           detach=True, network_mode='none')
+            container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env, detach=True,
+                                           network_mode='none', labels={LABEL_MANAGED: 'true', LABEL_ENV: unique_env})
             container.exec_run(['sh', '-c', 'head -c 160000000 /dev/urandom > /kr-payload'])
         previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own)))['tarball']
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
@@ -280,10 +281,101 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
         result = result_of(process)
 
         assert result['failed']
-        assert result['msg'].startswith('The Docker daemon at %s stopped sending the image after ' % own), result['msg']
+        assert result['msg'].startswith('The Docker daemon at %s stopped sending %s for %s/%s-' % (
+            own, image_reference(unique_env), folder, unique_env)), result['msg']
         assert result['msg'].endswith('Nothing was published.')
         assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
         assert_intact(previous)
+
+
+def slow_to_stop(docker_host, environments, env):
+    """An environment container whose process ignores SIGTERM (sh as PID 1, no trap): a stop takes its whole timeout."""
+    ensure_image(docker_host, BUSYBOX)
+    environments.loaded_on(docker_host, env)
+    return docker_cli(docker_host, 'run', '-d', '--name', container_name(env), '--label', LABEL_MANAGED + '=true',
+                      '--label', LABEL_ENV + '=' + env, BUSYBOX, 'sh', '-c', 'while :; do sleep 1; done').strip()
+
+
+@contextlib.contextmanager
+def stop_signals(docker_host, container_id):
+    """The daemon's kill events for the container (a stop sends SIGTERM first): `docker events`, from before now."""
+    events = subprocess.Popen(['docker', '-H', docker_host, 'events', '--since', str(int(time.time()) - 1),
+                               '--filter', 'container=' + container_id, '--filter', 'event=kill',
+                               '--format', '{{.Action}} {{index .Actor.Attributes "signal"}}'],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield events
+    finally:
+        events.kill()
+        events.wait(30)
+
+
+def wait_for_stop_to_begin(events, process, timeout=120):
+    ready = select.select([events.stdout], [], [], timeout)[0]
+    assert ready and process.poll() is None, 'no stop began while the module ran'
+    assert events.stdout.readline().split() == ['kill', '15']
+
+
+def test_sigterm_while_the_container_is_stopped_for_its_commit_leaves_it_running(host, environments, unique_env,
+                                                                                 shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    container_id = slow_to_stop(host, environments, unique_env)
+    started = container_state(host, unique_env)['StartedAt']
+    with stop_signals(host, container_id) as events:
+        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=5))
+        wait_for_stop_to_begin(events, process)
+        process.send_signal(signal.SIGTERM)
+        result = result_of(process)
+    assert result['failed'] and result['msg'] == 'Interrupted by SIGTERM; nothing was published.'
+    # Started again after the stop ended, not during it (which left it exited once the daemon's stop finished).
+    state = container_state(host, unique_env)
+    assert state['Running'] and state['StartedAt'] > started
+    assert not (folder / ('.%s.restart' % unique_env)).exists()
+    assert visible(folder) == [] and temporaries(folder) == []
+
+
+def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_the_next_run(
+        host, environments, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    container_id = slow_to_stop(host, environments, unique_env)
+    with stop_signals(host, container_id) as events:
+        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3))
+        wait_for_stop_to_begin(events, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    docker_cli(host, 'wait', container_id)
+    assert not container_state(host, unique_env)['Running']
+    assert (folder / ('.%s.restart' % unique_env)).exists() and visible(folder) == []
+
+    following = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3)))
+    assert 'restarted the container an interrupted run had stopped' in following['reasons']
+    assert following['changed'] and container_state(host, unique_env)['Running']
+    assert not (folder / ('.%s.restart' % unique_env)).exists()
+
+
+def test_the_daemon_dying_during_the_stop_is_reported_with_the_step_and_the_failed_restart(host, unique_env, shared_dir):
+    folder = shared_dir / 'kohakuriver-containers'
+    with throwaway_dockerd(unique_env) as daemon:
+        own = daemon['docker_host']
+        ensure_image(host, BUSYBOX)
+        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, BUSYBOX, own), shell=True, check=True,
+                       capture_output=True)
+        container_id = docker_cli(own, 'run', '-d', '--network', 'none', '--name', container_name(unique_env),
+                                  '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX,
+                                  'sh', '-c', 'while :; do sleep 1; done').strip()
+        with stop_signals(own, container_id) as events:
+            process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own, stop_timeout=60))
+            wait_for_stop_to_begin(events, process)
+            daemon['kill']()
+            result = result_of(process)
+
+    assert result['failed']
+    prefix = 'Packaging %s on %s into %s/%s-' % (container_name(unique_env), own, folder, unique_env)
+    assert result['msg'].startswith(prefix), result['msg']
+    assert ' failed while stopping %s for its commit: ' % container_name(unique_env) in result['msg']
+    assert 'Nothing was published. The container could not be started again either: ' in result['msg']
+    assert visible(folder) == [] and temporaries(folder) == []
+    assert (folder / ('.%s.restart' % unique_env)).exists()
 
 
 def test_a_missing_tarball_dir_is_created_but_never_its_missing_parent(host, environments, unique_env, tmp_path):

@@ -8,11 +8,14 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import commit_config, committed_config
 
 ENV = 'my-env'
 CONFIG = {'Cmd': ['sleep', 'infinity'], 'Env': ['PATH=/usr/bin'], 'Entrypoint': None, 'WorkingDir': '',
           'Labels': {'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.timestamp': '1700000000'},
           'Image': 'busybox', 'Hostname': 'abc'}
+# What the container was created from: busybox as `docker import` makes it.
+BASE = {'Cmd': ['sh'], 'Entrypoint': None, 'Env': None, 'Labels': None}
 LAYERS = ['sha256:' + 'a' * 64, 'sha256:' + 'b' * 64]
 CHANGES = [{'Path': '/root', 'Kind': 0}, {'Path': '/root/.ash_history', 'Kind': 1}]
 
@@ -56,14 +59,16 @@ def test_runtime_config_ignores_our_timestamp_and_what_a_commit_does_not_carry()
 
 
 def sidecar(**changes):
-    data = {'format': store.SIDECAR_FORMAT, 'layers': LAYERS, 'runtime_config': packaging.runtime_config(CONFIG, ENV),
+    """The sidecar of the tarball made from CONTAINER: its runtime_config is the committed image's."""
+    image_config = committed_config(commit_config(CONFIG, BASE, ENV, 1700000000), CONFIG)
+    data = {'format': store.SIDECAR_FORMAT, 'layers': LAYERS, 'runtime_config': packaging.runtime_config(image_config, ENV),
             'source': {'container_id': 'c1'}, 'container_changes': packaging.changes_digest(CHANGES), 'size': 5}
     data.update(changes)
     return data
 
 
 def test_same_content_needs_equal_layers_and_config():
-    image = {'RootFS': {'Layers': LAYERS}, 'Config': CONFIG}
+    image = {'RootFS': {'Layers': LAYERS}, 'Config': committed_config(commit_config(CONFIG, BASE, ENV, 1700000001), CONFIG)}
     assert packaging.same_content(image, sidecar(), ENV)
     assert not packaging.same_content(dict(image, RootFS={'Layers': LAYERS[:1]}), sidecar(), ENV)
     assert not packaging.same_content(dict(image, Config=dict(CONFIG, Env=['A=1'])), sidecar(), ENV)
@@ -91,24 +96,24 @@ def changes(listed):
 
 
 def test_no_reason_when_facts_match_the_newest_sidecar(newest):
-    assert packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV) == []
+    assert packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, BASE) == []
 
 
 def test_changes_are_listed_only_when_the_answer_depends_on_them(newest):
     def fail():
         raise AssertionError('listed the changes needlessly')
 
-    assert packaging.reasons_to_package(True, newest, CONTAINER, fail, ENV) == ['force is set']
-    assert packaging.reasons_to_package(False, None, CONTAINER, fail, ENV) == ['there is no tarball of my-env yet']
-    assert len(packaging.reasons_to_package(False, newest, dict(CONTAINER, Id='c2'), fail, ENV)) == 1
+    assert packaging.reasons_to_package(True, newest, CONTAINER, fail, ENV, BASE) == ['force is set']
+    assert packaging.reasons_to_package(False, None, CONTAINER, fail, ENV, BASE) == ['there is no tarball of my-env yet']
+    assert len(packaging.reasons_to_package(False, newest, dict(CONTAINER, Id='c2'), fail, ENV, BASE)) == 1
 
 
 def test_force_and_missing_tarballs_are_reasons(newest, tmp_path):
-    assert packaging.reasons_to_package(True, newest, CONTAINER, changes(CHANGES), ENV) == ['force is set']
-    assert packaging.reasons_to_package(False, None, CONTAINER, changes(CHANGES), ENV) == ['there is no tarball of my-env yet']
+    assert packaging.reasons_to_package(True, newest, CONTAINER, changes(CHANGES), ENV, BASE) == ['force is set']
+    assert packaging.reasons_to_package(False, None, CONTAINER, changes(CHANGES), ENV, BASE) == ['there is no tarball of my-env yet']
     (tmp_path / 'my-env-1700000000.tar.json').unlink()
     unverified = store.newest_tarball(str(tmp_path), ENV)
-    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, changes(CHANGES), ENV)[0]
+    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, changes(CHANGES), ENV, BASE)[0]
 
 
 @pytest.mark.parametrize('container, listed, reason', [
@@ -117,10 +122,23 @@ def test_force_and_missing_tarballs_are_reasons(newest, tmp_path):
     (CONTAINER, CHANGES + [{'Path': '/new', 'Kind': 1}], 'added or deleted'),
 ])
 def test_cheap_facts_that_differ_are_reasons(newest, container, listed, reason):
-    reasons = packaging.reasons_to_package(False, newest, container, changes(listed), ENV)
+    reasons = packaging.reasons_to_package(False, newest, container, changes(listed), ENV, BASE)
     assert len(reasons) == 1 and reason in reasons[0]
 
 
 def test_a_tarball_whose_size_differs_from_its_sidecar_is_a_reason(newest, tmp_path):
     (tmp_path / 'my-env-1700000000.tar').write_bytes(b'1234')
-    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV)[0]
+    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, BASE)[0]
+
+
+def test_a_tarball_whose_image_kept_the_container_config_is_repackaged(newest, tmp_path):
+    # Made before images kept their base's runtime: the sidecar recorded the container's own config.
+    (tmp_path / 'my-env-1700000000.tar.json').write_text(json.dumps(sidecar(runtime_config=packaging.runtime_config(CONFIG, ENV))))
+    old = store.newest_tarball(str(tmp_path), ENV)
+    reasons = packaging.reasons_to_package(False, old, CONTAINER, changes(CHANGES), ENV, BASE)
+    assert len(reasons) == 1 and 'configuration differs' in reasons[0]
+
+
+def test_another_base_image_is_a_reason(newest):
+    reasons = packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, dict(BASE, Cmd=['bash']))
+    assert len(reasons) == 1 and 'configuration differs' in reasons[0]
