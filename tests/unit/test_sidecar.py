@@ -165,7 +165,7 @@ def through_readers(data, archive_path):
     tarball = store.Tarball(os.path.dirname(archive_path), os.path.basename(archive_path), ENV, 1700000000)
     tarball._sidecar, tarball._sidecar_read = validated, True
     assert_clean(lambda: store.describe_tarball(tarball))
-    assert_clean(lambda: packaging.reasons_to_package(False, tarball, CONTAINER, lambda: [], ENV))
+    assert_clean(lambda: packaging.reasons_to_package(False, tarball, CONTAINER, lambda: [], ENV, {'Cmd': ['sh']}))
     assert_clean(lambda: packaging.same_content({'RootFS': {'Layers': []}, 'Config': {}}, validated, ENV))
 
 
