@@ -13,7 +13,7 @@ COLLIDING = {
     'env': 'production', 'envs': 'production', 'image': 'not-an-image', 'node': 'not-a-node', 'nodes': 'not-a-node',
     'state': 'absent', 'tarball': 'production-1700000000.tar', 'keep': 0, 'force': True, 'pause': True, 'pull': 'always',
     'adopt': True, 'prune': True, 'vps': 'production', 'command': 'exit 3', 'argv': ['false'], 'cpus': 64,
-    'memory': '1k', 'gpus': 'all', 'task_id': 'production', 'task_timeout': 1, 'authorized_keys': 'not-a-key',
+    'memory': '1k', 'gpus': 'all', 'task_id': 'production', 'task_timeout': 1, 'timeout': 1, 'authorized_keys': 'not-a-key',
     'port': 1, 'bind_address': '203.0.113.1', 'ssh_host': 'production.invalid', 'key_dir': '/nonexistent',
     'mounts': ['/nonexistent:/nonexistent'], 'snapshot': True, 'snapshot_keep': 0,
 }
