@@ -138,7 +138,7 @@ def docker_cli(testbed, *args):
 
 
 def test_absent_with_purge_removes_container_tarballs_lock_images_and_record(testbed, inventory, shared_dir, tmp_path,
-                                                                            unique_env, environments_made):
+                                                                             unique_env, environments_made):
     environments_made.append(unique_env)
     base = 'kohakuriver/%s:base' % unique_env
     assert build(inventory, [{'name': unique_env, 'image': BUSYBOX}]).rc == 0

@@ -52,7 +52,9 @@ def test_a_session_with_the_users_own_key_on_every_documented_path(testbed, runn
                   kr_ssh_host='vps.example', kr_cpus=1, kr_memory='256m',
                   kr_mounts=['%s/shared_data:/data' % vps_env['shared_dir']])
 
-    checked = vps(inventory, check=True, **dict(wanted, kr_authorized_keys=public))
+    one_key = dict(wanted)
+    one_key['kr_authorized_keys'] = public  # a single key may be given as a string
+    checked = vps(inventory, check=True, **one_key)
     assert checked.rc == 0 and checked.changed('runner2') == 1, checked
     assert 'would ' in summary(checked, 'Show how to log in') and '(check mode, nothing was done)' in checked.stdout
     assert not runner['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session})

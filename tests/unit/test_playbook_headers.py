@@ -46,7 +46,7 @@ def test_every_parameter_a_playbook_reads_is_documented_with_kr_and_refused_with
         return
     assert refused is not None, 'no check refuses the old names'
     assert sorted(RENAMED.get(name, 'kr_' + name) for name in refused) == sorted(
-        [name for name in read] + [new for old, new in RENAMED.items() if new in read]), refused
+        list(read) + [new for old, new in RENAMED.items() if new in read]), refused
 
 
 def test_site_passes_the_declared_environments_to_sync_under_its_kr_name():
