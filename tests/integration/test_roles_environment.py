@@ -210,3 +210,18 @@ def test_check_mode_on_a_new_environment_predicts_changes_and_makes_nothing(test
     assert tarballs(shared_dir, unique_env) == []
     with pytest.raises(Exception):
         exec_in(testbed, unique_env, ['true'])
+
+
+def test_kohakuriver_environment_names_builds_only_the_named_ones(testbed, inventory, shared_dir, unique_env,
+                                                                  environments_made):
+    chosen, other = unique_env, unique_env + '-other'
+    environments_made.extend([chosen, other])
+    definitions = [{'name': chosen, 'image': BUSYBOX}, {'name': other, 'image': BUSYBOX}]
+    built = build(inventory, definitions, kohakuriver_environment_names=[chosen])
+    assert built.rc == 0, built
+    assert len(tarballs(shared_dir, chosen)) == 1 and tarballs(shared_dir, other) == []
+    assert exec_in(testbed, chosen, ['true'])[0] == 0
+    with pytest.raises(Exception):
+        exec_in(testbed, other, ['true'])
+    undeclared = build(inventory, definitions, kohakuriver_environment_names=[unique_env + '-never'])
+    assert undeclared.rc != 0 and 'which kohakuriver_environments does not declare' in undeclared.stdout, undeclared
