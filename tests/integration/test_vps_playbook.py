@@ -1,6 +1,6 @@
 """The vps playbook on the paths its header documents besides the generated key (tested in test_vps.py): the user's own
-key, check mode, port, bind address, ssh host, limits, mounts, listing by environment, stop with a snapshot and
-delete, on one runner, logging in over real SSH (paramiko) inside the runner's network namespace. The inventory's group
+key, check mode, port, bind address, ssh host, limits, mounts, listing by environment, stop and delete with a
+snapshot, on one runner, logging in over real SSH (paramiko) inside the runner's network namespace. The inventory's group
 variables are named like the parameters were before kr_ (playbook_support.COLLIDING): they change nothing."""
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def test_a_session_with_the_users_own_key_on_every_documented_path(testbed, runn
     would = vps(inventory, check=True, **dict(common, kr_state='absent'))
     assert would.rc == 0 and 'would remove (check mode, nothing was done)' in would.stdout, would
     assert runner['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session})
-    deleted = vps(inventory, **dict(common, kr_state='absent'))
+    deleted = vps(inventory, **dict(common, kr_state='absent', kr_snapshot=True, kr_snapshot_keep=1))
     assert deleted.rc == 0 and 'is removed.' in deleted.stdout, deleted
+    last = summary(deleted, 'Show how to log in').split('Snapshot: ', 1)[1].split()[0]
+    assert last != snapshot and runner['client'].images.get(last)
+    with pytest.raises(docker.errors.ImageNotFound):
+        runner['client'].images.get(snapshot)
     assert not runner['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session})
     gone = vps(inventory, **dict(common, kr_state='absent'))
     assert gone.rc == 0 and gone.changed('runner2') == 0 and 'does not exist; nothing to do.' in gone.stdout, gone
