@@ -124,7 +124,7 @@ def scale_runners(count):
 def sync_playbook_vars(env):
     """Extra vars for kohakuriver.docker.sync naming the one environment to sync (as playbooks/sync.yml documents)."""
     text = (measure.COLLECTION.root / 'playbooks' / 'sync.yml').read_text(encoding='utf-8')
-    for name in ('envs', 'env', 'environments', 'kohakuriver_sync_envs'):
+    for name in ('kr_envs', 'envs', 'env', 'environments', 'kohakuriver_sync_envs'):
         if '%s is defined' % name in text or '-e %s=' % name in text or "'%s'" % name in text:
             return {name: [env] if name.endswith('s') else env}
     return {'env': env}

@@ -2,7 +2,7 @@
 
 Run as a task in the python-data-science environment:
     ansible-playbook -i inventories/local kohakuriver.docker.task_submit \
-        -e node=runner1 -e env=python-data-science -e 'command="python /shared/analyze.py"'
+        -e kr_node=runner1 -e kr_env=python-data-science -e 'kr_command="python /shared/analyze.py"'
 """
 
 import platform

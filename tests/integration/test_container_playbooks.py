@@ -31,7 +31,7 @@ def env(host, unique_env):
 
 
 def playbook(verb, inventory, env, **extra):
-    return run_playbook('kohakuriver.docker.container_%s' % verb, inventory, extra_vars=dict(extra, env=env))
+    return run_playbook('kohakuriver.docker.container_%s' % verb, inventory, extra_vars=dict(extra, kr_env=env))
 
 
 def twice(verb, inventory, env, **extra):
@@ -80,7 +80,7 @@ def drive_shell(argv, expected, timeout=60):
 
 def test_the_container_verbs_are_idempotent_playbooks(host, env, testbed, local_inventory):
     busybox = testbed['images']['busybox']
-    created = twice('create', local_inventory, env, image=busybox)
+    created = twice('create', local_inventory, env, kr_image=busybox)
     assert 'kohakuriver-env-%s was created from %s, and is running.' % (env, busybox) in created.stdout
     container_id = inspect(host['docker_host'], env)['Id']
 
@@ -110,7 +110,7 @@ def test_the_container_verbs_are_idempotent_playbooks(host, env, testbed, local_
 
 
 def test_env_shell_opens_bash_in_a_debian_container_for_the_inventory_host(host, env, testbed, local_inventory):
-    assert playbook('create', local_inventory, env, image=testbed['images']['python']).rc == 0
+    assert playbook('create', local_inventory, env, kr_image=testbed['images']['python']).rc == 0
     container_id = inspect(host['docker_host'], env)['Id']
     shell = playbook('shell', local_inventory, env)
     assert 'exec -it kohakuriver-env-%s bash' % env in shell.stdout, shell
@@ -125,36 +125,36 @@ def test_env_shell_refuses_a_bad_name_and_says_how_to_start_a_stopped_container(
     bad = subprocess.run([script, 'Bad/Name', '-i', str(local_inventory)], capture_output=True, text=True, env=environ, check=False)
     assert bad.returncode == 2 and 'lowercase letters and digits' in bad.stderr
     missing = subprocess.run([script, env, '-i', str(local_inventory)], capture_output=True, text=True, env=environ, check=False)
-    assert missing.returncode == 1 and 'kohakuriver.docker.container_create -e env=%s' % env in missing.stderr
-    assert playbook('create', local_inventory, env, image=testbed['images']['busybox']).rc == 0
+    assert missing.returncode == 1 and 'kohakuriver.docker.container_create -e kr_env=%s' % env in missing.stderr
+    assert playbook('create', local_inventory, env, kr_image=testbed['images']['busybox']).rc == 0
     assert playbook('stop', local_inventory, env).rc == 0
     stopped = subprocess.run([script, env, '-i', str(local_inventory)], capture_output=True, text=True, env=environ, check=False)
-    assert stopped.returncode == 1 and 'kohakuriver.docker.container_start -e env=%s' % env in stopped.stderr
+    assert stopped.returncode == 1 and 'kohakuriver.docker.container_start -e kr_env=%s' % env in stopped.stderr
     shell = playbook('shell', local_inventory, env)
-    assert shell.rc != 0 and 'container_start -e env=%s' % env in shell.stdout, shell
+    assert shell.rc != 0 and 'container_start -e kr_env=%s' % env in shell.stdout, shell
 
 
 def test_check_mode_creates_nothing(host, env, testbed, local_inventory):
     run = run_playbook('kohakuriver.docker.container_create', local_inventory, check=True, diff=True,
-                       extra_vars=dict(env=env, image=testbed['images']['busybox']))
+                       extra_vars=dict(kr_env=env, kr_image=testbed['images']['busybox']))
     assert run.rc == 0 and run.changed() == 1, run
     assert inspect(host['docker_host'], env) is None
 
 
 def test_create_refuses_a_foreign_container_and_leaves_it(host, env, testbed, local_inventory):
     foreign_id = make_foreign(host['docker_host'], env, testbed['images']['busybox'])
-    run = playbook('create', local_inventory, env, image=testbed['images']['busybox'])
+    run = playbook('create', local_inventory, env, kr_image=testbed['images']['busybox'])
     assert run.rc != 0 and 'adopt: true' in run.stdout, run
     deleted = playbook('delete', local_inventory, env)
     assert deleted.rc != 0 and 'adopt: true' in deleted.stdout, deleted
     assert inspect(host['docker_host'], env)['Id'] == foreign_id
-    adopted = playbook('delete', local_inventory, env, adopt=True)
+    adopted = playbook('delete', local_inventory, env, kr_adopt=True)
     assert adopted.rc == 0 and adopted.changed() == 1 and inspect(host['docker_host'], env) is None, adopted
 
 
 def test_a_missing_variable_says_what_to_pass(local_inventory):
     run = run_playbook('kohakuriver.docker.container_create', local_inventory)
-    assert run.rc != 0 and '-e env=my-python-env -e image=python:3.11-slim' in run.stdout, run
+    assert run.rc != 0 and '-e kr_env=my-python-env -e kr_image=python:3.11-slim' in run.stdout, run
 
 
 def test_playbooks_and_env_shell_reach_a_host_over_real_ssh(host, env, testbed, tmp_path):
@@ -166,7 +166,7 @@ def test_playbooks_and_env_shell_reach_a_host_over_real_ssh(host, env, testbed, 
         'ansible_user': ssh['user'], 'ansible_ssh_common_args': '-F %s' % ssh['ssh_config'],
         'ansible_python_interpreter': sys.executable, 'kohakuriver_docker_host': host['docker_host'],
     }}}}))
-    twice('create', inventory, env, image=testbed['images']['busybox'])
+    twice('create', inventory, env, kr_image=testbed['images']['busybox'])
     container_id = inspect(host['docker_host'], env)['Id']
     shell = playbook('shell', inventory, env)
     command = 'ssh -t -p %s -F %s %s@%s docker -H %s exec -it kohakuriver-env-%s sh' % (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -129,19 +130,53 @@ def test_another_image_is_refused_until_recreate_is_asked(testbed, inventory, sh
     assert exec_in(testbed, unique_env, ['python3', '--version'])[0] == 0
 
 
-def test_absent_with_purge_removes_container_tarballs_and_record(testbed, inventory, shared_dir, tmp_path, unique_env,
-                                                                 environments_made):
+def docker_cli(testbed, *args):
+    """The plain docker CLI on the Host, a client this collection did not write; (exit code, stdout)."""
+    done = subprocess.run(['docker', '-H', testbed['host']['docker_host']] + list(args), capture_output=True, text=True,
+                          check=False)
+    return done.returncode, done.stdout.strip()
+
+
+def test_absent_with_purge_removes_container_tarballs_lock_images_and_record(testbed, inventory, shared_dir, tmp_path,
+                                                                             unique_env, environments_made):
     environments_made.append(unique_env)
+    base = 'kohakuriver/%s:base' % unique_env
     assert build(inventory, [{'name': unique_env, 'image': BUSYBOX}]).rc == 0
     record = tmp_path / 'state' / 'environments' / ('%s.json' % unique_env)
-    assert record.is_file() and len(tarballs(shared_dir, unique_env)) == 1
+    lock = shared_dir / 'kohakuriver-containers' / ('.%s.package.lock' % unique_env)
+    assert record.is_file() and lock.is_file() and len(tarballs(shared_dir, unique_env)) == 1
+    base_id = docker_cli(testbed, 'image', 'inspect', '-f', '{{.Id}}', base)[1]
+    # A kohakuriver/<env> image made by hand (no labels of this collection), and a user's container of the base image.
+    user, by_hand = 'krtest-user-%s' % unique_env, 'kohakuriver/%s:by-hand' % unique_env
+    assert docker_cli(testbed, 'create', '--name', user, BUSYBOX, 'true')[0] == 0
+    try:
+        assert docker_cli(testbed, 'commit', user, by_hand)[0] == 0
+        docker_cli(testbed, 'rm', user)
+        assert docker_cli(testbed, 'create', '--name', user, base, 'true')[0] == 0
 
-    kept = build(inventory, [{'name': unique_env, 'state': 'absent'}])
-    assert kept.rc == 0, kept
-    assert len(tarballs(shared_dir, unique_env)) == 1, 'absent alone keeps the tarballs, as KohakuRiver does'
-    removed = build(inventory, [{'name': unique_env, 'state': 'absent', 'purge': True}])
-    assert removed.rc == 0, removed
-    assert tarballs(shared_dir, unique_env) == [] and not record.exists()
+        kept = build(inventory, [{'name': unique_env, 'state': 'absent'}])
+        assert kept.rc == 0, kept
+        assert len(tarballs(shared_dir, unique_env)) == 1, 'absent alone keeps the tarballs, as KohakuRiver does'
+        purge = [{'name': unique_env, 'state': 'absent', 'purge': True}]
+        checked = build(inventory, purge, '--check')
+        assert checked.rc == 0 and len(tarballs(shared_dir, unique_env)) == 1 and lock.is_file(), checked
+        in_use = build(inventory, purge)
+        assert in_use.rc == 0, in_use
+        assert tarballs(shared_dir, unique_env) == [] and not record.exists() and not lock.exists()
+        assert docker_cli(testbed, 'image', 'inspect', base)[0] == 0, 'a container uses it: kept'
+        assert '%s: a container uses it' % base_id in in_use.stdout
+
+        docker_cli(testbed, 'rm', user)
+        checked = build(inventory, purge, '--check')
+        assert checked.rc == 0 and checked.changed('host') == 1 and docker_cli(testbed, 'image', 'inspect', base)[0] == 0
+        purged = build(inventory, purge)
+        assert purged.rc == 0 and purged.changed('host') == 1, purged
+        assert docker_cli(testbed, 'image', 'inspect', base)[0] != 0 and docker_cli(testbed, 'image', 'inspect', base_id)[0] != 0
+        assert docker_cli(testbed, 'image', 'inspect', by_hand)[0] == 0, 'an image this collection did not commit is kept'
+        again = build(inventory, purge)
+        assert again.rc == 0 and again.changed('host') == 0, again
+    finally:
+        docker_cli(testbed, 'rm', '-f', user)
     with pytest.raises(Exception):
         exec_in(testbed, unique_env, ['true'])
 
@@ -175,3 +210,18 @@ def test_check_mode_on_a_new_environment_predicts_changes_and_makes_nothing(test
     assert tarballs(shared_dir, unique_env) == []
     with pytest.raises(Exception):
         exec_in(testbed, unique_env, ['true'])
+
+
+def test_kohakuriver_environment_names_builds_only_the_named_ones(testbed, inventory, shared_dir, unique_env,
+                                                                  environments_made):
+    chosen, other = unique_env, unique_env + '-other'
+    environments_made.extend([chosen, other])
+    definitions = [{'name': chosen, 'image': BUSYBOX}, {'name': other, 'image': BUSYBOX}]
+    built = build(inventory, definitions, kohakuriver_environment_names=[chosen])
+    assert built.rc == 0, built
+    assert len(tarballs(shared_dir, chosen)) == 1 and tarballs(shared_dir, other) == []
+    assert exec_in(testbed, chosen, ['true'])[0] == 0
+    with pytest.raises(Exception):
+        exec_in(testbed, other, ['true'])
+    undeclared = build(inventory, definitions, kohakuriver_environment_names=[unique_env + '-never'])
+    assert undeclared.rc != 0 and 'which kohakuriver_environments does not declare' in undeclared.stdout, undeclared

@@ -1,5 +1,6 @@
 """site.yml end to end on the test bed: Host, runners, two environments built and synced; the second run changes
-nothing."""
+nothing. The inventory's group variables are named like the playbooks' parameters were before kr_ (envs, env, state,
+...; playbook_support.COLLIDING): they change nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import docker
 import pytest
 
 from conftest import run_playbook
+from playbook_support import COLLIDING
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, PYTHON, changed_tasks, environments_made, exec_in, failures, marker, role_inventory, tarballs,
 )
@@ -25,7 +27,7 @@ def test_site_twice_builds_packages_and_syncs_then_changes_nothing(testbed, shar
         {'name': python, 'image': PYTHON, 'python_packages': ['six']},
     ]
     inventory = role_inventory(tmp_path / 'inventory.json', testbed, shared_dir, tmp_path / 'state',
-                               {'kohakuriver_environments': environments})
+                               dict(COLLIDING, kohakuriver_environments=environments))
 
     started = time.monotonic()
     first = run_playbook('kohakuriver.docker.site', inventory)

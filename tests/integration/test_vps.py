@@ -294,8 +294,8 @@ def test_a_generated_key_is_returned_once_and_the_session_is_listed(node, sessio
 
 def test_the_playbook_creates_lists_stops_and_deletes_a_session(node, session, vps_env, tmp_path):
     key_dir = tmp_path / 'keys'
-    common = dict(node=node['name'], vps=session['name'], key_dir=str(key_dir))
-    made = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, env=session['env']))
+    common = dict(kr_node=node['name'], kr_vps=session['name'], kr_key_dir=str(key_dir))
+    made = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, kr_env=session['env']))
     assert made.rc == 0 and made.changed(node['name']) > 0, made
     assert 'PRIVATE KEY' not in made.stdout + made.stderr
     key_file = key_dir / ('%s-%s' % (node['name'], session['name']))
@@ -305,20 +305,20 @@ def test_the_playbook_creates_lists_stops_and_deletes_a_session(node, session, v
     assert printed in made.stdout and listed['host_key_fingerprint'] in made.stdout, made
     assert ssh(node, listed['port'], key_file.read_text(), 'echo via-playbook')['stdout'] == 'via-playbook\n'
 
-    again = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, env=session['env']))
+    again = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, kr_env=session['env']))
     assert again.rc == 0 and again.changed(node['name']) == 0 and printed in again.stdout, again
 
-    table = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(node=node['name'], state='list'))
+    table = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(kr_node=node['name'], kr_state='list'))
     assert table.rc == 0 and session['name'] in table.stdout, table
     assert 'ssh -p %d root@%s' % (listed['port'], node['name']) in table.stdout, table
 
-    stopped = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, state='stopped'))
+    stopped = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, kr_state='stopped'))
     assert stopped.rc == 0 and stopped.changed(node['name']) == 1 and 'its files are kept' in stopped.stdout, stopped
-    deleted = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, state='absent'))
+    deleted = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, kr_state='absent'))
     assert deleted.rc == 0 and deleted.changed(node['name']) == 1 and 'is removed' in deleted.stdout, deleted
     assert not node['client'].containers.list(all=True, filters={'name': 'kohakuriver-vps-' + session['name']})
 
-    wrong = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, env='krtest-never-packaged'))
+    wrong = run_playbook('kohakuriver.docker.vps', vps_env['inventory'], dict(common, kr_env='krtest-never-packaged'))
     assert wrong.rc != 0 and 'krtest-never-packaged' in wrong.stdout, wrong
 
 
