@@ -14,13 +14,17 @@ import time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
 
+def lock_path(lock_dir, env, purpose='sync'):
+    return os.path.join(lock_dir, '.%s.%s.lock' % (env, purpose))
+
+
 @contextlib.contextmanager
 def env_lock(lock_dir, env, timeout=3600, purpose='sync'):
     """Hold an exclusive flock on <lock_dir>/.<env>.<purpose>.lock; fail after timeout seconds of waiting.
 
     Yields the seconds spent waiting, so callers can tell whether another process held the lock.
     """
-    path = os.path.join(lock_dir, '.%s.%s.lock' % (env, purpose))
+    path = lock_path(lock_dir, env, purpose)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:

@@ -37,7 +37,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import (
     commit_config, expected_runtime_config, runtime_config,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
+from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock, lock_path
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, LABEL_ENV, LABEL_TIMESTAMP, container_name, image_reference, image_repository, tarball_name,
     validate_env_name,
@@ -603,32 +603,51 @@ class Packaging(object):
 
     def _remove_superseded_images(self, current_id):
         """Remove this environment's images this module committed, other than current_id, that nothing uses."""
-        filters = {'label': ['%s=%s' % (LABEL_ENV, self.env), LABEL_TIMESTAMP]}
-        in_use = set(found.get('ImageID') for found in self.client.api.containers(all=True))
-        removed = []
-        for found in self.client.api.images(filters=filters):
-            tags = [tag for tag in found.get('RepoTags') or [] if tag != '<none>:<none>']
-            if found['Id'] == current_id or found['Id'] in in_use:
-                continue
-            if any(not tag.startswith(self.repository + ':') for tag in tags):
-                continue
-            try:
-                for tag in tags:
-                    self.client.api.remove_image(tag)
-                if not tags:
-                    self.client.api.remove_image(found['Id'])
-                removed.append(found['Id'])
-            except APIError as exc:
-                if getattr(exc, 'status_code', None) not in (404, 409):
-                    raise
-        return removed
+        return remove_committed_images(self.client, self.env, keep_id=current_id)[0]
 
 
-def remove_tarballs(params, check_mode=False):
-    """state=absent: delete one named tarball of the environment, or all of them, each with its sidecar."""
+def remove_committed_images(client, env, keep_id=None, check_mode=False):
+    """Remove the images packaging committed for env (labelled with it and a timestamp), other than keep_id.
+
+    Kept: an image a container uses and one a tag outside kohakuriver/<env> names. Returns (removed IDs, kept: one
+    'ID: why' line each); in check mode nothing is removed and removed lists what would go.
+    """
+    repository = image_repository(env)
+    filters = {'label': ['%s=%s' % (LABEL_ENV, env), LABEL_TIMESTAMP]}
+    in_use = set(found.get('ImageID') for found in client.api.containers(all=True))
+    removed, kept = [], []
+    for found in client.api.images(filters=filters):
+        tags = [tag for tag in found.get('RepoTags') or [] if tag != '<none>:<none>']
+        foreign = [tag for tag in tags if not tag.startswith(repository + ':')]
+        if found['Id'] == keep_id:
+            continue
+        if found['Id'] in in_use or foreign:
+            kept.append('%s: %s' % (found['Id'], 'a container uses it' if found['Id'] in in_use
+                                    else 'also tagged ' + ', '.join(foreign)))
+            continue
+        try:
+            if not check_mode:
+                for tag in tags or [found['Id']]:
+                    client.api.remove_image(tag)
+            removed.append(found['Id'])
+        except APIError as exc:
+            if getattr(exc, 'status_code', None) not in (404, 409):
+                raise
+            kept.append('%s: %s' % (found['Id'], explain(exc)))
+    return removed, kept
+
+
+def remove_tarballs(params, check_mode=False, client=None):
+    """state=absent: delete one named tarball of the environment, or all of them, each with its sidecar.
+
+    With purge (and a client of the Host's daemon), the environment is going away: its package lock and the images
+    packaging committed for it (remove_committed_images) go too.
+    """
     env = validate_env_name(params['name'])
     folder = store.tarball_folder(params['tarball_dir'])
-    result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None, reasons=[])
+    purge = bool(params.get('purge'))
+    result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], kept_images=[], save=None,
+                  reasons=[])
     named = params.get('tarball')
     if named is not None:
         found = store.named_tarball(folder, env, named)
@@ -640,17 +659,24 @@ def remove_tarballs(params, check_mode=False):
         orphans = []
     else:
         targets, orphans = [], []
+    lock = lock_path(folder, env, LOCK_PURPOSE)
+    if purge and os.path.lexists(lock):
+        orphans.append(lock)
     before = [tarball.file_name for tarball in store.list_tarballs(folder, env)] if os.path.isdir(folder) else []
     gone = set(tarball.file_name for tarball in targets)
     result['diff'] = dict(before=dict(tarballs=before), after=dict(tarballs=[name for name in before if name not in gone]))
-    result['changed'] = bool(targets or orphans)
-    if check_mode or not result['changed']:
+    if purge:
+        result['removed_images'], result['kept_images'] = remove_committed_images(client, env, check_mode=check_mode)
+    result['changed'] = bool(targets or orphans or result['removed_images'])
+    if check_mode or not (targets or orphans):
         result['removed'] = [tarball.path for tarball in targets]
+        result['cleaned'] = orphans if check_mode else []
         return result
     with env_lock(folder, env, purpose=LOCK_PURPOSE):
         for tarball in targets:
             if store.remove_tarball(tarball):
                 result['removed'].append(tarball.path)
+        # The lock file goes last, while held; a packaging that waited on it then finds the environment gone.
         result['cleaned'] = [path for path in orphans if store.remove_quietly(path)]
         store.fsync_folder(folder)
     return result

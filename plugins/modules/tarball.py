@@ -57,7 +57,7 @@ description:
     A tarball whose image still has the container's keep-alive loop and managed label (made before images kept
     their base image's runtime) differs in its config, so the first run after the upgrade makes a new one.
   - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
-    its sidecar. No Docker daemon is contacted.
+    its sidecar. No Docker daemon is contacted, unless O(purge=true).
 author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
@@ -143,6 +143,15 @@ options:
         than O(timeout). Once bytes flow, the save has no time limit.
     type: int
     default: 1800
+  purge:
+    description:
+      - With O(state=absent) and no O(tarball), the environment is going away, so besides its tarballs this also
+        removes its package lock file and, from the Docker host, the images packaging committed for it (labelled
+        with the environment and a timestamp, with all their C(kohakuriver/<name>) tags, V(base) among them).
+      - An image a container uses, or one that a tag outside C(kohakuriver/<name>) names, is kept and listed in
+        RV(kept_images). Runners keep their images (C(kohakuriver.docker.image_sync) with O(kohakuriver.docker.image_sync#module:prune) removes superseded ones there).
+    type: bool
+    default: false
   tarball:
     description:
       - With O(state=absent), the file name of the one tarball to delete, for example
@@ -177,6 +186,12 @@ EXAMPLES = r'''
   kohakuriver.docker.tarball:
     name: my-python-env
     state: absent
+
+- name: An environment goes away - its tarballs, package lock and the images packaging committed on the Host
+  kohakuriver.docker.tarball:
+    name: my-python-env
+    state: absent
+    purge: true
 '''
 
 RETURN = r'''
@@ -227,7 +242,15 @@ cleaned:
   type: list
   elements: str
 removed_images:
-  description: IDs of superseded images of this environment, committed by this module, removed from the Host.
+  description:
+    - IDs of superseded images of this environment, committed by this module, removed from the Host.
+    - With O(purge=true), every image packaging committed for the environment that was removed (in check mode, that
+      would be).
+  returned: always
+  type: list
+  elements: str
+kept_images:
+  description: With O(purge=true), the committed images kept, each as C(<image ID>: <why>).
   returned: always
   type: list
   elements: str
@@ -280,13 +303,19 @@ ARGUMENT_SPEC = dict(
     stop_timeout=dict(type='int', default=10),
     image_timeout=dict(type='int', default=1800),
     adopt=dict(type='bool', default=False),
+    purge=dict(type='bool', default=False),
     tarball=dict(type='str'),
 )
 
 
 def operation(module):
     if module.params['state'] == 'absent':
-        return remove_tarballs(module.params, check_mode=module.check_mode)
+        if module.params['purge'] and module.params['tarball'] is not None:
+            module.fail_json(msg='purge removes everything of the environment; give it without tarball.')
+        client = client_for(module) if module.params['purge'] else None
+        return remove_tarballs(module.params, check_mode=module.check_mode, client=client)
+    if module.params['purge']:
+        module.fail_json(msg='purge goes with state=absent.')
     if module.params['tarball'] is not None:
         module.fail_json(msg='tarball names a tarball to delete; use it with state=absent.')
     packaging = Packaging(client_for(module), module.params, check_mode=module.check_mode,
