@@ -219,6 +219,32 @@ def test_absent_deletes_one_named_tarball_or_all_of_the_environment(docker_hosts
     assert not ok(package(unique_env, folder, host, state='absent'))['changed']
 
 
+def test_purge_removes_tarballs_lock_and_committed_images_of_that_environment_only(
+        docker_hosts, environments, unique_env, shared_dir):
+    host = engine(docker_hosts, 'host')['docker_host']
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env)
+    made = ok(package(unique_env, folder, host))['tarball']
+    committed = inspect_image(host, image_reference(unique_env))['Id']
+    environments.make(host, unique_env + '-2')
+    neighbour = ok(package(unique_env + '-2', folder, host))['tarball']
+    lock = folder / ('.%s.package.lock' % unique_env)
+    assert lock.exists()
+    misused = package(unique_env, folder, host, state='absent', purge=True, tarball=made['file'])
+    assert misused['failed'] and misused['msg'] == 'purge removes everything of the environment; give it without tarball.'
+    assert package(unique_env, folder, host, purge=True)['msg'] == 'purge goes with state=absent.'
+
+    predicted = ok(package(unique_env, folder, host, state='absent', purge=True, check=True))
+    assert predicted['changed'] and predicted['removed_images'] == [committed] and str(lock) in predicted['cleaned']
+    assert os.path.exists(made['path']) and inspect_image(host, image_reference(unique_env)) is not None
+    purged = ok(package(unique_env, folder, host, state='absent', purge=True))
+    assert purged['removed'] == [made['path']] and purged['removed_images'] == [committed] and purged['kept_images'] == []
+    assert not lock.exists() and inspect_image(host, committed) is None
+    assert visible(folder) == [neighbour['file'], neighbour['file'] + '.json'], 'the neighbour environment keeps its tarball'
+    assert inspect_image(host, image_reference(unique_env + '-2')) is not None
+    assert not ok(package(unique_env, folder, host, state='absent', purge=True))['changed']
+
+
 @pytest.mark.parametrize('tarball, message', [
     ('../{env}-1700000000.tar', 'without any folder'),
     ('/etc/passwd', 'without any folder'),
