@@ -149,7 +149,8 @@ options:
         removes its package lock file and, from the Docker host, the images packaging committed for it (labelled
         with the environment and a timestamp, with all their C(kohakuriver/<name>) tags, V(base) among them).
       - An image a container uses, or one that a tag outside C(kohakuriver/<name>) names, is kept and listed in
-        RV(kept_images). Runners keep their images (C(kohakuriver.docker.image_sync) with O(kohakuriver.docker.image_sync#module:prune) removes superseded ones there).
+        RV(kept_images). Runners keep their images (there M(kohakuriver.docker.image_sync) with
+        O(kohakuriver.docker.image_sync#module:prune=true) removes superseded ones).
     type: bool
     default: false
   tarball:
@@ -250,7 +251,7 @@ removed_images:
   type: list
   elements: str
 kept_images:
-  description: With O(purge=true), the committed images kept, each as C(<image ID>: <why>).
+  description: With O(purge=true), the committed images kept, each as the image ID, a colon and why it was kept.
   returned: always
   type: list
   elements: str
