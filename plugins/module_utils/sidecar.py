@@ -102,25 +102,15 @@ def _list_of(check):
     return checked
 
 
-def _record(fields):
-    """An object whose keys in fields are checked (each required); other keys are ignored."""
-    def checked(field, value):
-        _object(field, value)
-        for key, check in fields:
-            if key not in value:
-                raise Invalid('%s.%s' % (field, key), 'missing')
-            check('%s.%s' % (field, key), value[key])
-        return value
-    return checked
-
-
-def _optional_record(fields):
-    """An object whose keys in fields, when present, are checked."""
+def _record(fields, required=True):
+    """An object whose keys in fields are checked (each required, or only when present); other keys are ignored."""
     def checked(field, value):
         _object(field, value)
         for key, check in fields:
             if key in value:
                 check('%s.%s' % (field, key), value[key])
+            elif required:
+                raise Invalid('%s.%s' % (field, key), 'missing')
         return value
     return checked
 
@@ -142,9 +132,9 @@ FIELDS = [
     ('layer_members', _list_of(_string)),
     ('members', _list_of(_MEMBER)),
     ('links', _list_of(_LINK)),
-    ('source', _optional_record([('container', _optional_string), ('container_id', _optional_string),
+    ('source', _record(required=False, fields=[('container', _optional_string), ('container_id', _optional_string),
                                  ('host', _optional_string)])),
-    ('engine', _optional_record([('version', _optional_string), ('api_version', _optional_string)])),
+    ('engine', _record(required=False, fields=[('version', _optional_string), ('api_version', _optional_string)])),
     ('created', _optional_string),
     ('image_created', _optional_string),
     ('runtime_config', _object),
