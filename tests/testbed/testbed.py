@@ -1459,7 +1459,7 @@ def remove_project_objects(engine, registry):
 
     Containers: named after a krtest-/krbench- environment or labelled with one. Images: tagged in such a repository
     or as a test bed image (kohakuriver-test/..., plain or in the test registry), or untagged and labelled with such an
-    environment. Returns what went, as 'container NAME' and 'image TAG|ID' lines.
+    environment. An image a container outside the project uses is kept. Returns what went (or stayed), one line each.
     """
     removed = []
     for container in engine.containers():
@@ -1473,12 +1473,10 @@ def remove_project_objects(engine, registry):
         tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
         env = (image.get("Labels") or {}).get("io.kohakuriver.docker.env", "")
         ours = [tag for tag in tags if tag.startswith(test_prefixes) or is_project_name(tag.rpartition(":")[0])]
-        for tag in ours:
-            engine.remove_image(tag)
-            removed.append("image %s" % tag)
-        if not tags and is_project_name(env):
-            engine.call("DELETE", "/images/%s" % image["Id"], ok=(200, 404, 409))
-            removed.append("image %s" % image["Id"])
+        for name in ours or ([image["Id"]] if not tags and is_project_name(env) else []):
+            # 409: a container the project did not make uses it (the demo's environment, say): it stays.
+            status = engine.call("DELETE", "/images/%s" % quote_reference(name), ok=(200, 404, 409))[0]
+            removed.append("image %s" % name if status != 409 else "nothing of image %s: a container uses it" % name)
     return removed
 
 
