@@ -45,10 +45,10 @@ def test_only_the_projects_containers_and_images_go(engine):
     _create(engine, foreign_tag, 'kohakuriver-env-krtest-%s' % suffix)
     try:
         removed = bed.remove_project_objects(engine, registry)
-        assert 'container kohakuriver-env-krtest-%s' % suffix in removed
-        assert 'container %s' % labelled_name in removed
-        assert 'image kohakuriver/krtest-%s:base' % suffix in removed
-        assert 'image %s' % test_image in removed
+        assert 'removed container kohakuriver-env-krtest-%s' % suffix in removed
+        assert 'removed container %s' % labelled_name in removed
+        assert 'removed image kohakuriver/krtest-%s:base' % suffix in removed
+        assert 'removed image %s' % test_image in removed
         names = [name for container in engine.containers() for name in container['Names']]
         assert '/keep-%s' % suffix in names and not any(suffix in name for name in names if 'keep-' not in name)
         assert engine.has_image(foreign_tag), 'an image the project did not make stays'

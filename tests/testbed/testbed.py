@@ -1429,7 +1429,7 @@ def ensure_up(runners=None, fresh=False):
         host = ensure_host(bed)
         if fresh:
             for what in remove_project_objects(host, config.registry):
-                log("fresh start: removed %s from the Host engine" % what)
+                log("fresh start, Host engine: %s" % what)
         with _locked(config.cache_dir):
             ids = ensure_archives(config, host)
             if any(node.generation == "26" for node in nodes):
@@ -1467,7 +1467,7 @@ def remove_project_objects(engine, registry):
         env = (container.get("Labels") or {}).get("io.kohakuriver.docker.env", "")
         if any(is_project_name(name) for name in names) or is_project_name(env):
             engine.remove_container(container["Id"])
-            removed.append("container %s" % (names[0] if names else container["Id"]))
+            removed.append("removed container %s" % (names[0] if names else container["Id"]))
     test_prefixes = (TEST_IMAGE_NAMESPACE, "%s/%s" % (registry, TEST_IMAGE_NAMESPACE))
     for image in engine.images():
         tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
@@ -1476,7 +1476,7 @@ def remove_project_objects(engine, registry):
         for name in ours or ([image["Id"]] if not tags and is_project_name(env) else []):
             # 409: a container the project did not make uses it (the demo's environment, say): it stays.
             status = engine.call("DELETE", "/images/%s" % quote_reference(name), ok=(200, 404, 409))[0]
-            removed.append("image %s" % name if status != 409 else "nothing of image %s: a container uses it" % name)
+            removed.append("removed image %s" % name if status != 409 else "kept image %s: a container uses it" % name)
     return removed
 
 
