@@ -1620,7 +1620,7 @@ def env_lines(state, config):
 
 def _cmd_up(args, config):
     started = time.monotonic()
-    state = ensure_up(args.runners, fresh=args.fresh or os.environ.get("KR_TESTBED_FRESH") == "1")
+    state = ensure_up(args.runners, fresh=args.fresh)
     for name, ok, detail in check(state, config):
         print("%-10s %-4s %s" % (name, "ok" if ok else "FAIL", detail))
     log("up in %.1f s; state in %s" % (time.monotonic() - started, config.state_file))
@@ -1666,7 +1666,7 @@ def main(argv=None):
     up.add_argument("--fresh", action="store_true",
                     help="start as on a machine where nothing of the project ran: stop and forget what earlier runs left, "
                          "drop cached files that fail their checksum, remove the project's containers and images from the "
-                         "Host (also with KR_TESTBED_FRESH=1)")
+                         "Host (scripts/test passes it when KR_TESTBED_FRESH=1)")
     commands.add_parser("down", help="stop and remove what up started")
     commands.add_parser("status", help="health of every piece")
     commands.add_parser("env", help="print export KR_...= lines")
