@@ -132,6 +132,16 @@ def _server_api_version(docker_host, timeout, tls_config):
         asking.close()
 
 
+def inspect_container(client, name):
+    """The container's inspect dict, or None when the daemon has no such container."""
+    try:
+        return client.api.inspect_container(name)
+    except APIError as exc:
+        if getattr(exc, 'status_code', None) == 404:
+            return None
+        raise
+
+
 def inspect_or_none(client, reference):
     """The image's inspect dict, or None when the daemon has no such image."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import explain, inspect_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import (
     STOP_TIMEOUT, actual_options, describe, drift_warning, find_drift, is_managed, state_of,
 )
@@ -24,13 +24,6 @@ try:
     from docker.utils import parse_repository_tag
 except ImportError:
     APIError = NotFound = Exception
-
-
-def inspect_container(client, name):
-    try:
-        return client.api.inspect_container(name)
-    except NotFound:
-        return None
 
 
 def local_image_id(client, image):

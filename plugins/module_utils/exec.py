@@ -20,8 +20,7 @@ import ssl
 import struct
 import threading
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import ExecStream, explain, path_stat
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container import inspect_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import ExecStream, explain, inspect_container, path_stat
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import describe
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail

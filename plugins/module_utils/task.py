@@ -16,7 +16,7 @@ import time
 import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
-    DOCKER_ERRORS, APIError, explain, inspect_or_none, remove_container,
+    DOCKER_ERRORS, APIError, explain, inspect_container, inspect_or_none, remove_container,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
@@ -267,7 +267,7 @@ def run_task(client, spec, check_mode=False):
         raise Failure('Task %s: looking for orphaned task containers before it starts failed: %s'
                       % (spec.task_id, explain(exc)), **result)
     result['warnings'].extend(warnings)
-    if _task_container(client, spec.container_name) is not None:
+    if inspect_container(client, spec.container_name) is not None:
         raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
                       % (spec.container_name, spec.task_id), **result)
     if _logs_in_use(spec):
@@ -366,10 +366,10 @@ def _run_container(client, spec):
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
         if container_id:
-            _remove_task_container(client, spec, container_id, problem, outcome)
+            _removeinspect_container(client, spec, container_id, problem, outcome)
 
 
-def _remove_task_container(client, spec, container_id, problem, outcome):
+def _removeinspect_container(client, spec, container_id, problem, outcome):
     """Remove the container; when that fails, say so after the real problem (never instead of it)."""
     try:
         remove_container(client, container_id)
@@ -466,15 +466,6 @@ def _iso(seconds):
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds)) + ('.%03dZ' % int((seconds % 1) * 1000))
 
 
-def _task_container(client, name):
-    try:
-        return client.api.inspect_container(name)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) == 404:
-            return None
-        raise
-
-
 def remove_tasks(client, task_id=None, stop_timeout=10, check_mode=False):
     """state=absent: stop and remove the task container of task_id, or, without task_id, every orphan; logs kept."""
     if task_id is None:
@@ -482,7 +473,7 @@ def remove_tasks(client, task_id=None, stop_timeout=10, check_mode=False):
         return dict(changed=bool(reaped), reaped=reaped, warnings=warnings)
     validate_task_id(task_id)
     name = TASK_CONTAINER_PREFIX + task_id
-    attrs = _task_container(client, name)
+    attrs = inspect_container(client, name)
     if attrs is None:
         return dict(changed=False, task_id=task_id, container=name, reaped=[])
     if not is_task_container(attrs.get('Name'), (attrs.get('Config') or {}).get('Labels')):

@@ -16,8 +16,7 @@ import random
 import tarfile
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_or_none, remove_container
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container import inspect_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_container, inspect_or_none, remove_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure

@@ -12,6 +12,8 @@ import tarfile
 import docker
 import pytest
 
+from testbed.testbed import file_sha256
+
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP, container_name, image_reference, image_repository,
 )
@@ -44,12 +46,7 @@ def ensure_image(docker_host, image):
             api.images.pull(image)
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_file = file_sha256
 
 
 def remove_env_from(docker_host, env):
