@@ -16,7 +16,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils import packagin
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import index_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
-from test_loadstream import legacy_members, write_archive
+from .test_loadstream import legacy_members, write_archive
 
 ENV = 'env'
 WHERE = '/share/env-1700000000.tar.json'

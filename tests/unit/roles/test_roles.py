@@ -12,7 +12,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ROLES = ('host', 'runner', 'environment')
 SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
           'kohakuriver_environments'}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-PLAYBOOKS = sorted((Path(__file__).resolve().parents[2] / 'playbooks').glob('*.yml'))
+PLAYBOOKS = sorted((Path(__file__).resolve().parents[3] / 'playbooks').glob('*.yml'))
 # Old names that map to another kr_ name than kr_<old>.
 RENAMED = {'task_timeout': 'kr_timeout'}
 
