@@ -376,11 +376,13 @@ def _thin_archive(ctx):
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_layer_count
         # pylint: disable-next=import-outside-toplevel,import-error
-        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+        # pylint: disable-next=import-outside-toplevel,import-error
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ThinStream
         archive = ImageArchive(ctx.v2.path, ctx.v2.sidecar)
         held = held_layer_count(archive.diff_ids, set(chain_ids(ctx.v1.sidecar['layers'])))
         with open(path, 'wb') as out:
-            for piece in archive.thin_stream(held):
+            for piece in ThinStream(archive, held):
                 out.write(piece)
     return path
 

@@ -155,12 +155,12 @@ def describe_tarball(tarball):
         sidecar, problem = None, failure.msg
     if target is not None:
         problem = '%s is a link pointing out of tarball_dir (to %s); image_sync refuses to load it.' % (tarball.path, target)
-    elif sidecar is not None and sidecar.get('size') not in (None, size):
-        problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar['size'])
+    elif sidecar is not None and sidecar.size not in (None, size):
+        problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar.size)
     return {
         'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
         'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None and problem is None,
-        'sha256': sidecar.get('sha256') if sidecar else None, 'image_id': sidecar.get('image_id') if sidecar else None,
+        'sha256': sidecar.sha256 if sidecar is not None else None, 'image_id': sidecar.image_id if sidecar is not None else None,
         'problem': problem,
     }
 

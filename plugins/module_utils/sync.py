@@ -67,7 +67,7 @@ class Survey(object):
 
     @property
     def expected_id(self):
-        return self.sidecar.get('image_id') if self.sidecar else None
+        return self.sidecar.image_id if self.sidecar is not None else None
 
 
 def survey(daemon, env, tarball_dir, allow_stale=False):
@@ -88,9 +88,9 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
     sidecar = tarball.sidecar if tarball else None
     if sidecar is not None:
         require_complete(sidecar, tarball.sidecar_path)
-        if sidecar.get('file') not in (None, tarball.file_name):
+        if sidecar.file not in (None, tarball.file_name):
             raise Failure('The sidecar %s describes %s, not %s; remove it or the tarball.'
-                          % (tarball.sidecar_path, sidecar.get('file'), tarball.file_name))
+                          % (tarball.sidecar_path, sidecar.file, tarball.file_name))
     base = daemon.inspect_image(image_reference(env))
     if tarball is None:
         if base is None:
@@ -112,7 +112,7 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
     """Raise a Failure naming both files unless the tarball holds the image its sidecar describes: the same size,
     members where the sidecar lists them, manifest.json and config with the sidecar's sha256s, the config (the image
     ID) and its layers' diff IDs those of the sidecar. Reads the tar headers and the two small members only."""
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
     try:
         ImageArchive(tarball.path, sidecar)
     except Failure as failure:

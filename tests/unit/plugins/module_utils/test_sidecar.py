@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, sidecar, store
-from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import index_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+from .test_image_archive import index_file
 from .test_loadstream import legacy_members, write_archive
 
 ENV = 'env'
@@ -53,7 +53,7 @@ def test_a_sidecar_the_tarball_module_writes_is_valid_and_opens_its_archive(arch
     data = valid_sidecar(archive_path)
     assert sidecar.validate(copy.deepcopy(data), WHERE) == data
     assert sidecar.require_complete(data, WHERE) is data
-    assert ImageArchive(archive_path, data).image_id == data['image_id']
+    assert ImageArchive(archive_path, sidecar.Sidecar(data)).image_id == data['image_id']
 
 
 @pytest.mark.parametrize('field, value, said', [
