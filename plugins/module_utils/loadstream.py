@@ -35,7 +35,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive i
     BLOCK, END_OF_ARCHIVE, LEGACY_REPOSITORIES, MANIFEST, OCI_INDEX, CorruptArchive, read_at, strip_index_names,
 )
 
-CHUNK_SIZE = 8 * 1024 * 1024
+CHUNK_SIZE = 8 * 1024 * 1024  # one read of the tarball, one piece for the socket; two wait for BackgroundDigest at most
 SMALL_PIECE = 64 * 1024
 
 

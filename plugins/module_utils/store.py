@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import hashlib
 import json
 import os
 import posixpath
@@ -27,7 +26,6 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DE
 
 SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
-CHUNK_SIZE = 2 * 1024 * 1024
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
 _TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
@@ -115,20 +113,6 @@ def list_tarballs(folder, env=None):
 def newest_tarball(folder, env):
     tarballs = list_tarballs(folder, env)
     return tarballs[0] if tarballs else None
-
-
-def sha256_of(path, chunk_size=CHUNK_SIZE):
-    """(hex sha256, size in bytes) of a file, read in chunks so memory stays flat."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, 'rb') as handle:
-        while True:
-            chunk = handle.read(chunk_size)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def iso_date(timestamp):
@@ -253,25 +237,17 @@ def write_failure(path, written, exc):
     return Failure('Cannot write %s after %d bytes: %s. Nothing was published.' % (path, written, exc.strerror))
 
 
-def write_stream(chunks, fd, path, observers=()):
-    """Write every chunk to fd, in order, calling each observer(chunk) too; return the bytes written.
+def write_all(fd, data, path, written=0):
+    """Write all of data (bytes or a memoryview) to fd, the temporary file path, after written bytes of it.
 
     Disk errors (full, quota, I/O) become a Failure that says so; the caller removes the temporary file.
     """
-    written = 0
-    write = os.write
-    for chunk in chunks:
-        view = memoryview(chunk)
-        try:
-            while view:
-                done = write(fd, view)
-                view = view[done:]
-        except OSError as exc:
-            raise write_failure(path, written, exc)
-        for observer in observers:
-            observer(chunk)
-        written += len(chunk)
-    return written
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise write_failure(path, written, exc)
 
 
 def seal(fd, path, mode):
@@ -297,7 +273,7 @@ def write_json_atomically(path, data, mode):
     """Write data as JSON to a temporary file, flush it, and rename it over path."""
     temp, fd = create_temp(path)
     try:
-        write_stream([json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n'], fd, temp)
+        write_all(fd, json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n', temp)
         seal(fd, temp, mode)
         fd = None
         os.rename(temp, path)
