@@ -22,7 +22,7 @@ import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import sidecar as sidecar_format
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name, validate_env_name
 
 SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
@@ -147,6 +147,19 @@ def describe_tarball(tarball):
         'sha256': sidecar.sha256 if sidecar is not None else None, 'image_id': sidecar.image_id if sidecar is not None else None,
         'problem': problem,
     }
+
+
+class InfoRequest(object):
+    """tarball_info's parameters, validated: env (name; None for every environment) and folder (tarball_dir)."""
+
+    def __init__(self, params):
+        self.env = None if params['name'] is None else validate_env_name(params['name'])
+        self.folder = tarball_folder(params['tarball_dir'])
+
+
+def tarball_info(request):
+    """tarball_info: describe_tarball of every tarball the request asks for, newest first; reads only."""
+    return dict(changed=False, tarballs=[describe_tarball(tarball) for tarball in list_tarballs(request.folder, request.env)])
 
 
 # The write side. Every writer holds the environment's package lock (locks.env_lock in the tarball folder).

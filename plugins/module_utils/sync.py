@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball, refuse_link_out_of, tarball_folder
 
@@ -120,6 +120,24 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
                       'was. Package the environment again, or remove the sidecar to treat the tarball as unverified.'
                       % (tarball.path, tarball.sidecar_path, getattr(failure, 'cause', failure.msg), keeping),
                       tarball=tarball.path)
+
+
+class SyncRequest(object):
+    """image_sync's parameters, validated: env (the name), tarball_dir, state_dir, prune, allow_stale, lock_timeout."""
+
+    def __init__(self, params):
+        self.env = validate_env_name(params['name'])
+        self.tarball_dir = tarball_folder(params['tarball_dir'])
+        self.state_dir = params['state_dir']
+        self.prune = params['prune']
+        self.allow_stale = params['allow_stale']
+        self.lock_timeout = params['lock_timeout']
+
+
+def sync(daemon, request, check_mode=False):
+    """image_sync: sync_environment for a SyncRequest."""
+    return sync_environment(daemon, request.env, request.tarball_dir, request.state_dir, prune=request.prune,
+                            allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,

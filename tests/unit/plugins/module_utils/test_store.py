@@ -291,3 +291,15 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
     damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
     assert damaged['verified'] is False and 'format is "something else", not "kohakuriver.docker/tarball-v1"' in damaged['problem']
+
+
+def test_tarball_info_lists_the_asked_environment_of_the_validated_folder(tmp_path):
+    for name in ('a-1.tar', 'a-2.tar', 'b-3.tar'):
+        (tmp_path / name).write_bytes(b'x')
+    listed = store.tarball_info(store.InfoRequest(dict(name='a', tarball_dir=str(tmp_path) + '/')))
+    assert not listed['changed'] and [tarball['file'] for tarball in listed['tarballs']] == ['a-2.tar', 'a-1.tar']
+    assert len(store.tarball_info(store.InfoRequest(dict(name=None, tarball_dir=str(tmp_path))))['tarballs']) == 3
+    with pytest.raises(Failure, match='not a valid environment name'):
+        store.InfoRequest(dict(name='A/B', tarball_dir=str(tmp_path)))
+    with pytest.raises(Failure, match='not an absolute path'):
+        store.InfoRequest(dict(name=None, tarball_dir='relative'))
