@@ -20,7 +20,8 @@ import tarfile
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import (
     BLOB, BLOCK, DIGEST, FORMAT_LEGACY, FORMAT_OCI, MANIFEST, METADATA_LIMIT, OCI_LAYOUT, CorruptArchive, check_layer_count,
-    config_image_id, image_id_of_config_member, link_target, manifest_entry, normalize_name, parse_config, resolve,
+    config_image_id, image_id_of_config_member, link_target, manifest_entry, normalize_name, parse_config, read_at,
+    resolve,
 )
 
 _ZERO_BLOCK = bytes(BLOCK)
@@ -287,10 +288,9 @@ def read_member_from(path):
 
     def read_member(member):
         with open(path, 'rb') as handle:
-            handle.seek(member['offset'])
-            data = handle.read(member['size'])
-        if len(data) != member['size']:
-            raise CorruptArchive('%s is cut short' % member['name'], path)
-        return data
+            try:
+                return read_at(handle, member['offset'], member['size'])
+            except CorruptArchive:
+                raise CorruptArchive('%s is cut short' % member['name'], path)
 
     return read_member

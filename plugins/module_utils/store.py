@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tarball folder on shared storage: which tarballs exist, their sidecars, and their checksums.
+"""The tarball folder on shared storage: which tarballs exist and their sidecars (tarball_info), and writing them.
 
 A tarball is '<env>-<unix seconds>.tar' (KohakuRiver's name, loadable by plain 'docker load -i'). Its sidecar
 '<env>-<unix seconds>.tar.json' records what we know about it (its format: sidecar.py); KohakuRiver's own tarballs
@@ -50,7 +50,7 @@ class Tarball(object):
 
     @property
     def sidecar(self):
-        """The sidecar dict, or None when the tarball has none (a KohakuRiver tarball)."""
+        """The sidecar (a sidecar.Sidecar), or None when the tarball has none (a KohakuRiver tarball)."""
         if not self._sidecar_read:
             self._sidecar = read_sidecar(self.path)
             self._sidecar_read = True
@@ -65,7 +65,7 @@ def sidecar_path(tarball_path):
 
 
 def read_sidecar(tarball_path):
-    """The sidecar of tarball_path as a validated dict, None when absent; one that cannot be read or is invalid is a Failure."""
+    """The sidecar of tarball_path as a validated sidecar.Sidecar, None when absent; one that cannot be read or is invalid is a Failure."""
     return sidecar_format.read(tarball_path)
 
 
