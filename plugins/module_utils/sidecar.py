@@ -174,6 +174,7 @@ class Sidecar(dict):
     sha256 = property(lambda self: self.get('sha256'))
     image_id = property(lambda self: self.get('image_id'))
     repo_tags = property(lambda self: self.get('repo_tags'))
+    archive_format = property(lambda self: self.get('archive_format'))
     config = property(lambda self: self.get('config'))
     layers = property(lambda self: self.get('layers'))
     layer_members = property(lambda self: self.get('layer_members'))

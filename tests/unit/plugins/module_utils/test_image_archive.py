@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.kohakuriver.docker.plugins.module_utils import archive_indexer
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive_indexer import ArchiveIndexer, read_member_from
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import (
-    CorruptArchive, image_id_of_config_member, strip_index_names, strip_manifest_tags,
+    CorruptArchive, image_id_of_config_member, link_target, resolve, strip_index_names, strip_manifest_tags,
 )
 
 
@@ -336,3 +336,14 @@ def test_image_id_of_config_member():
     assert image_id_of_config_member('a' * 64 + '.json') == 'sha256:' + 'a' * 64
     assert image_id_of_config_member('blobs/sha256/' + 'b' * 64) == 'sha256:' + 'b' * 64
     assert image_id_of_config_member('config.json') is None
+
+
+def test_links_resolve_to_the_file_they_lead_to_and_a_loop_or_a_gap_is_corrupt():
+    assert link_target('b/layer.tar', '../a/layer.tar', symbolic=True) == 'a/layer.tar'
+    assert link_target('b/layer.tar', './a/layer.tar', symbolic=False) == 'a/layer.tar'
+    files, links = {'a/layer.tar': 'A'}, {'b/layer.tar': 'a/layer.tar', 'c/layer.tar': 'b/layer.tar'}
+    assert resolve('./c/layer.tar', files, links, 'layer') == 'A'
+    with pytest.raises(CorruptArchive, match='names the layer x/layer.tar, which the archive does not hold'):
+        resolve('x/layer.tar', files, dict(links, **{'x/layer.tar': 'y/layer.tar', 'y/layer.tar': 'x/layer.tar'}), 'layer')
+    with pytest.raises(CorruptArchive, match='manifest.json names no config'):
+        resolve(None, files, links, 'config')
