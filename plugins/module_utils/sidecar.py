@@ -178,6 +178,12 @@ class Sidecar(dict):
     config = property(lambda self: self.get('config'))
     layers = property(lambda self: self.get('layers'))
     layer_members = property(lambda self: self.get('layer_members'))
+    runtime_config = property(lambda self: self.get('runtime_config'))
+    container_changes = property(lambda self: self.get('container_changes'))
+
+    @property
+    def source_container_id(self):
+        return (self.get('source') or {}).get('container_id')
 
     @property
     def members(self):
