@@ -168,9 +168,9 @@ class Run:
         self.images.new_env_layer()
         path, sidecar = tarballs.make(self.host, self.images, str(self.ctx.tarball_dir))
         self.ctx.v2 = scenarios.Tarball(path, sidecar)
-        self.say('tarballs %s and %s (%.0f MB each) made in %.1f s%s' % (
-            os.path.basename(self.ctx.v1.path), os.path.basename(self.ctx.v2.path), sidecar['size'] / 1e6,
-            time.monotonic() - started, '' if measure.module_exists('tarball') else ' without the tarball module'))
+        self.say('tarballs %s and %s (%.0f MB each) made in %.1f s' % (
+            os.path.basename(self.ctx.v1.path), os.path.basename(self.ctx.v2.path), sidecar.size / 1e6,
+            time.monotonic() - started))
         self.ctx.write_inventory(self.runners)
 
     def scenario(self, function, *extra):

@@ -49,15 +49,15 @@ class Contender:
 @dataclasses.dataclass
 class Tarball:
     path: str
-    sidecar: dict
+    sidecar: dict  # a sidecar.Sidecar of the collection measured: its fields are read through its accessors
 
     @property
     def image_id(self):
-        return self.sidecar['image_id']
+        return self.sidecar.image_id
 
     @property
     def timestamp(self):
-        return self.sidecar['timestamp']
+        return self.sidecar.timestamp
 
 
 @dataclasses.dataclass
@@ -353,8 +353,8 @@ def first_sync(ctx, runner):
     finally:
         empty()
     table.notes.append('Tarball %s (%s, %s layout), read from the page cache. "Empty": the runner holds none of '
-                       'its layers except busybox\'s.' % (os.path.basename(v2.path), _mb(v2.sidecar['size']),
-                                                          v2.sidecar.get('archive_format')))
+                       'its layers except busybox\'s.' % (os.path.basename(v2.path), _mb(v2.sidecar.size),
+                                                          v2.sidecar.archive_format))
     return table
 
 
@@ -362,11 +362,11 @@ def first_sync(ctx, runner):
 
 def _base_share(ctx):
     """The fraction of the new tarball's bytes that are layers the previous version already has."""
-    have = set(ctx.v1.sidecar['layers'])
-    sizes = dict((member['name'], member['size']) for member in ctx.v2.sidecar['members'])
-    shared = sum(sizes[name] for diff_id, name in zip(ctx.v2.sidecar['layers'], ctx.v2.sidecar['layer_members'])
+    have = set(ctx.v1.sidecar.layers)
+    sizes = dict((member.name, member.size) for member in ctx.v2.sidecar.members)
+    shared = sum(sizes[name] for diff_id, name in zip(ctx.v2.sidecar.layers, ctx.v2.sidecar.layer_members)
                  if diff_id in have)
-    return shared / float(ctx.v2.sidecar['size'])
+    return shared / float(ctx.v2.sidecar.size)
 
 
 def _thin_archive(ctx):
@@ -376,11 +376,13 @@ def _thin_archive(ctx):
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_layer_count
         # pylint: disable-next=import-outside-toplevel,import-error
-        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+        # pylint: disable-next=import-outside-toplevel,import-error
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ThinStream
         archive = ImageArchive(ctx.v2.path, ctx.v2.sidecar)
-        held = held_layer_count(archive.diff_ids, set(chain_ids(ctx.v1.sidecar['layers'])))
+        held = held_layer_count(archive.diff_ids, set(chain_ids(ctx.v1.sidecar.layers)))
         with open(path, 'wb') as out:
-            for piece in archive.thin_stream(held):
+            for piece in ThinStream(archive, held):
                 out.write(piece)
     return path
 
@@ -414,7 +416,7 @@ def update_sync(ctx, runner):
     finally:
         _reset_empty(ctx, runner)
     table.notes.append('%.0f %% of the new tarball\'s %s are layers the runner already has (the target applies from '
-                       '80 %%).' % (share * 100, _mb(v2.sidecar['size'])))
+                       '80 %%).' % (share * 100, _mb(v2.sidecar.size)))
     table.notes.append('The last row is the daemon\'s own share of a thin load: the CLI sending the same %s archive '
                        '(%s) from a file. No client can load the update faster than that row; the module\'s time above '
                        'it is its Python start-up, imports and API calls.' % (_mb(os.path.getsize(thin)), thin.name))

@@ -29,7 +29,7 @@ import threading
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import store
-from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import ArchiveIndexer, read_member_from
+from ansible_collections.kohakuriver.docker.plugins.module_utils.archive_indexer import ArchiveIndexer, read_member_from
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import foreign_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import is_managed

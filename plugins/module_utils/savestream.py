@@ -20,8 +20,9 @@ import os
 import queue
 import threading
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.store import write_failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import write_all
 
+SAVE_CHUNK_SIZE = 4 * 1024 * 1024  # what one read of docker save's HTTP stream asks for; the reader copies it into blocks
 BLOCK_SIZE = 1024 * 1024  # several sha256 calls per block keep the GIL released; a block stays in the CPU cache
 BLOCKS = 16
 FLUSH_EVERY = 64 * 1024 * 1024
@@ -144,14 +145,6 @@ class _Pipeline(object):
             self.free.put(item[0])
 
 
-def _write_all(fd, view, path, written):
-    try:
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError as exc:
-        raise write_failure(path, written, exc)
-
-
 def stream_to_file(chunks, fd, path, consumers=(), block_size=BLOCK_SIZE, blocks=BLOCKS, flush_every=FLUSH_EVERY):
     """Write the chunks to fd and give every consumer(bytes view) the same bytes in order; return the bytes written.
 
@@ -175,7 +168,7 @@ def stream_to_file(chunks, fd, path, consumers=(), block_size=BLOCK_SIZE, blocks
                 break
             block, used = item
             with memoryview(block) as view:
-                _write_all(fd, view[:used], path, written)
+                write_all(fd, view[:used], path, written)
             written += used
             behind.written(written)
             first(item)

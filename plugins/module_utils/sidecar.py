@@ -142,6 +142,54 @@ FIELDS = [
 ]
 
 
+class Member(object):
+    """One regular file of the archive as the sidecar lists it: name, offset (of its data), size, sha256 (hex)."""
+
+    __slots__ = ('name', 'offset', 'size', 'sha256')
+
+    def __init__(self, entry):
+        self.name = entry.get('name')
+        self.offset = entry.get('offset')
+        self.size = entry.get('size')
+        self.sha256 = entry.get('sha256')
+
+    @property
+    def layout(self):
+        return self.name, self.offset, self.size
+
+
+class Sidecar(dict):
+    """A sidecar as read (the dict as written, checked by check()), with a typed accessor per field readers use.
+
+    An accessor is None when the field is absent (members: an empty list).
+    """
+
+    def __init__(self, data):
+        super(Sidecar, self).__init__(check(data))
+
+    env = property(lambda self: self.get('env'))
+    file = property(lambda self: self.get('file'))
+    timestamp = property(lambda self: self.get('timestamp'))
+    size = property(lambda self: self.get('size'))
+    sha256 = property(lambda self: self.get('sha256'))
+    image_id = property(lambda self: self.get('image_id'))
+    repo_tags = property(lambda self: self.get('repo_tags'))
+    archive_format = property(lambda self: self.get('archive_format'))
+    config = property(lambda self: self.get('config'))
+    layers = property(lambda self: self.get('layers'))
+    layer_members = property(lambda self: self.get('layer_members'))
+    runtime_config = property(lambda self: self.get('runtime_config'))
+    container_changes = property(lambda self: self.get('container_changes'))
+
+    @property
+    def source_container_id(self):
+        return (self.get('source') or {}).get('container_id')
+
+    @property
+    def members(self):
+        return [Member(entry) for entry in self.get('members') or []]
+
+
 def check(data):
     """Raise Invalid unless data is a well-formed sidecar (every field present has its type); return data."""
     if not isinstance(data, dict):
@@ -155,15 +203,15 @@ def check(data):
 
 
 def validate(data, where):
-    """data, checked (see check); a bad field is a one-line Failure naming where (the sidecar's path)."""
+    """data, checked (see check), as a Sidecar; a bad field is a one-line Failure naming where (the sidecar's path)."""
     try:
-        return check(data)
+        return Sidecar(data)
     except Invalid as invalid:
         raise Failure('%s: %s; %s' % (where, invalid, _ADVICE))
 
 
 def parse(raw, where):
-    """Bytes of a sidecar file -> the validated dict; anything else is a one-line Failure naming where."""
+    """Bytes of a sidecar file -> the validated Sidecar; anything else is a one-line Failure naming where."""
     try:
         data = json.loads(raw.decode('utf-8'))
     except (ValueError, RecursionError) as exc:
@@ -172,7 +220,7 @@ def parse(raw, where):
 
 
 def read(tarball_path):
-    """The validated sidecar of tarball_path, None when it has none; an unreadable or invalid one is a Failure."""
+    """The validated Sidecar of tarball_path, None when it has none; an unreadable or invalid one is a Failure."""
     where = path_of(tarball_path)
     try:
         with open(where, 'rb') as handle:

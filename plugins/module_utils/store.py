@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tarball folder on shared storage: which tarballs exist, their sidecars, and their checksums.
+"""The tarball folder on shared storage: which tarballs exist and their sidecars (tarball_info), and writing them.
 
 A tarball is '<env>-<unix seconds>.tar' (KohakuRiver's name, loadable by plain 'docker load -i'). Its sidecar
 '<env>-<unix seconds>.tar.json' records what we know about it (its format: sidecar.py); KohakuRiver's own tarballs
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import hashlib
 import json
 import os
 import posixpath
@@ -23,11 +22,10 @@ import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import sidecar as sidecar_format
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name, validate_env_name
 
 SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
-CHUNK_SIZE = 2 * 1024 * 1024
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
 _TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
@@ -52,7 +50,7 @@ class Tarball(object):
 
     @property
     def sidecar(self):
-        """The sidecar dict, or None when the tarball has none (a KohakuRiver tarball)."""
+        """The sidecar (a sidecar.Sidecar), or None when the tarball has none (a KohakuRiver tarball)."""
         if not self._sidecar_read:
             self._sidecar = read_sidecar(self.path)
             self._sidecar_read = True
@@ -67,7 +65,7 @@ def sidecar_path(tarball_path):
 
 
 def read_sidecar(tarball_path):
-    """The sidecar of tarball_path as a validated dict, None when absent; one that cannot be read or is invalid is a Failure."""
+    """The sidecar of tarball_path as a validated sidecar.Sidecar, None when absent; one that cannot be read or is invalid is a Failure."""
     return sidecar_format.read(tarball_path)
 
 
@@ -117,20 +115,6 @@ def newest_tarball(folder, env):
     return tarballs[0] if tarballs else None
 
 
-def sha256_of(path, chunk_size=CHUNK_SIZE):
-    """(hex sha256, size in bytes) of a file, read in chunks so memory stays flat."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, 'rb') as handle:
-        while True:
-            chunk = handle.read(chunk_size)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def iso_date(timestamp):
     """ISO-8601 UTC of a Unix time: 2023-11-14T22:13:20Z."""
     return datetime.datetime.fromtimestamp(int(timestamp), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
@@ -155,14 +139,27 @@ def describe_tarball(tarball):
         sidecar, problem = None, failure.msg
     if target is not None:
         problem = '%s is a link pointing out of tarball_dir (to %s); image_sync refuses to load it.' % (tarball.path, target)
-    elif sidecar is not None and sidecar.get('size') not in (None, size):
-        problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar['size'])
+    elif sidecar is not None and sidecar.size not in (None, size):
+        problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar.size)
     return {
         'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
         'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None and problem is None,
-        'sha256': sidecar.get('sha256') if sidecar else None, 'image_id': sidecar.get('image_id') if sidecar else None,
+        'sha256': sidecar.sha256 if sidecar is not None else None, 'image_id': sidecar.image_id if sidecar is not None else None,
         'problem': problem,
     }
+
+
+class InfoRequest(object):
+    """tarball_info's parameters, validated: env (name; None for every environment) and folder (tarball_dir)."""
+
+    def __init__(self, params):
+        self.env = None if params['name'] is None else validate_env_name(params['name'])
+        self.folder = tarball_folder(params['tarball_dir'])
+
+
+def tarball_info(request):
+    """tarball_info: describe_tarball of every tarball the request asks for, newest first; reads only."""
+    return dict(changed=False, tarballs=[describe_tarball(tarball) for tarball in list_tarballs(request.folder, request.env)])
 
 
 # The write side. Every writer holds the environment's package lock (locks.env_lock in the tarball folder).
@@ -253,25 +250,17 @@ def write_failure(path, written, exc):
     return Failure('Cannot write %s after %d bytes: %s. Nothing was published.' % (path, written, exc.strerror))
 
 
-def write_stream(chunks, fd, path, observers=()):
-    """Write every chunk to fd, in order, calling each observer(chunk) too; return the bytes written.
+def write_all(fd, data, path, written=0):
+    """Write all of data (bytes or a memoryview) to fd, the temporary file path, after written bytes of it.
 
     Disk errors (full, quota, I/O) become a Failure that says so; the caller removes the temporary file.
     """
-    written = 0
-    write = os.write
-    for chunk in chunks:
-        view = memoryview(chunk)
-        try:
-            while view:
-                done = write(fd, view)
-                view = view[done:]
-        except OSError as exc:
-            raise write_failure(path, written, exc)
-        for observer in observers:
-            observer(chunk)
-        written += len(chunk)
-    return written
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise write_failure(path, written, exc)
 
 
 def seal(fd, path, mode):
@@ -297,7 +286,7 @@ def write_json_atomically(path, data, mode):
     """Write data as JSON to a temporary file, flush it, and rename it over path."""
     temp, fd = create_temp(path)
     try:
-        write_stream([json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n'], fd, temp)
+        write_all(fd, json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n', temp)
         seal(fd, temp, mode)
         fd = None
         os.rename(temp, path)

@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball, refuse_link_out_of, tarball_folder
 
@@ -67,7 +67,7 @@ class Survey(object):
 
     @property
     def expected_id(self):
-        return self.sidecar.get('image_id') if self.sidecar else None
+        return self.sidecar.image_id if self.sidecar is not None else None
 
 
 def survey(daemon, env, tarball_dir, allow_stale=False):
@@ -88,9 +88,9 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
     sidecar = tarball.sidecar if tarball else None
     if sidecar is not None:
         require_complete(sidecar, tarball.sidecar_path)
-        if sidecar.get('file') not in (None, tarball.file_name):
+        if sidecar.file not in (None, tarball.file_name):
             raise Failure('The sidecar %s describes %s, not %s; remove it or the tarball.'
-                          % (tarball.sidecar_path, sidecar.get('file'), tarball.file_name))
+                          % (tarball.sidecar_path, sidecar.file, tarball.file_name))
     base = daemon.inspect_image(image_reference(env))
     if tarball is None:
         if base is None:
@@ -112,7 +112,7 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
     """Raise a Failure naming both files unless the tarball holds the image its sidecar describes: the same size,
     members where the sidecar lists them, manifest.json and config with the sidecar's sha256s, the config (the image
     ID) and its layers' diff IDs those of the sidecar. Reads the tar headers and the two small members only."""
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
     try:
         ImageArchive(tarball.path, sidecar)
     except Failure as failure:
@@ -120,6 +120,24 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
                       'was. Package the environment again, or remove the sidecar to treat the tarball as unverified.'
                       % (tarball.path, tarball.sidecar_path, getattr(failure, 'cause', failure.msg), keeping),
                       tarball=tarball.path)
+
+
+class SyncRequest(object):
+    """image_sync's parameters, validated: env (the name), tarball_dir, state_dir, prune, allow_stale, lock_timeout."""
+
+    def __init__(self, params):
+        self.env = validate_env_name(params['name'])
+        self.tarball_dir = tarball_folder(params['tarball_dir'])
+        self.state_dir = params['state_dir']
+        self.prune = params['prune']
+        self.allow_stale = params['allow_stale']
+        self.lock_timeout = params['lock_timeout']
+
+
+def sync(daemon, request, check_mode=False):
+    """image_sync: sync_environment for a SyncRequest."""
+    return sync_environment(daemon, request.env, request.tarball_dir, request.state_dir, prune=request.prune,
+                            allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,

@@ -15,8 +15,9 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
 
 try:
@@ -74,11 +75,11 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     warnings = []
     if held_layers:
         try:
-            return _load(client, env, tarball, archive.thin_stream(held_layers), present_before, warnings)
+            return _load(client, env, tarball, ThinStream(archive, held_layers), present_before, warnings)
         except Refused as refused:
             warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
                             % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
-    return _load(client, env, tarball, archive.full_stream(), present_before, warnings)
+    return _load(client, env, tarball, FullStream(archive), present_before, warnings)
 
 
 def _images_sharing_layers(client, env, base, parent_image):

@@ -223,8 +223,8 @@ stale:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, validate_env_name
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import SyncRequest, sync
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True, aliases=['env']),
@@ -237,11 +237,8 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    params = module.params
-    env = validate_env_name(params['name'])
-    return sync_environment(daemon_for(module), env, params['tarball_dir'], params['state_dir'], prune=params['prune'],
-                            allow_stale=params['allow_stale'], check_mode=module.check_mode,
-                            lock_timeout=params['lock_timeout'])
+    request = SyncRequest(module.params)
+    return sync(daemon_for(module), request, module.check_mode)
 
 
 def main():

@@ -111,8 +111,8 @@ tarballs:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, validate_env_name
-from ansible_collections.kohakuriver.docker.plugins.module_utils.store import describe_tarball, list_tarballs, tarball_folder
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import InfoRequest, tarball_info
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str'),
@@ -121,11 +121,8 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    env = module.params['name']
-    if env is not None:
-        validate_env_name(env)
-    folder = tarball_folder(module.params['tarball_dir'])
-    return dict(changed=False, tarballs=[describe_tarball(tarball) for tarball in list_tarballs(folder, env)])
+    request = InfoRequest(module.params)
+    return tarball_info(request)
 
 
 def main():

@@ -1,7 +1,7 @@
 """Tarballs made the way the sidecar contract says, for runner tests, without the tarball module.
 
 commit (labelled io.kohakuriver.docker.timestamp=<ts>, tagged kohakuriver/<env>:base) -> docker save to a hidden
-temporary file -> index the members with Python's tarfile (independent of module_utils/archive.py) -> sidecar
+temporary file -> index the members with Python's tarfile (independent of module_utils/archive_indexer.py) -> sidecar
 published first -> tarball renamed to <env>-<ts>.tar. `kohakuriver_style=True` makes what KohakuRiver makes:
 a plain `docker save` of the image by ID (no RepoTags), no label, no sidecar.
 """

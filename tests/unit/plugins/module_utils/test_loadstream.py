@@ -12,10 +12,9 @@ import threading
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import (
-    BackgroundDigest, ImageArchive, _withhold_last_byte, image_id_of_config_member, strip_index_names,
-    strip_manifest_tags,
-)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import BackgroundDigest, FullStream, ThinStream, _withhold_last_byte
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import FORMAT, Sidecar
 
 # Three layers of sizes that are not block aligned and span several chunks at chunk_size=1024.
 LAYERS = [bytes(range(256)) * 40 + b'tail', b'second layer ' * 300, bytes(reversed(range(256))) * 20 + b'top']
@@ -132,6 +131,11 @@ def cut_inside_a_member(data):
     return False
 
 
+def open_archive(path, sidecar=None):
+    """The ImageArchive of path, checked against sidecar: a dict of sidecar fields, read as sidecar.py reads one."""
+    return ImageArchive(path, None if sidecar is None else Sidecar(dict(sidecar, format=FORMAT)))
+
+
 def partial_stream(stream):
     """The bytes a stream produced before it raised, and the Failure."""
     out = []
@@ -143,7 +147,7 @@ def partial_stream(stream):
 
 def opening_fails(path, sidecar=None):
     with pytest.raises(Failure) as failure:
-        ImageArchive(path, sidecar)
+        open_archive(path, sidecar)
     assert path in failure.value.msg
     return failure.value.msg
 
@@ -161,7 +165,7 @@ def flip(path, offset):
 @FORMATS
 def test_full_stream_carries_every_member_unchanged_but_the_tags(tmp_path, members):
     path = write_archive(tmp_path / 'env-1.tar', members)
-    stream = ImageArchive(path, make_sidecar(path)).full_stream(chunk_size=1024)
+    stream = FullStream(open_archive(path, make_sidecar(path)), chunk_size=1024)
     assert not stream.thin and stream.layers_sent == 3 and stream.layers_skipped == 0
     result = read_back(streamed(stream))
     original = dict((name, data) for name, data, _kind in members)
@@ -182,22 +186,22 @@ def test_full_stream_passes_headers_and_data_through_byte_for_byte(tmp_path):
     sidecar = make_sidecar(path)
     with open(path, 'rb') as handle:
         original = handle.read()
-    sent = streamed(ImageArchive(path, sidecar).full_stream(chunk_size=1024))
+    sent = streamed(FullStream(open_archive(path, sidecar), chunk_size=1024))
     manifest_header = member(sidecar, 'manifest.json')['offset'] - 512
     assert sent[:manifest_header] == original[:manifest_header]  # every layer, config and header as it was
 
 
 def test_oci_index_keeps_only_annotations_that_do_not_name_the_image(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', oci_members())
-    index = json.loads(read_back(streamed(ImageArchive(path).full_stream()))['index.json'])
+    index = json.loads(read_back(streamed(FullStream(open_archive(path))))['index.json'])
     assert index['manifests'][0]['annotations'] == {'keep.me': 'yes'}
     assert index['manifests'][0]['digest'] == 'sha256:' + '1' * 64
 
 
 def test_without_sidecar_the_same_stream_is_unverified(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    with_sidecar = streamed(ImageArchive(path, make_sidecar(path)).full_stream())
-    stream = ImageArchive(path).full_stream()
+    with_sidecar = streamed(FullStream(open_archive(path, make_sidecar(path))))
+    stream = FullStream(open_archive(path))
     assert streamed(stream) == with_sidecar
     assert stream.complete and not stream.verified
 
@@ -207,7 +211,7 @@ def test_long_member_names_survive(tmp_path):
     members = legacy_members()
     members.insert(0, (long_name, b'long', tarfile.REGTYPE))
     path = write_archive(tmp_path / 'env-1.tar', members)
-    assert read_back(streamed(ImageArchive(path, make_sidecar(path)).full_stream()))[long_name] == b'long'
+    assert read_back(streamed(FullStream(open_archive(path, make_sidecar(path)))))[long_name] == b'long'
 
 
 def test_a_truncated_tarball_with_sidecar_fails_before_any_byte_is_sent(tmp_path):
@@ -245,23 +249,23 @@ def test_a_changed_layer_fails_naming_it_before_the_last_byte_is_sent(tmp_path):
     sidecar = make_sidecar(path)
     layer = member(sidecar, V1_IDS[1] + '/layer.tar')
     flip(path, layer['offset'] + 100)
-    stream = ImageArchive(path, sidecar).full_stream(chunk_size=1024)
+    stream = FullStream(open_archive(path, sidecar), chunk_size=1024)
     sent, failure = partial_stream(stream)
     assert 'the sha256 of member %s does not match its sidecar' % layer['name'] in failure.msg
     assert not stream.complete and cut_inside_a_member(sent)
-    assert streamed(ImageArchive(path).full_stream())[len(sent):].rstrip(b'\0') == b']'  # all but the last byte
+    assert streamed(FullStream(open_archive(path)))[len(sent):].rstrip(b'\0') == b']'  # all but the last byte
 
 
 def test_a_whole_file_checksum_mismatch_is_caught_at_the_end_and_the_archive_stays_incomplete(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     sidecar = make_sidecar(path)
     sidecar['sha256'] = '0' * 64
-    stream = ImageArchive(path, sidecar).full_stream()
+    stream = FullStream(open_archive(path, sidecar))
     sent, failure = partial_stream(stream)
     assert 'sha256' in failure.msg and path in failure.msg
     assert not stream.complete
     assert cut_inside_a_member(sent)
-    whole = streamed(ImageArchive(path).full_stream())
+    whole = streamed(FullStream(open_archive(path)))
     assert whole.startswith(sent)
     assert whole[len(sent):].rstrip(b'\0') == b']'  # all but the manifest's last byte, its padding, the end blocks
 
@@ -287,7 +291,7 @@ def test_a_sidecar_listing_other_layers_than_the_config_fails(tmp_path):
     assert 'its config %s.json lists 3 layers, its sidecar 3 (the first that differs: sha256:%s, the sidecar says ' \
         'sha256:%s)' % (CONFIG_HEX, HEXES[1], 'f' * 64) in opening_fails(path, sidecar)
     assert 'lists 3 layers, its sidecar 2' in opening_fails(path, dict(sidecar, layers=['sha256:' + HEXES[0]] * 2))
-    assert ImageArchive(path, dict(sidecar, layers=['sha256:' + h for h in HEXES])).diff_ids == ['sha256:' + h for h in HEXES]
+    assert open_archive(path, dict(sidecar, layers=['sha256:' + h for h in HEXES])).diff_ids == ['sha256:' + h for h in HEXES]
 
 
 @pytest.mark.parametrize('members, message', [
@@ -311,8 +315,8 @@ def test_a_missing_file_fails_with_its_name(tmp_path):
 @FORMATS
 def test_thin_stream_carries_only_the_layers_above_the_held_ones_the_config_and_the_manifest(tmp_path, members):
     path = write_archive(tmp_path / 'env-1.tar', members)
-    archive = ImageArchive(path, make_sidecar(path))
-    stream = archive.thin_stream(2, chunk_size=1024)
+    archive = open_archive(path, make_sidecar(path))
+    stream = ThinStream(archive, 2, chunk_size=1024)
     data = streamed(stream)
     result = read_back(data)
     manifest = json.loads(result.pop('manifest.json'))
@@ -329,16 +333,16 @@ def test_thin_stream_carries_only_the_layers_above_the_held_ones_the_config_and_
 @FORMATS
 def test_thin_stream_of_no_held_layer_or_of_all(tmp_path, members):
     path = write_archive(tmp_path / 'env-1.tar', members)
-    archive = ImageArchive(path, make_sidecar(path))
-    assert sorted(v for v in read_back(streamed(archive.thin_stream(0))).values() if v in LAYERS) == sorted(LAYERS)
-    assert set(read_back(streamed(archive.thin_stream(3)))) == {'manifest.json', archive.manifest_entry['Config']}
+    archive = open_archive(path, make_sidecar(path))
+    assert sorted(v for v in read_back(streamed(ThinStream(archive, 0))).values() if v in LAYERS) == sorted(LAYERS)
+    assert set(read_back(streamed(ThinStream(archive, 3)))) == {'manifest.json', archive.manifest_entry['Config']}
 
 
 def test_thin_stream_fails_at_a_changed_layer_it_sends_and_never_sends_its_last_byte(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     sidecar = make_sidecar(path)
     flip(path, member(sidecar, V1_IDS[2] + '/layer.tar')['offset'] + 700)
-    stream = ImageArchive(path, sidecar).thin_stream(2, chunk_size=1024)
+    stream = ThinStream(open_archive(path, sidecar), 2, chunk_size=1024)
     sent, failure = partial_stream(stream)
     assert 'sha256 of member %s/layer.tar does not match its sidecar' % V1_IDS[2] in failure.msg
     assert path in failure.msg and not stream.complete
@@ -352,18 +356,18 @@ def test_thin_stream_does_not_read_the_held_layers(tmp_path):
     sidecar = make_sidecar(path)
     flip(path, member(sidecar, V1_IDS[0] + '/layer.tar')['offset'] + 700)
     sidecar['size'] = (tmp_path / 'env-1.tar').stat().st_size
-    stream = ImageArchive(path, sidecar).thin_stream(1)
+    stream = ThinStream(open_archive(path, sidecar), 1)
     assert read_back(streamed(stream))[V1_IDS[2] + '/layer.tar'] == LAYERS[2]
     assert stream.bytes_read == len(LAYERS[1]) + len(LAYERS[2])
     with pytest.raises(Failure):  # while the full stream reads it and fails
-        streamed(ImageArchive(path, sidecar).full_stream())
+        streamed(FullStream(open_archive(path, sidecar)))
 
 
 def test_thin_stream_without_sidecar_checks_oci_blobs_by_their_names(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', oci_members())
-    assert not ImageArchive(path).thin_stream(1).verified
+    assert not ThinStream(open_archive(path), 1).verified
     flip(path, member(make_sidecar(path), HEXES[2])['offset'] + 10)
-    sent, failure = partial_stream(ImageArchive(path).thin_stream(1))
+    sent, failure = partial_stream(ThinStream(open_archive(path), 1))
     assert 'sha256 of member blobs/sha256/%s does not match its name' % HEXES[2] in failure.msg
     assert cut_inside_a_member(sent)
 
@@ -381,8 +385,7 @@ def test_thin_stream_sends_a_linked_layer_under_the_name_the_manifest_gives(tmp_
     members = [(m[0], m[1].replace(CONFIG_HEX.encode(), config_hex.encode()), m[2]) if m[0] == 'manifest.json' else m
                for m in members]
     path = write_archive(tmp_path / 'env-1.tar', members)
-    result = read_back(streamed(ImageArchive(path, dict(make_sidecar(path), image_id='sha256:' + config_hex))
-                                .thin_stream(2)))
+    result = read_back(streamed(ThinStream(open_archive(path, dict(make_sidecar(path), image_id='sha256:' + config_hex)), 2)))
     assert result[linked] == LAYERS[0]
 
 
@@ -419,7 +422,7 @@ def test_background_digest_hashes_every_piece_in_order_and_ends_its_thread():
 
 def test_a_full_stream_abandoned_midway_leaves_no_thread_behind(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
-    pieces = iter(ImageArchive(path, make_sidecar(path)).full_stream(chunk_size=1024))
+    pieces = iter(FullStream(open_archive(path, make_sidecar(path)), chunk_size=1024))
     next(pieces)
     next(pieces)
     assert any(thread.name == 'load-digest' for thread in threading.enumerate())
@@ -433,21 +436,3 @@ def test_an_abandoned_background_digest_ends_its_thread():
     digest.close()
     digest.close()
     assert not any(thread.name == 'load-digest' for thread in threading.enumerate())
-
-
-def test_manifest_and_index_rewrites():
-    data, entry = strip_manifest_tags(b'[{"Config":"c.json","RepoTags":["a:b"],"Layers":["l/layer.tar"]}]')
-    assert json.loads(data) == [{'Config': 'c.json', 'RepoTags': None, 'Layers': ['l/layer.tar']}]
-    assert entry['Config'] == 'c.json'
-    with pytest.raises(ValueError):
-        strip_manifest_tags(b'{"not": "a list"}')
-    with pytest.raises(ValueError):
-        strip_manifest_tags(b'[{"RepoTags": []}]')
-    index = json.loads(strip_index_names(b'{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"x"}}]}'))
-    assert index == {'manifests': [{}]}
-
-
-def test_image_id_of_config_member():
-    assert image_id_of_config_member('a' * 64 + '.json') == 'sha256:' + 'a' * 64
-    assert image_id_of_config_member('blobs/sha256/' + 'b' * 64) == 'sha256:' + 'b' * 64
-    assert image_id_of_config_member('config.json') is None

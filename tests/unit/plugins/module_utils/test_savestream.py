@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils import archive, savestream
+from ansible_collections.kohakuriver.docker.plugins.module_utils import archive_indexer, image_archive, savestream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from .test_image_archive import index_file
 
 DATA = random.Random(6).randbytes(300000) if hasattr(random.Random, 'randbytes') else os.urandom(300000)
 
@@ -89,11 +90,11 @@ def test_file_and_sha256_passes_equal_a_plain_loop_on_odd_chunk_boundaries(targe
 def test_the_indexer_fed_by_the_stream_matches_an_index_of_the_file(target):
     path, fd = target
     stream = docker_save_archive()
-    indexer = archive.ArchiveIndexer(path)
+    indexer = archive_indexer.ArchiveIndexer(path)
     savestream.stream_to_file(iter(split(stream, [3, 700, 1])), fd, path, (indexer.feed,), block_size=1536, blocks=2)
     os.close(fd)
-    described = indexer.finish().describe(archive.read_member_from(path))
-    from_disk, digest, size = archive.index_file(path, chunk_size=777)
+    described = indexer.finish().describe(archive_indexer.read_member_from(path))
+    from_disk, digest, size = index_file(path, chunk_size=777)
     assert described == from_disk and size == len(stream) and digest == hashlib.sha256(stream).hexdigest()
 
 
@@ -126,9 +127,9 @@ def test_a_consumer_error_reaches_the_caller_and_stops_the_reader(target):
             yield b'y' * 1000
 
     def refuse(view):
-        raise archive.CorruptArchive('Corrupt archive stream: bad tar header at byte 0.')
+        raise image_archive.CorruptArchive('Corrupt archive stream: bad tar header at byte 0.')
 
-    with pytest.raises(archive.CorruptArchive, match='bad tar header'):
+    with pytest.raises(image_archive.CorruptArchive, match='bad tar header'):
         savestream.stream_to_file(endless(), fd, path, (hashlib.sha256().update, refuse), block_size=1000, blocks=2)
     assert no_stream_threads_left()
     assert len(produced) < 50

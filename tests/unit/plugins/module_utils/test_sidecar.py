@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, sidecar, store
-from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import index_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+from .test_image_archive import index_file
 from .test_loadstream import legacy_members, write_archive
 
 ENV = 'env'
@@ -53,7 +53,7 @@ def test_a_sidecar_the_tarball_module_writes_is_valid_and_opens_its_archive(arch
     data = valid_sidecar(archive_path)
     assert sidecar.validate(copy.deepcopy(data), WHERE) == data
     assert sidecar.require_complete(data, WHERE) is data
-    assert ImageArchive(archive_path, data).image_id == data['image_id']
+    assert ImageArchive(archive_path, sidecar.Sidecar(data)).image_id == data['image_id']
 
 
 @pytest.mark.parametrize('field, value, said', [
@@ -189,3 +189,16 @@ def test_a_random_sidecar_is_valid_or_a_clean_failure(archive_path, data, format
 @given(raw=st.binary(max_size=64) | JSON.map(lambda value: json.dumps(value).encode('utf-8')))
 def test_random_bytes_parse_to_a_valid_sidecar_or_a_clean_failure(raw):
     assert_clean(lambda: sidecar.parse(raw, WHERE))
+
+
+def test_the_typed_accessors_read_what_the_sidecar_says_and_none_for_what_it_omits():
+    full = sidecar.Sidecar({'format': sidecar.FORMAT, 'size': 3, 'sha256': 'a' * 64, 'source': {'container_id': 'c1'},
+                            'members': [{'name': 'manifest.json', 'offset': 512, 'size': 3, 'sha256': 'b' * 64}],
+                            'runtime_config': {'Env': []}, 'container_changes': 'c' * 64})
+    assert (full.size, full.sha256, full.source_container_id, full.runtime_config) == (3, 'a' * 64, 'c1', {'Env': []})
+    assert [member.layout for member in full.members] == [('manifest.json', 512, 3)] and full.members[0].sha256 == 'b' * 64
+    assert full.container_changes == 'c' * 64
+    bare = sidecar.Sidecar({'format': sidecar.FORMAT})
+    assert (bare.size, bare.image_id, bare.layers, bare.source_container_id, bare.members) == (None, None, None, None, [])
+    with pytest.raises(sidecar.Invalid, match=r'members\[0\].offset'):
+        sidecar.Sidecar({'format': sidecar.FORMAT, 'members': [{'name': 'x', 'offset': 'one', 'size': 1, 'sha256': 'b' * 64}]})

@@ -89,13 +89,12 @@ def test_temporary_names_are_hidden_and_never_tarball_names(tmp_path):
     assert store.temp_path_for(str(final)) != path
 
 
-def test_write_stream_writes_every_chunk_and_feeds_the_observers(tmp_path):
+def test_write_all_writes_every_byte(tmp_path):
     path, fd = store.create_temp(str(tmp_path / 'e-1.tar'))
-    seen = []
-    assert store.write_stream([b'abc', b'', b'defg'], fd, path, [seen.append]) == 7
+    for data in [b'abc', b'', memoryview(b'xdefg')[1:]]:
+        store.write_all(fd, data, path)
     store.seal(fd, path, 0o644)
     assert open(path, 'rb').read() == b'abcdefg'
-    assert seen == [b'abc', b'', b'defg']
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
@@ -103,7 +102,7 @@ def test_a_full_disk_is_a_clear_failure():
     fd = os.open('/dev/full', os.O_WRONLY)
     try:
         with pytest.raises(Failure) as failure:
-            store.write_stream([b'x' * 4096], fd, '/somewhere/.e-1.tar.1.abcdef012345.partial')
+            store.write_all(fd, b'x' * 4096, '/somewhere/.e-1.tar.1.abcdef012345.partial')
     finally:
         os.close(fd)
     assert failure.value.msg == ('Tarball folder /somewhere is full (No space left on device) after 0 bytes of the image; '
@@ -113,7 +112,7 @@ def test_a_full_disk_is_a_clear_failure():
 def test_publish_writes_the_sidecar_before_the_tarball_name_appears(tmp_path, monkeypatch):
     final = tmp_path / 'my-env-1700000000.tar'
     temp, fd = store.create_temp(str(final))
-    store.write_stream([b'tarball bytes'], fd, temp)
+    store.write_all(fd, b'tarball bytes', temp)
     store.seal(fd, temp, 0o644)
     seen_at_link = []
     real_link = os.link
@@ -292,3 +291,15 @@ def test_describe_tarball_marks_tarballs_without_sidecar_unverified(tmp_path):
     (tmp_path / 'env-1700000000.tar.json').write_text('{"format": "something else"}')
     damaged = store.describe_tarball(store.list_tarballs(str(tmp_path))[1])
     assert damaged['verified'] is False and 'format is "something else", not "kohakuriver.docker/tarball-v1"' in damaged['problem']
+
+
+def test_tarball_info_lists_the_asked_environment_of_the_validated_folder(tmp_path):
+    for name in ('a-1.tar', 'a-2.tar', 'b-3.tar'):
+        (tmp_path / name).write_bytes(b'x')
+    listed = store.tarball_info(store.InfoRequest(dict(name='a', tarball_dir=str(tmp_path) + '/')))
+    assert not listed['changed'] and [tarball['file'] for tarball in listed['tarballs']] == ['a-2.tar', 'a-1.tar']
+    assert len(store.tarball_info(store.InfoRequest(dict(name=None, tarball_dir=str(tmp_path))))['tarballs']) == 3
+    with pytest.raises(Failure, match='not a valid environment name'):
+        store.InfoRequest(dict(name='A/B', tarball_dir=str(tmp_path)))
+    with pytest.raises(Failure, match='not an absolute path'):
+        store.InfoRequest(dict(name=None, tarball_dir='relative'))

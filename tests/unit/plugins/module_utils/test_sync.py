@@ -7,9 +7,10 @@ import hashlib
 
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import (
-    LOAD, TAG, carries_timestamp, image_timestamp, is_current, refresh_action,
+    LOAD, TAG, SyncRequest, carries_timestamp, image_timestamp, is_current, refresh_action,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import loaded_image_id
 
@@ -96,3 +97,22 @@ def test_a_layer_is_held_only_with_the_whole_stack_beneath_it():
     assert held_layer_count([B, C], held) == 0  # B and C are held, but on top of A
     assert held_layer_count([D, B], held) == 0
     assert held_layer_count([A, B], set(chain_ids([A, B])[1:])) == 0  # never a layer without the one below
+
+
+PARAMS = dict(name='my-env', tarball_dir='/mnt/share/tarballs/', state_dir='/var/lib/kr', prune=True, allow_stale=False,
+              lock_timeout=60)
+
+
+def test_a_sync_request_holds_the_validated_parameters():
+    request = SyncRequest(PARAMS)
+    assert (request.env, request.tarball_dir, request.state_dir) == ('my-env', '/mnt/share/tarballs', '/var/lib/kr')
+    assert (request.prune, request.allow_stale, request.lock_timeout) == (True, False, 60)
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(name='My Env'), "name 'My Env' is not a valid environment name"),
+    (dict(tarball_dir='tarballs'), "tarball_dir 'tarballs' is not an absolute path"),
+])
+def test_a_bad_sync_parameter_is_a_failure_that_says_what_to_fix(change, message):
+    with pytest.raises(Failure, match=message):
+        SyncRequest(dict(PARAMS, **change))

@@ -1,4 +1,4 @@
-"""The one-pass docker-save archive indexer, on hand-made archives of both layouts, long names and damage."""
+"""The docker-save format's shared rules, and the one-pass archive indexer, on hand-made archives of both layouts, long names and damage."""
 
 from __future__ import annotations
 
@@ -9,8 +9,22 @@ import tarfile
 
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils import archive
-from ansible_collections.kohakuriver.docker.plugins.module_utils.archive import ArchiveIndexer, CorruptArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils import archive_indexer
+from ansible_collections.kohakuriver.docker.plugins.module_utils.archive_indexer import ArchiveIndexer, read_member_from
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import (
+    CorruptArchive, image_id_of_config_member, link_target, resolve, strip_index_names, strip_manifest_tags,
+)
+
+
+def index_file(path, chunk_size=4 * 1024 * 1024):
+    """Index an archive on disk as the tarball module indexes the save stream: (describe() dict, hex sha256, size)."""
+    indexer = ArchiveIndexer(path)
+    whole = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b''):
+            whole.update(chunk)
+            indexer.feed(chunk)
+    return indexer.finish().describe(read_member_from(path)), whole.hexdigest(), indexer.position
 
 
 def sha(data):
@@ -185,13 +199,13 @@ def test_index_file_reads_the_same_index_from_disk(tmp_path):
     stream = build(legacy_entries())
     path = tmp_path / 'my-env-1700000000.tar'
     path.write_bytes(stream)
-    described, digest, size = archive.index_file(str(path), chunk_size=1000)
+    described, digest, size = index_file(str(path), chunk_size=1000)
     assert (digest, size) == (sha(stream), len(stream))
     assert described == describe(index(stream), stream)
 
 
 def index_trusting_layers(stream, monkeypatch, chunk_size=333):
-    monkeypatch.setattr(archive, 'TRUSTED_LAYER_MIN_SIZE', 1024)
+    monkeypatch.setattr(archive_indexer, 'TRUSTED_LAYER_MIN_SIZE', 1024)
     indexer = ArchiveIndexer('test', trust_layer_digests=True)
     for start in range(0, len(stream), chunk_size):
         indexer.feed(stream[start:start + chunk_size])
@@ -304,3 +318,32 @@ def test_a_config_with_another_layer_count_is_refused():
 def test_a_manifest_with_two_images_is_refused():
     entries = [(entry[0], b'[{}, {}]') if entry[0] == 'manifest.json' else entry for entry in legacy_entries()]
     assert 'exactly one image' in corrupt_message(build(entries))
+
+
+def test_manifest_and_index_rewrites():
+    data, entry = strip_manifest_tags(b'[{"Config":"c.json","RepoTags":["a:b"],"Layers":["l/layer.tar"]}]')
+    assert json.loads(data) == [{'Config': 'c.json', 'RepoTags': None, 'Layers': ['l/layer.tar']}]
+    assert entry['Config'] == 'c.json'
+    with pytest.raises(CorruptArchive):
+        strip_manifest_tags(b'{"not": "a list"}')
+    with pytest.raises(CorruptArchive):
+        strip_manifest_tags(b'[{"RepoTags": []}]')
+    index = json.loads(strip_index_names(b'{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"x"}}]}'))
+    assert index == {'manifests': [{}]}
+
+
+def test_image_id_of_config_member():
+    assert image_id_of_config_member('a' * 64 + '.json') == 'sha256:' + 'a' * 64
+    assert image_id_of_config_member('blobs/sha256/' + 'b' * 64) == 'sha256:' + 'b' * 64
+    assert image_id_of_config_member('config.json') is None
+
+
+def test_links_resolve_to_the_file_they_lead_to_and_a_loop_or_a_gap_is_corrupt():
+    assert link_target('b/layer.tar', '../a/layer.tar', symbolic=True) == 'a/layer.tar'
+    assert link_target('b/layer.tar', './a/layer.tar', symbolic=False) == 'a/layer.tar'
+    files, links = {'a/layer.tar': 'A'}, {'b/layer.tar': 'a/layer.tar', 'c/layer.tar': 'b/layer.tar'}
+    assert resolve('./c/layer.tar', files, links, 'layer') == 'A'
+    with pytest.raises(CorruptArchive, match='names the layer x/layer.tar, which the archive does not hold'):
+        resolve('x/layer.tar', files, dict(links, **{'x/layer.tar': 'y/layer.tar', 'y/layer.tar': 'x/layer.tar'}), 'layer')
+    with pytest.raises(CorruptArchive, match='manifest.json names no config'):
+        resolve(None, files, links, 'config')

@@ -1,12 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Docker-save archives, legacy (<id>/layer.tar) and OCI layout (blobs/sha256/...), read in one pass.
+"""The stream `docker save` sends, indexed in one pass while it is written to disk (the format: image_archive.py).
 
-ArchiveIndexer is fed the bytes of a tar stream in order, in chunks of any size, while the stream is written to
-disk. It records every regular member's name, the offset of its data, its size and the sha256 of its data, and
-keeps the bytes of manifest.json. describe() then reads the image config from the file by its offset, and checks
-that the archive is what manifest.json says it is. index_file() does the same for a file already on disk.
+ArchiveIndexer is fed the bytes of a tar stream in order, in chunks of any size. It records every regular member's
+name, the offset of its data, its size and the sha256 of its data, and keeps the bytes of manifest.json. describe()
+then reads the image config from the file by its offset, and checks that the archive is what manifest.json says it is.
 
 With trust_layer_digests, the indexer of a fresh `docker save` does not hash the large layer members again: a
 layer's digest is its diff ID (legacy `<id>/layer.tar`, matched through manifest.json and the config) or its blob
@@ -17,43 +16,23 @@ config, manifest.json, index.json, ...) are hashed, so each byte of a packaging 
 from __future__ import annotations
 
 import hashlib
-import json
-import posixpath
-import re
 import tarfile
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-
-BLOCK = 512
-CHUNK_SIZE = 4 * 1024 * 1024
-MANIFEST = 'manifest.json'
-OCI_LAYOUT = 'oci-layout'
-FORMAT_LEGACY = 'docker-legacy'
-FORMAT_OCI = 'oci'
-MAX_META_SIZE = 16 * 1024 * 1024  # pax headers, GNU long names, manifest.json and the config stay below this
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import (
+    BLOB, BLOCK, DIGEST, FORMAT_LEGACY, FORMAT_OCI, MANIFEST, METADATA_LIMIT, OCI_LAYOUT, CorruptArchive, check_layer_count,
+    config_image_id, image_id_of_config_member, link_target, manifest_entry, normalize_name, parse_config, read_at,
+    resolve,
+)
 
 _ZERO_BLOCK = bytes(BLOCK)
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _LINKS = (tarfile.LNKTYPE, tarfile.SYMTYPE)
 _PAX = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 _GNU_NAMES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-_BLOB = re.compile(r'^blobs/sha256/(?P<hex>[0-9a-f]{64})$')
-_LEGACY_CONFIG = re.compile(r'^(?P<hex>[0-9a-f]{64})\.json$')
 _LEGACY_LAYER = '/layer.tar'
-_DIGEST = re.compile(r'^sha256:(?P<hex>[0-9a-f]{64})$')
 TRUSTED_LAYER_MIN_SIZE = 1024 * 1024  # smaller layers are hashed anyway: it costs nothing
 
 _HEADER, _DATA, _PADDING, _END = range(4)
-
-
-class CorruptArchive(Failure):
-    pass
-
-
-def _normalize(name):
-    while name.startswith('./'):
-        name = name[2:]
-    return name.rstrip('/')
 
 
 def _parse_pax(data, where):
@@ -68,7 +47,7 @@ def _parse_pax(data, where):
             length = 0
         record = data[space + 1:pos + length]
         if space < 0 or length <= 0 or not record.endswith(b'\n') or b'=' not in record:
-            raise CorruptArchive('Corrupt archive %s: bad pax header record at byte %d.' % (where, pos))
+            raise CorruptArchive('bad pax header record at byte %d' % pos, where)
         key, value = record[:-1].split(b'=', 1)
         records[key.decode('utf-8', 'surrogateescape')] = value.decode('utf-8', 'surrogateescape')
         pos += length
@@ -102,7 +81,7 @@ class ArchiveIndexer(object):
         self._global = {}
 
     def _corrupt(self, what):
-        raise CorruptArchive('Corrupt archive %s: %s.' % (self.where, what))
+        raise CorruptArchive(what, self.where)
 
     def feed(self, data):
         view = memoryview(data)
@@ -172,25 +151,23 @@ class ArchiveIndexer(object):
         self._collect = None
         self._on_complete = None
         if extended:
-            if size > MAX_META_SIZE:
+            if size > METADATA_LIMIT:
                 self._corrupt('an extended header of %d bytes at byte %d' % (size, offset))
             self._collect = bytearray()
             self._on_complete = (self._extended_done, info.type)
         elif info.type in _REGULAR:
-            name = _normalize(attrs.get('path', info.name))
+            name = normalize_name(attrs.get('path', info.name))
             self._member = {'name': name, 'offset': data_offset, 'size': size}
             self._digest = None if self._trusted_layer(name, size) else hashlib.sha256()
             if name == MANIFEST:
-                if size > MAX_META_SIZE:
+                if size > METADATA_LIMIT:
                     self._corrupt('manifest.json of %d bytes' % size)
                 self._collect = bytearray()
                 self._on_complete = (self._manifest_done,)
         elif info.type in _LINKS:
-            name = _normalize(attrs.get('path', info.name))
-            target = attrs.get('linkpath', info.linkname)
-            if info.type == tarfile.SYMTYPE:
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-            self.links.append({'name': name, 'target': _normalize(target)})
+            name = normalize_name(attrs.get('path', info.name))
+            target = link_target(name, attrs.get('linkpath', info.linkname), info.type == tarfile.SYMTYPE)
+            self.links.append({'name': name, 'target': target})
         elif info.type == tarfile.GNUTYPE_SPARSE:
             self._corrupt('a GNU sparse member at byte %d, which docker save never writes' % offset)
         self._remaining = size
@@ -202,14 +179,14 @@ class ArchiveIndexer(object):
 
     def _trusted_layer(self, name, size):
         return (self.trust_layer_digests and size >= TRUSTED_LAYER_MIN_SIZE
-                and (name.endswith(_LEGACY_LAYER) or _BLOB.match(name) is not None))
+                and (name.endswith(_LEGACY_LAYER) or BLOB.match(name) is not None))
 
     def _member_done(self):
         if self._member is not None:
             if self._digest is not None:
                 self._member['sha256'] = self._digest.hexdigest()
             else:
-                blob = _BLOB.match(self._member['name'])
+                blob = BLOB.match(self._member['name'])
                 self._member['sha256'] = blob.group('hex') if blob else None  # a legacy layer's: its diff ID, later
             self.members.append(self._member)
         if self._on_complete is not None:
@@ -248,33 +225,33 @@ class ArchiveIndexer(object):
 
         Returns archive_format, image_id, repo_tags, config, layers (diff_ids), layer_members, members, links.
         """
+        try:
+            return self._describe(read_member)
+        except CorruptArchive as corrupt:
+            if corrupt.where is None:
+                self._corrupt(corrupt.cause)
+            raise
+
+    def _describe(self, read_member):
         if self.manifest is None:
             self._corrupt('no manifest.json; it is not a docker save archive')
-        try:
-            manifest = json.loads(self.manifest.decode('utf-8'))
-        except ValueError as exc:
-            self._corrupt('manifest.json is not JSON (%s)' % exc)
-        if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
-            self._corrupt('manifest.json must describe exactly one image')
-        entry = manifest[0]
+        entry = manifest_entry(self.manifest)
         by_name = dict((member['name'], member) for member in self.members)
-        config = self._resolve(entry.get('Config'), by_name, 'config')
-        layer_members = [self._resolve(layer, by_name, 'layer') for layer in entry.get('Layers') or []]
-        if config['size'] > MAX_META_SIZE:
+        links = dict((link['name'], link['target']) for link in self.links)
+        config = resolve(entry['Config'], by_name, links, 'config')
+        layer_members = [resolve(layer, by_name, links, 'layer') for layer in entry['Layers']]
+        if config['size'] > METADATA_LIMIT:
             self._corrupt('the image config %s has %d bytes' % (config['name'], config['size']))
         config_bytes = read_member(config)
-        if hashlib.sha256(config_bytes).hexdigest() != config['sha256']:
+        image_id = config_image_id(config_bytes)
+        if image_id != 'sha256:' + config['sha256']:
             self._corrupt('the config %s changed on disk while it was read' % config['name'])
-        try:
-            diff_ids = list(json.loads(config_bytes.decode('utf-8'))['rootfs']['diff_ids'])
-        except (ValueError, KeyError, TypeError) as exc:
-            self._corrupt('the config %s has no rootfs.diff_ids (%s)' % (config['name'], exc))
-        if len(diff_ids) != len(layer_members):
-            self._corrupt('manifest.json lists %d layers, the config %d' % (len(layer_members), len(diff_ids)))
-        self._check_digest(config, _BLOB.match(config['name']) or _LEGACY_CONFIG.match(config['name']), 'config')
-        archive_format = FORMAT_OCI if OCI_LAYOUT in by_name else FORMAT_LEGACY
+        diff_ids = parse_config(config_bytes, config['name'])[1]
+        check_layer_count(layer_members, diff_ids)
+        if image_id_of_config_member(config['name']) not in (None, image_id):
+            self._corrupt('the config %s has sha256 %s' % (config['name'], config['sha256']))
         for member, diff_id in zip(layer_members, diff_ids):
-            blob = _BLOB.match(member['name'])
+            blob = BLOB.match(member['name'])
             if member['sha256'] is None:
                 member['sha256'] = self._trusted_diff_id(member, diff_id)
             elif blob:
@@ -285,8 +262,8 @@ class ArchiveIndexer(object):
             if member['sha256'] is None:
                 self._corrupt('it holds %s, which manifest.json does not list as a layer' % member['name'])
         return {
-            'archive_format': archive_format,
-            'image_id': 'sha256:' + config['sha256'],
+            'archive_format': FORMAT_OCI if OCI_LAYOUT in by_name else FORMAT_LEGACY,
+            'image_id': image_id,
             'repo_tags': list(entry.get('RepoTags') or []),
             'config': config['name'],
             'layers': diff_ids,
@@ -295,21 +272,8 @@ class ArchiveIndexer(object):
             'links': self.links,
         }
 
-    def _resolve(self, name, by_name, what):
-        if not isinstance(name, str) or not name:
-            self._corrupt('manifest.json names no %s' % what)
-        seen = set()
-        current = _normalize(name)
-        links = dict((link['name'], link['target']) for link in self.links)
-        while current not in by_name:
-            if current not in links or current in seen:
-                self._corrupt('manifest.json names the %s %s, which the archive does not hold' % (what, name))
-            seen.add(current)
-            current = links[current]
-        return by_name[current]
-
     def _trusted_diff_id(self, member, diff_id):
-        digest = _DIGEST.match(str(diff_id))
+        digest = DIGEST.match(str(diff_id))
         if not digest:
             self._corrupt('the config gives layer %s the diff ID %r, which is no sha256 digest' % (member['name'], diff_id))
         return digest.group('hex')
@@ -324,28 +288,9 @@ def read_member_from(path):
 
     def read_member(member):
         with open(path, 'rb') as handle:
-            handle.seek(member['offset'])
-            data = handle.read(member['size'])
-        if len(data) != member['size']:
-            raise CorruptArchive('Corrupt archive %s: %s is cut short.' % (path, member['name']))
-        return data
+            try:
+                return read_at(handle, member['offset'], member['size'])
+            except CorruptArchive:
+                raise CorruptArchive('%s is cut short' % member['name'], path)
 
     return read_member
-
-
-def index_file(path, chunk_size=CHUNK_SIZE):
-    """Index an archive on disk (a tarball without sidecar): (describe() dict, hex sha256 of the file, size)."""
-    indexer = ArchiveIndexer(path)
-    whole = hashlib.sha256()
-    try:
-        with open(path, 'rb') as handle:
-            while True:
-                chunk = handle.read(chunk_size)
-                if not chunk:
-                    break
-                whole.update(chunk)
-                indexer.feed(chunk)
-    except OSError as exc:
-        raise Failure('Cannot read %s: %s.' % (path, exc.strerror))
-    indexer.finish()
-    return indexer.describe(read_member_from(path)), whole.hexdigest(), indexer.position
