@@ -28,6 +28,7 @@ AUTHORIZED_KEYS_PATH = '/root/.ssh/authorized_keys'
 PRIVSEP_DIR = '/run/sshd'
 DEFAULT_BIND_ADDRESS = '0.0.0.0'
 RESTART_POLICY = 'unless-stopped'
+DEFAULT_SNAPSHOT_KEEP = 3
 # Ports the module picks from when none is given: Linux's default ephemeral range, which Docker uses too.
 PICK_RANGE = (32768, 60999)
 _SESSION = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}')
@@ -127,7 +128,7 @@ class VpsRequest(object):
         self.mounts_given = params.get('mounts') is not None
         self.cpus = params.get('cpus')
         self.snapshot = bool(params.get('snapshot'))
-        self.snapshot_keep = params.get('snapshot_keep', 3)
+        self.snapshot_keep = params.get('snapshot_keep', DEFAULT_SNAPSHOT_KEEP)
         if self.snapshot_keep is not None and self.snapshot_keep < 1:
             raise Failure('snapshot_keep must be 1 or more (the snapshot just taken counts).')
         self.stop_timeout = params.get('stop_timeout', DEFAULT_STOP_TIMEOUT)
