@@ -26,11 +26,14 @@ try:
     import docker
     import docker.api.client
     from docker.constants import MINIMUM_DOCKER_API_VERSION
-    from docker.errors import APIError, DockerException, NotFound
     from docker.tls import TLSConfig
-    from docker.types import Mount
-    from docker.utils import parse_bytes, parse_repository_tag
-    from requests.exceptions import ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout
+    # Re-exported too, so that this file alone imports the SDK: the other module_utils take these names from here.
+    from docker.errors import APIError, DockerException, NotFound  # pylint: disable=unused-import
+    from docker.types import Mount  # pylint: disable=unused-import
+    from docker.utils import parse_bytes, parse_repository_tag  # pylint: disable=unused-import
+    from requests.exceptions import (  # pylint: disable=unused-import
+        ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout,
+    )
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
     DOCKER_ERRORS = ()

@@ -21,7 +21,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.container_optio
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_PORT, image_repository, vps_container_name,
+    LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_PORT, image_repository,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import last_lines
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
@@ -30,8 +30,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import 
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import (
-    AUTHORIZED_KEYS_PATH, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, PICK_RANGE, PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options, describe, drift_warning, find_drift, is_session, snapshot_tag,
-    snapshot_timestamp, sshd_argv,
+    AUTHORIZED_KEYS_PATH, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, PICK_RANGE, PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options,
+    describe, drift_warning, find_drift, is_session, snapshot_tag, snapshot_timestamp, sshd_argv,
 )
 
 READY_TIMEOUT = 15.0
