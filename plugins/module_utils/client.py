@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One Docker SDK client factory: connection settings in, a connected client out, failures as one line."""
+"""One Docker SDK client factory: connection settings in, a connected client out, failures as one line.
+
+The only file that imports the Docker SDK (and requests): the other module_utils take the SDK's exceptions and helpers
+from here, so a missing SDK is handled here alone (DOCKER_SDK_IMPORT_ERROR; module.py turns it into missing_required_lib).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import re
 import sys
 import traceback
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT
 
 # The Docker SDK imports paramiko (and with it invoke and cryptography: 0.1-0.5 s) for ssh:// alone; leave it out
 # here, and let connect() add the SDK's SSH transport when docker_host is ssh://.
@@ -22,13 +26,24 @@ try:
     import docker
     import docker.api.client
     from docker.constants import MINIMUM_DOCKER_API_VERSION
-    from docker.errors import APIError, DockerException
     from docker.tls import TLSConfig
-    from requests.exceptions import RequestException
+    # Re-exported too, so that this file alone imports the SDK: the other module_utils take these names from here.
+    from docker.errors import APIError, DockerException, NotFound  # pylint: disable=unused-import
+    from docker.types import Mount  # pylint: disable=unused-import
+    from docker.utils import parse_bytes, parse_repository_tag  # pylint: disable=unused-import
+    from requests.exceptions import (  # pylint: disable=unused-import
+        ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout,
+    )
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
     DOCKER_ERRORS = ()
-    APIError = DockerException = Exception
+
+    class DockerException(Exception):
+        """Stands in for the SDK's exceptions when it is missing: never raised, so nothing catches it by mistake."""
+
+    APIError = NotFound = DockerException
+    RequestsConnectionError = RequestsTimeout = DockerException
+    Mount = parse_bytes = parse_repository_tag = None
 else:
     DOCKER_SDK_IMPORT_ERROR = None
     DOCKER_ERRORS = (DockerException, RequestException)

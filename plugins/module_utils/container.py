@@ -11,19 +11,16 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import explain, inspect_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
+    APIError, Mount, NotFound, explain, inspect_container, parse_repository_tag,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import (
-    STOP_TIMEOUT, actual_options, describe, drift_warning, find_drift, is_managed, state_of,
+    actual_options, describe, drift_warning, find_drift, is_managed, state_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import CONTAINER_PREFIX, LABEL_MANAGED, container_name
-
-try:
-    from docker.errors import APIError, NotFound
-    from docker.types import Mount
-    from docker.utils import parse_repository_tag
-except ImportError:
-    APIError = NotFound = Exception
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+    CONTAINER_PREFIX, DEFAULT_STOP_TIMEOUT, LABEL_MANAGED, container_name, validate_env_name,
+)
 
 
 def local_image_id(client, image):
@@ -124,7 +121,7 @@ def _recreate(client, request, attrs, image, start):
     """Replace the container; the old one is only removed once the new one runs, else it is put back."""
     old_id, was_running = attrs['Id'], state_of(attrs) == 'started'
     if was_running:
-        client.api.stop(old_id, timeout=STOP_TIMEOUT)
+        client.api.stop(old_id, timeout=DEFAULT_STOP_TIMEOUT)
     client.api.rename(old_id, '%s.replaced-%s' % (request.name, old_id[:12]))
     try:
         _create_and_start(client, request, image, start)
@@ -207,7 +204,7 @@ def _act(client, request, attrs, image, actions):
     elif 'unpause' in actions:
         client.api.unpause(attrs['Id'])
     if 'stop' in actions:
-        client.api.stop(attrs['Id'], timeout=STOP_TIMEOUT)
+        client.api.stop(attrs['Id'], timeout=DEFAULT_STOP_TIMEOUT)
     if 'remove' in actions:
         client.api.remove_container(attrs['Id'])
 
@@ -229,8 +226,18 @@ def _diff(request, attrs, actions):
     return dict(before=before, after=after)
 
 
-def list_containers(client, env=None):
-    """Every environment container on the daemon (ours and foreign), or only env's; one list call, no inspects."""
+class ContainerListRequest(object):
+    """The validated parameters of one container_info task: one environment's container, or every one (env None)."""
+
+    def __init__(self, params):
+        self.env = validate_env_name(params['name']) if params.get('name') is not None else None
+
+
+def list_containers(client, request):
+    """container_info: every environment container on the daemon (ours and foreign), or only request.env's; one list
+    call, no inspects."""
+    env = request.env
     pattern = '^/%s$' % re.escape(container_name(env)) if env else '^/%s' % re.escape(CONTAINER_PREFIX)
     found = [describe(entry) for entry in client.api.containers(all=True, filters={'name': pattern})]
-    return sorted((c for c in found if c['env'] and (env is None or c['env'] == env)), key=lambda c: c['name'])
+    return dict(changed=False,
+                containers=sorted((c for c in found if c['env'] and (env is None or c['env'] == env)), key=lambda c: c['name']))

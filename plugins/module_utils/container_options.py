@@ -11,22 +11,16 @@ from __future__ import annotations
 import datetime
 import math
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import parse_repository_tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
 )
-
-try:
-    from docker.errors import DockerException
-    from docker.utils import parse_bytes, parse_repository_tag
-except ImportError:
-    DockerException = Exception
-    parse_bytes = parse_repository_tag = None
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
 
 # Keeps any image with a POSIX shell alive (busybox's sleep has no "infinity"); the trap makes `docker stop`
 # end it at once, and the backgrounded sleep lets the trap run while `wait` blocks.
 KEEP_ALIVE = ['sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
-STOP_TIMEOUT = 10
 
 RESTART_POLICIES = ('no', 'always', 'on-failure', 'unless-stopped')
 MOUNT_TYPES = ('bind', 'volume')
@@ -55,19 +49,6 @@ def _mount(spec):
     if mount['type'] == 'bind' and not mount['source'].startswith('/'):
         raise Failure('mounts source %r of a bind mount must be an absolute path on the Docker host.' % mount['source'])
     return mount
-
-
-def memory_bytes(value):
-    """Docker's own reading of a memory size (512m, 2g, 1073741824); 0 means no limit."""
-    if value is None:
-        return None
-    try:
-        size = int(parse_bytes(str(value).strip()))
-    except (DockerException, ValueError, IndexError, OverflowError):
-        size = -1
-    if size < 0:
-        raise Failure('memory %r is not a size: use a number of bytes or a number with b, k, m or g, like 512m.' % (value,))
-    return size
 
 
 def image_key(reference):

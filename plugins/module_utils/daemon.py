@@ -7,7 +7,8 @@ Deciding that a runner is up to date takes one image inspect, while importing th
 takes about as long as the rest of an image_sync run. So for a local unix:// daemon without TLS, Daemon answers
 image inspects over the standard library's HTTP client until something must change; from then on, and for every
 other daemon, the SDK does everything. The probe handles only a 200 or a 404: any other answer, or none, is left
-to the SDK, which reports it as every module does. This module imports nothing outside the standard library.
+to the SDK, which reports it as every module does. This module imports nothing outside the standard library (names.py
+is standard library only); it imports client.py only when it falls back to the SDK, and client.py never imports it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import json
 import socket
 from urllib.parse import quote
 
-DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
-DEFAULT_TIMEOUT = 60
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TIMEOUT
+
 _UNIX = 'unix://'
 
 
@@ -80,10 +81,6 @@ class Daemon(object):
         if self._client is None:
             self._client = self._connect()
         return self._client
-
-    @property
-    def connected(self):
-        return self._client is not None
 
     def inspect_image(self, reference):
         """The image's inspect dict, or None when the daemon has no such image."""

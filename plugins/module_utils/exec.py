@@ -20,15 +20,13 @@ import ssl
 import struct
 import threading
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import ExecStream, explain, inspect_container, path_stat
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
+    APIError, ExecStream, explain, inspect_container, path_stat,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import describe
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
-
-try:
-    from docker.errors import APIError
-except ImportError:
-    APIError = Exception
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import container_name, validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail, last_lines
 
 STDOUT, STDERR = 1, 2
 MESSAGE_LINES = 10
@@ -147,8 +145,7 @@ def _text(tail, strip):
 
 def failure_message(name, rc, stdout, stderr):
     """One line: the exit code and the last lines of stderr (or stdout when stderr is empty)."""
-    lines = [line for line in (stderr or stdout).splitlines() if line.strip()][-MESSAGE_LINES:]
-    text = ' | '.join(line.strip() for line in lines) or 'no output'
+    text = ' | '.join(last_lines(stderr or stdout, MESSAGE_LINES)) or 'no output'
     return 'Command failed in %s with rc %s: %s' % (name, rc, text)
 
 
@@ -211,19 +208,33 @@ def truncation_warning(name, result, limit=OUTPUT_LIMIT):
             'into a folder mounted from the Docker host.' % (name, limit, sizes, limit))
 
 
-def execute(client, name, params, check_mode=False):
-    """The container_exec operation on container name: its result dict, or Failure carrying rc/stdout/stderr."""
-    argv = command_argv(params)
-    env = exec_environment(params.get('env'))
-    user = exec_user(params.get('user'))
+class ExecRequest(object):
+    """The validated parameters of one container_exec task; bad input fails here, before any Docker call."""
+
+    def __init__(self, params):
+        self.name = container_name(validate_env_name(params.get('name')))
+        self.argv = command_argv(params)
+        self.env = exec_environment(params.get('env'))
+        self.user = exec_user(params.get('user'))
+        self.chdir = params.get('chdir')
+        self.creates = params.get('creates')
+        self.removes = params.get('removes')
+        self.stdin = params.get('stdin')
+        if self.stdin is not None and params.get('stdin_add_newline', True):
+            self.stdin += '\n'
+        self.strip_empty_ends = params.get('strip_empty_ends', True)
+
+
+def execute(client, request, check_mode=False):
+    """The container_exec operation: its result dict, or Failure carrying rc/stdout/stderr."""
+    name = request.name
     attrs, not_running = running_container(client, name, check_mode)
-    result = dict(changed=False, cmd=argv, container=name)
+    result = dict(changed=False, cmd=request.argv, container=name)
     if not_running:
         result.update(changed=True, msg='Would run the command; %s' % not_running, warnings=[not_running])
         return result
-    workdir = params.get('chdir') or (attrs.get('Config') or {}).get('WorkingDir') or '/'
-    for option, skip_when_exists in (('creates', True), ('removes', False)):
-        path = params.get(option)
+    workdir = request.chdir or (attrs.get('Config') or {}).get('WorkingDir') or '/'
+    for path, skip_when_exists in ((request.creates, True), (request.removes, False)):
         if path and path_exists(client, attrs['Id'], path, workdir) == skip_when_exists:
             why = 'exists' if skip_when_exists else 'does not exist'
             result.update(rc=0, msg='Did not run the command since %s %s.' % (path, why),
@@ -232,11 +243,9 @@ def execute(client, name, params, check_mode=False):
     if check_mode:
         result.update(changed=True, msg='Would run the command.')
         return result
-    stdin = params.get('stdin')
-    if stdin is not None and params.get('stdin_add_newline', True):
-        stdin += '\n'
-    rc, out, err = run(client, attrs['Id'], argv, chdir=params.get('chdir'), env=env, user=user, stdin=stdin)
-    result.update(changed=True, rc=rc, **_output_result((out, err), params.get('strip_empty_ends', True)))
+    rc, out, err = run(client, attrs['Id'], request.argv, chdir=request.chdir, env=request.env, user=request.user,
+                       stdin=request.stdin)
+    result.update(changed=True, rc=rc, **_output_result((out, err), request.strip_empty_ends))
     warning = truncation_warning(name, result)
     if warning:
         result['warnings'] = [warning]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT, Daemon
+from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT
 
 CONNECTION_ARGUMENT_SPEC = dict(
     docker_host=dict(type='str', default=DEFAULT_DOCKER_HOST, aliases=['docker_url'],

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Names shared with KohakuRiver: environment names, containers, images, tarballs and labels."""
+"""Names shared with KohakuRiver (environment names, containers, images, tarballs and labels) and the defaults the
+modules share. Standard library only: the SDK-free daemon probe imports it."""
 
 from __future__ import annotations
 
@@ -17,17 +18,31 @@ ENV_NAME_RULE = (
 _ENV_NAME = re.compile(r'[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*')
 _ANY_TARBALL = re.compile(r'(?P<env>[a-z0-9][a-z0-9_.-]*)-(?P<timestamp>[0-9]+)\.tar')
 
-CONTAINER_PREFIX = 'kohakuriver-env-'
+CONTAINER_PREFIX = 'kohakuriver-env-'  # an environment container: kohakuriver-env-<env>
+VPS_CONTAINER_PREFIX = 'kohakuriver-vps-'
+TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
 IMAGE_NAMESPACE = 'kohakuriver'
 BASE_TAG = 'base'
 SNAPSHOT_TAG_PREFIX = 'vps-'
 TARBALL_FOLDER = 'kohakuriver-containers'
 DEFAULT_SHARED_DIR = '/mnt/cluster-share'
 DEFAULT_TARBALL_DIR = DEFAULT_SHARED_DIR + '/' + TARBALL_FOLDER
+DEFAULT_STATE_DIR = '/var/lib/kohakuriver-docker'
+DEFAULT_STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when a container is stopped, as docker stop
+
+DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+DEFAULT_TIMEOUT = 60
 
 LABEL_MANAGED = 'io.kohakuriver.docker.managed'
 LABEL_ENV = 'io.kohakuriver.docker.env'
 LABEL_TIMESTAMP = 'io.kohakuriver.docker.timestamp'
+LABEL_TASK = 'io.kohakuriver.docker.task'
+LABEL_TASK_OWNER = 'io.kohakuriver.docker.task.owner'
+LABEL_TASK_DEADLINE = 'io.kohakuriver.docker.task.deadline'
+LABEL_VPS = 'io.kohakuriver.docker.vps'
+LABEL_VPS_PORT = 'io.kohakuriver.docker.vps.port'
+LABEL_VPS_BIND = 'io.kohakuriver.docker.vps.bind_address'
+LABEL_VPS_HOST_KEY = 'io.kohakuriver.docker.vps.host_key'
 
 
 def validate_env_name(name, option='name'):
@@ -38,7 +53,16 @@ def validate_env_name(name, option='name'):
 
 
 def container_name(env):
+    """The name of env's environment container."""
     return CONTAINER_PREFIX + env
+
+
+def vps_container_name(session):
+    return VPS_CONTAINER_PREFIX + session
+
+
+def task_container_name(task_id):
+    return TASK_CONTAINER_PREFIX + task_id
 
 
 def env_of_container(name):

@@ -28,3 +28,9 @@ class Tail(object):
 
     def text(self):
         return bytes(self._data[-self.limit:]).decode('utf-8', 'replace')
+
+
+def last_lines(text, count, width=None):
+    """The last `count` lines of text that are not blank, stripped; width: keep only the end of longer lines."""
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    return [line[-width:] for line in lines[-count:]] if width else lines[-count:]

@@ -16,31 +16,24 @@ import time
 import uuid
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
-    DOCKER_ERRORS, APIError, explain, inspect_container, inspect_or_none, remove_container,
+    DOCKER_ERRORS, APIError, RequestsConnectionError, RequestsTimeout, explain, inspect_container, inspect_or_none,
+    remove_container,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    DEFAULT_SHARED_DIR, LABEL_ENV, LABEL_MANAGED, TARBALL_FOLDER, image_reference, validate_env_name,
+    LABEL_ENV, LABEL_MANAGED, LABEL_TASK, LABEL_TASK_DEADLINE, LABEL_TASK_OWNER, task_container_name,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail, last_lines
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
+    SHARED_MOUNT, RunOptions, absolute_clean, environment_list, positive_number, stop_timeout_of,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
-    DEADLINE_MARGIN, LABEL_DEADLINE, LABEL_OWNER, LABEL_TASK, TASK_CONTAINER_PREFIX, is_task_container, owner_label, reap,
-    stop_and_remove,
+    DEADLINE_MARGIN, is_task_container, owner_label, reap, stop_and_remove,
 )
 
-try:
-    from docker.errors import DockerException
-    from docker.utils import parse_bytes
-    from requests.exceptions import ConnectionError as RequestsConnectionError, Timeout as RequestsTimeout
-except ImportError:
-    parse_bytes = None
-    DockerException = RequestsConnectionError = RequestsTimeout = OSError
-
-SHARED_MOUNT = '/shared'
 _TASK_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
-_ENV_KEY = re.compile(r'^[^=\0]+$')
 
 
 def new_task_id():
@@ -66,68 +59,6 @@ def command_argv(command=None, argv=None):
     if not command.strip():
         raise Failure('command is empty.')
     return ['sh', '-c', command]
-
-
-def _absolute_clean(path, what):
-    if not path.startswith('/') or '\0' in path or '..' in path.split('/'):
-        raise Failure('%s %r must be an absolute path without "..".' % (what, path))
-    return posixpath.normpath(path)
-
-
-def parse_mount(spec):
-    """'source:target[:ro|rw]' -> a Docker API bind mount (dict), or Failure saying what is wrong."""
-    parts = spec.split(':') if isinstance(spec, str) else []
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ('ro', 'rw')):
-        raise Failure('Mount %r is not "source:target" or "source:target:ro|rw" (absolute paths, no ":").' % (spec,))
-    source = _absolute_clean(parts[0], 'Mount source')
-    target = _absolute_clean(parts[1], 'Mount target')
-    if target == '/':
-        raise Failure('Mount %r would cover the container\'s root.' % spec)
-    if target == SHARED_MOUNT:
-        raise Failure('Mount %r: %s already holds the shared data folder.' % (spec, SHARED_MOUNT))
-    return dict(Type='bind', Source=source, Target=target, ReadOnly=len(parts) == 3 and parts[2] == 'ro')
-
-
-def parse_memory(value):
-    """'512m', '4g', '1073741824' -> bytes; None, and 0 as with docker run --memory 0, mean no limit (None)."""
-    if value is None:
-        return None
-    try:
-        size = int(parse_bytes(str(value).strip()))
-    except (DockerException, ValueError, TypeError):
-        size = -1
-    if size < 0:
-        raise Failure('memory %r is not a size: use bytes or a number with b, k, m or g (e.g. 512m, 4g), or 0 for no '
-                      'limit.' % (value,))
-    return size or None
-
-
-def positive_number(value, option, example):
-    """A finite number greater than 0 (None stays None), or Failure saying what to give."""
-    if value is not None and (not math.isfinite(value) or value <= 0):
-        raise Failure('%s must be greater than 0 and finite (e.g. %s); %r is not.' % (option, example, value))
-    return value
-
-
-def gpu_requests(gpus):
-    """GPU device IDs (or ['all']) -> the DeviceRequests of `docker run --gpus device=...`."""
-    if not gpus:
-        return None
-    ids = [str(gpu).strip() for gpu in gpus]
-    if any(not gpu or ',' in gpu for gpu in ids):
-        raise Failure('gpus must be a list of device IDs (e.g. [0, 1] or [GPU-uuid]) or [all].')
-    if ids == ['all']:
-        return [dict(driver='', count=-1, capabilities=[['gpu']])]
-    return [dict(driver='', count=0, device_ids=ids, capabilities=[['gpu']])]
-
-
-def environment_list(environment):
-    pairs = []
-    for key, value in sorted((environment or {}).items()):
-        if not _ENV_KEY.match(str(key)):
-            raise Failure('Environment variable name %r is not valid.' % (key,))
-        pairs.append('%s=%s' % (key, '' if value is None else value))
-    return pairs
 
 
 def _copy_frames(frames, outputs, tails, errors):
@@ -158,70 +89,14 @@ def recover_output_from_logs(client, container_id, outputs, tails):
         outputs[index].flush()
 
 
-RUN_ARGUMENT_SPEC = dict(
-    shared_dir=dict(type='path', default=DEFAULT_SHARED_DIR),
-    tarball_dir=dict(type='path'),
-    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
-    mounts=dict(type='list', elements='str'),
-    cpus=dict(type='float'),
-    memory=dict(type='str'),
-    gpus=dict(type='list', elements='str'),
-    sync=dict(type='bool', default=True),
-    allow_stale=dict(type='bool', default=False),
-)
-
-
-class RunOptions(object):
-    """Where and with what a container of an environment runs on a runner (tasks and VPS sessions share them):
-    shared data at /shared, extra mounts, limits and GPUs. Validated here, before any Docker call."""
+class TaskRequest(RunOptions):
+    """The validated parameters of one task (state=present); building it calls no Docker API."""
 
     def __init__(self, params):
-        self.env = validate_env_name(params['env'], 'env')
-        self.shared_dir = _absolute_clean(params['shared_dir'], 'shared_dir')
-        self.tarball_dir = params.get('tarball_dir') or posixpath.join(self.shared_dir, TARBALL_FOLDER)
-        self.state_dir = params['state_dir']
-        self.mounts = [dict(Type='bind', Source=posixpath.join(self.shared_dir, 'shared_data'), Target=SHARED_MOUNT,
-                            ReadOnly=False)] + [parse_mount(spec) for spec in params.get('mounts') or []]
-        targets = [mount['Target'] for mount in self.mounts]
-        if len(set(targets)) != len(targets):
-            raise Failure('Two mounts share a target: %s.' % ', '.join(sorted(targets)))
-        cpus = positive_number(params.get('cpus'), 'cpus', '0.5 or 2')
-        self.nano_cpus = int(round(cpus * 1e9)) if cpus else None
-        self.memory = parse_memory(params.get('memory'))
-        self.device_requests = gpu_requests(params.get('gpus'))
-        self.privileged = bool(params.get('privileged'))
-        self.network = params.get('network') or None
-        self.sync = params.get('sync', True)
-        self.allow_stale = params.get('allow_stale', False)
-
-    @property
-    def image(self):
-        return image_reference(self.env)
-
-    def host_config(self, client, **extra):
-        """The HostConfig of these options; extra: more create_host_config arguments (ports, restart policy)."""
-        return client.api.create_host_config(
-            mounts=self.mounts, nano_cpus=self.nano_cpus, mem_limit=self.memory, device_requests=self.device_requests,
-            privileged=self.privileged, network_mode=self.network, **extra
-        )
-
-
-def stop_timeout_of(params):
-    stop_timeout = params.get('stop_timeout')
-    stop_timeout = 10 if stop_timeout is None else stop_timeout
-    if stop_timeout < 0:
-        raise Failure('stop_timeout must be 0 or more seconds (e.g. 10); %r is not.' % (stop_timeout,))
-    return stop_timeout
-
-
-class TaskSpec(RunOptions):
-    """Validated task options; building it calls no Docker API."""
-
-    def __init__(self, params):
-        super(TaskSpec, self).__init__(params)
+        super(TaskRequest, self).__init__(params)
         self.task_id = validate_task_id(params.get('task_id') or new_task_id())
         self.argv = command_argv(params.get('command'), params.get('argv'))
-        self.workdir = _absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
+        self.workdir = absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
         self.environment = environment_list(params.get('environment'))
         self.task_timeout = positive_number(params.get('task_timeout'), 'task_timeout (seconds)', '3600')
         self.stop_timeout = stop_timeout_of(params)
@@ -229,7 +104,7 @@ class TaskSpec(RunOptions):
 
     @property
     def container_name(self):
-        return TASK_CONTAINER_PREFIX + self.task_id
+        return task_container_name(self.task_id)
 
     @property
     def log_files(self):
@@ -240,9 +115,9 @@ class TaskSpec(RunOptions):
         labels = {LABEL_MANAGED: 'true', LABEL_ENV: self.env, LABEL_TASK: self.task_id}
         owner = owner_label()
         if owner:
-            labels[LABEL_OWNER] = owner
+            labels[LABEL_TASK_OWNER] = owner
         if self.task_timeout is not None:
-            labels[LABEL_DEADLINE] = str(int(math.ceil(now + self.task_timeout + self.stop_timeout + DEADLINE_MARGIN)))
+            labels[LABEL_TASK_DEADLINE] = str(int(math.ceil(now + self.task_timeout + self.stop_timeout + DEADLINE_MARGIN)))
         return labels
 
 
@@ -303,13 +178,12 @@ def run_task(client, spec, check_mode=False):
                       % (spec.task_id, spec.memory, result['rc'], spec.log_dir), **result)
     if result['rc'] != 0:
         raise Failure('Task %s exited with rc %s; stderr ends: %s' % (spec.task_id, result['rc'],
-                                                                      _last_lines(result['stderr'])), **result)
+                                                                      _stderr_end(result['stderr'])), **result)
     return result
 
 
-def _last_lines(text, count=3, limit=600):
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (' | '.join(lines[-count:]) or '(nothing)')[-limit:]
+def _stderr_end(text, count=3, limit=600):
+    return (' | '.join(last_lines(text, count)) or '(nothing)')[-limit:]
 
 
 def _with_result(failure, result):
@@ -466,13 +340,21 @@ def _iso(seconds):
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds)) + ('.%03dZ' % int((seconds % 1) * 1000))
 
 
-def remove_tasks(client, task_id=None, stop_timeout=10, check_mode=False):
+class TaskRemoval(object):
+    """The validated parameters of state=absent: the task_id whose container goes, or None for every orphan."""
+
+    def __init__(self, params):
+        self.task_id = validate_task_id(params['task_id']) if params.get('task_id') is not None else None
+        self.stop_timeout = stop_timeout_of(params)
+
+
+def remove_tasks(client, request, check_mode=False):
     """state=absent: stop and remove the task container of task_id, or, without task_id, every orphan; logs kept."""
+    task_id, stop_timeout = request.task_id, request.stop_timeout
     if task_id is None:
         reaped, warnings = reap(client, stop_timeout, check_mode=check_mode)
         return dict(changed=bool(reaped), reaped=reaped, warnings=warnings)
-    validate_task_id(task_id)
-    name = TASK_CONTAINER_PREFIX + task_id
+    name = task_container_name(task_id)
     attrs = inspect_container(client, name)
     if attrs is None:
         return dict(changed=False, task_id=task_id, container=name, reaped=[])

@@ -18,12 +18,9 @@ import socket
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, remove_container
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_MANAGED
-
-LABEL_TASK = 'io.kohakuriver.docker.task'
-LABEL_OWNER = 'io.kohakuriver.docker.task.owner'
-LABEL_DEADLINE = 'io.kohakuriver.docker.task.deadline'
-TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+    LABEL_MANAGED, LABEL_TASK, LABEL_TASK_DEADLINE, LABEL_TASK_OWNER, task_container_name,
+)
 
 # After a time limit, the owner stops the container (up to stop_timeout), waits for it and removes it: a deadline
 # leaves it this much more, so that a reaper never races an owner that is doing its own clean-up.
@@ -86,7 +83,7 @@ def is_task_container(name, labels):
     """Only containers this collection made for a task: both labels and the task name; never VPS or environments."""
     labels = labels or {}
     task_id = labels.get(LABEL_TASK)
-    return bool(task_id) and labels.get(LABEL_MANAGED) == 'true' and (name or '').lstrip('/') == TASK_CONTAINER_PREFIX + task_id
+    return bool(task_id) and labels.get(LABEL_MANAGED) == 'true' and (name or '').lstrip('/') == task_container_name(task_id)
 
 
 def docker_time(text):
@@ -105,10 +102,10 @@ def orphan_reason(name, labels, status, exited_at, now, machine, process_start_o
     """
     if not is_task_container(name, labels):
         return None
-    deadline = labels.get(LABEL_DEADLINE)
+    deadline = labels.get(LABEL_TASK_DEADLINE)
     if deadline and deadline.isdigit() and now > int(deadline):
         return 'its deadline passed'
-    owner = parse_owner(labels.get(LABEL_OWNER))
+    owner = parse_owner(labels.get(LABEL_TASK_OWNER))
     if owner is not None and machine is not None:
         owner_machine, pid, start = owner
         same_host = owner_machine.split('/')[0] == machine.split('/')[0]

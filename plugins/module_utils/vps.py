@@ -20,16 +20,18 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import A
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, image_repository
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+    LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_PORT, image_repository,
+)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import last_lines
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import (
     authorized_keys_text, generate_ed25519, parse_public_key,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import (
-    AUTHORIZED_KEYS_PATH, CONTAINER_PREFIX, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, LABEL_VPS, LABEL_VPS_PORT, PICK_RANGE,
-    PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options, describe, drift_warning, find_drift, is_session, snapshot_tag,
-    snapshot_timestamp, sshd_argv,
+    AUTHORIZED_KEYS_PATH, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, PICK_RANGE, PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options,
+    describe, drift_warning, find_drift, is_session, snapshot_tag, snapshot_timestamp, sshd_argv,
 )
 
 READY_TIMEOUT = 15.0
@@ -126,10 +128,6 @@ def _logs_since(client, container_id, since):
     return client.api.logs(container_id, stdout=True, stderr=True, since=since, tail=50).decode('utf-8', 'replace')
 
 
-def _last_lines(text, count=4):
-    return [line.strip()[-200:] for line in text.splitlines() if line.strip()][-count:]
-
-
 def start_session(client, name, container_id):
     """Start the container and wait until sshd says it listens; a missing sshd, a taken port or an sshd that ends
     fail. Returns (inspect, warnings)."""
@@ -152,7 +150,7 @@ def start_session(client, name, container_id):
     while True:
         state = attrs.get('State') or {}
         if state.get('Status') != 'running' or attrs.get('RestartCount', 0) != before:
-            lines = _last_lines(client.api.logs(container_id, stdout=True, stderr=True, tail=20).decode('utf-8', 'replace'))
+            lines = last_lines(client.api.logs(container_id, stdout=True, stderr=True, tail=20).decode('utf-8', 'replace'), 4, 200)
             # 127: docker-init could not run sshd (the shell convention for "command not found").
             if state.get('ExitCode') == 127 or any(SSHD in line and 'No such file' in line for line in lines):
                 raise Failure('The image of %s has no %s. %s' % (name, SSHD, PREPARE_HINT))
@@ -407,13 +405,3 @@ class Session(object):
 def ensure_session(client, request, check_mode=False):
     """Bring the VPS session to request.state; returns the result dict (with its warnings)."""
     return Session(client, request, check_mode).run()
-
-
-def list_sessions(client, session=None, env=None, ssh_host=None, docker_host=None):
-    """Every VPS session on the daemon (one list call), optionally only one session or one environment's."""
-    filters = {'label': ['%s=true' % LABEL_MANAGED, LABEL_VPS if session is None else '%s=%s' % (LABEL_VPS, session)]}
-    if env:
-        filters['label'].append('%s=%s' % (LABEL_ENV, env))
-    found = [describe(entry, ssh_host, docker_host) for entry in client.api.containers(all=True, filters=filters)]
-    return sorted((item for item in found if item['container'] == CONTAINER_PREFIX + item['session']),
-                  key=lambda item: item['session'])

@@ -15,16 +15,12 @@ import socket
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import iso_time, state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    LABEL_ENV, LABEL_MANAGED, SNAPSHOT_TAG_PREFIX, validate_env_name,
+    DEFAULT_STOP_TIMEOUT, LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_BIND, LABEL_VPS_HOST_KEY, LABEL_VPS_PORT,
+    SNAPSHOT_TAG_PREFIX, validate_env_name, vps_container_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import SHARED_MOUNT, RunOptions
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import SHARED_MOUNT, RunOptions
 
-LABEL_VPS = 'io.kohakuriver.docker.vps'
-LABEL_VPS_PORT = 'io.kohakuriver.docker.vps.port'
-LABEL_VPS_BIND = 'io.kohakuriver.docker.vps.bind_address'
-LABEL_VPS_HOST_KEY = 'io.kohakuriver.docker.vps.host_key'
-CONTAINER_PREFIX = 'kohakuriver-vps-'
 SSH_PORT = '22/tcp'
 SSHD = '/usr/sbin/sshd'
 HOST_KEY_PATH = '/etc/kohakuriver/vps/ssh_host_ed25519_key'
@@ -32,6 +28,7 @@ AUTHORIZED_KEYS_PATH = '/root/.ssh/authorized_keys'
 PRIVSEP_DIR = '/run/sshd'
 DEFAULT_BIND_ADDRESS = '0.0.0.0'
 RESTART_POLICY = 'unless-stopped'
+DEFAULT_SNAPSHOT_KEEP = 3
 # Ports the module picks from when none is given: Linux's default ephemeral range, which Docker uses too.
 PICK_RANGE = (32768, 60999)
 _SESSION = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,62}')
@@ -56,10 +53,6 @@ def validate_session(name):
         raise Failure('VPS session name %r is not valid: use 1 to 63 letters, digits, ".", "_" or "-", starting with a '
                       'letter or digit.' % (name,))
     return name
-
-
-def container_name(session):
-    return CONTAINER_PREFIX + session
 
 
 def snapshot_tag(session, timestamp):
@@ -111,7 +104,7 @@ class VpsRequest(object):
 
     def __init__(self, params):
         self.session = validate_session(params.get('name'))
-        self.name = container_name(self.session)
+        self.name = vps_container_name(self.session)
         self.state = params.get('state') or 'started'
         self.env = validate_env_name(params['env'], 'env') if params.get('env') else None
         if self.state == 'started' and not self.env:
@@ -135,10 +128,10 @@ class VpsRequest(object):
         self.mounts_given = params.get('mounts') is not None
         self.cpus = params.get('cpus')
         self.snapshot = bool(params.get('snapshot'))
-        self.snapshot_keep = params.get('snapshot_keep', 3)
+        self.snapshot_keep = params.get('snapshot_keep', DEFAULT_SNAPSHOT_KEEP)
         if self.snapshot_keep is not None and self.snapshot_keep < 1:
             raise Failure('snapshot_keep must be 1 or more (the snapshot just taken counts).')
-        self.stop_timeout = params.get('stop_timeout', 10)
+        self.stop_timeout = params.get('stop_timeout', DEFAULT_STOP_TIMEOUT)
         self.docker_host = params.get('docker_host')
 
     def labels(self, port, bind_address, host_key):

@@ -208,9 +208,8 @@ msg:
   type: str
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import execute
+from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import ExecRequest, execute
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import container_name, validate_env_name
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True),
@@ -228,8 +227,8 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    name = container_name(validate_env_name(module.params['name']))
-    return execute(client_for(module), name, module.params, module.check_mode)
+    request = ExecRequest(module.params)
+    return execute(client_for(module), request, module.check_mode)
 
 
 def main():

@@ -92,9 +92,8 @@ containers:
       type: bool
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container import list_containers
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container import ContainerListRequest, list_containers
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import validate_env_name
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str'),
@@ -102,10 +101,8 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    env = module.params['name']
-    if env is not None:
-        validate_env_name(env)
-    return dict(changed=False, containers=list_containers(client_for(module), env))
+    request = ContainerListRequest(module.params)
+    return list_containers(client_for(module), request)
 
 
 def main():

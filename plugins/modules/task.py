@@ -281,9 +281,9 @@ msg:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import (
-    RUN_ARGUMENT_SPEC, TaskSpec, remove_tasks, run_task, stop_timeout_of, validate_task_id,
-)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import RUN_ARGUMENT_SPEC, SHARED_MOUNT
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import TaskRemoval, TaskRequest, remove_tasks, run_task
 
 ARGUMENT_SPEC = dict(
     RUN_ARGUMENT_SPEC,
@@ -292,22 +292,21 @@ ARGUMENT_SPEC = dict(
     command=dict(type='str'),
     argv=dict(type='list', elements='str'),
     task_id=dict(type='str'),
-    workdir=dict(type='str', default='/shared'),
+    workdir=dict(type='str', default=SHARED_MOUNT),
     environment=dict(type='dict'),
     privileged=dict(type='bool', default=False),
     network=dict(type='str'),
     task_timeout=dict(type='float'),
-    stop_timeout=dict(type='int', default=10),
+    stop_timeout=dict(type='int', default=DEFAULT_STOP_TIMEOUT),
 )
 
 
 def operation(module):
-    params = module.params
-    if params['state'] == 'absent':
-        task_id = validate_task_id(params['task_id']) if params['task_id'] is not None else None
-        return remove_tasks(client_for(module), task_id, stop_timeout_of(params), module.check_mode)
-    spec = TaskSpec(params)  # bad input fails before Docker is called
-    return run_task(client_for(module), spec, module.check_mode)
+    if module.params['state'] == 'absent':
+        request = TaskRemoval(module.params)
+        return remove_tasks(client_for(module), request, module.check_mode)
+    request = TaskRequest(module.params)
+    return run_task(client_for(module), request, module.check_mode)
 
 
 def main():

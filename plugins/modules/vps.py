@@ -291,9 +291,10 @@ sync:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RUN_ARGUMENT_SPEC
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import RUN_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps import ensure_session
-from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import VpsRequest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import DEFAULT_SNAPSHOT_KEEP, VpsRequest
 
 ARGUMENT_SPEC = dict(
     RUN_ARGUMENT_SPEC,
@@ -306,8 +307,8 @@ ARGUMENT_SPEC = dict(
     bind_address=dict(type='str'),
     ssh_host=dict(type='str'),
     snapshot=dict(type='bool', default=False),
-    snapshot_keep=dict(type='int', default=3),
-    stop_timeout=dict(type='int', default=10),
+    snapshot_keep=dict(type='int', default=DEFAULT_SNAPSHOT_KEEP),
+    stop_timeout=dict(type='int', default=DEFAULT_STOP_TIMEOUT),
 )
 
 

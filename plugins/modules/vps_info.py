@@ -120,9 +120,7 @@ sessions:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import validate_env_name
-from ansible_collections.kohakuriver.docker.plugins.module_utils.vps import list_sessions
-from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import validate_session
+from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_list import VpsListRequest, list_sessions
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', aliases=['session']),
@@ -132,11 +130,8 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    params = module.params
-    session = validate_session(params['name']) if params['name'] else None
-    env = validate_env_name(params['env'], 'env') if params['env'] else None
-    sessions = list_sessions(client_for(module), session, env, params['ssh_host'], params['docker_host'])
-    return dict(changed=False, sessions=sessions)
+    request = VpsListRequest(module.params)
+    return list_sessions(client_for(module), request)
 
 
 def main():

@@ -7,7 +7,8 @@ import io
 import docker
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task import Tail, recover_output_from_logs
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task import recover_output_from_logs
 
 pytestmark = pytest.mark.integration
 

@@ -60,3 +60,48 @@ def test_a_malformed_api_version_is_refused_naming_the_option_before_connecting(
 @pytest.mark.parametrize('api_version', ['auto', '1.41', '1.45', None])
 def test_auto_and_dotted_api_versions_are_accepted(api_version):
     assert client.validate_api_version(api_version) == (api_version or 'auto')
+
+
+# client.py keeps paramiko out of the Docker SDK's import (sys.modules['paramiko'] = None) and binds the SSH transport
+# itself for ssh:// (_add_ssh_transport). That leans on docker-py internals, checked here in a fresh interpreter.
+_PARAMIKO_GUARD_PROBE = r'''
+import json
+import sys
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils import client
+import docker.api.client
+
+seen = dict(sdk_imported=client.DOCKER_SDK_IMPORT_ERROR is None, paramiko_imported='paramiko' in sys.modules,
+            adapter_bound=hasattr(docker.api.client, 'SSHHTTPAdapter'),
+            init_reads_module_name='SSHHTTPAdapter' in docker.api.client.APIClient.__init__.__code__.co_names)
+client._add_ssh_transport('ssh://user@host')
+from docker.transport.sshconn import SSHHTTPAdapter
+seen.update(bound_after=getattr(docker.api.client, 'SSHHTTPAdapter', None) is SSHHTTPAdapter)
+print(json.dumps(seen))
+'''
+
+
+def test_the_paramiko_guard_still_matches_the_docker_sdk_internals_it_relies_on():
+    pytest.importorskip('paramiko')
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import docker
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+    run = subprocess.run([sys.executable, '-c', _PARAMIKO_GUARD_PROBE], capture_output=True, text=True, env=environment,
+                         check=False)
+    assert run.returncode == 0, 'the paramiko guard probe failed with docker %s:\n%s' % (docker.__version__, run.stderr)
+    seen = json.loads(run.stdout)
+    sdk = 'docker %s' % docker.__version__
+    assert seen['sdk_imported'], '%s no longer imports with paramiko kept out: see the guard at the top of client.py' % sdk
+    assert not seen['paramiko_imported'], ('%s imports paramiko some other way than docker.transport.sshconn: the guard '
+                                           'no longer keeps it out of every module run' % sdk)
+    assert not seen['adapter_bound'], ('%s binds docker.api.client.SSHHTTPAdapter without paramiko: the guard and '
+                                       '_add_ssh_transport may no longer be needed' % sdk)
+    assert seen['init_reads_module_name'], ('%s: APIClient.__init__ no longer reads the module name SSHHTTPAdapter, so '
+                                            '_add_ssh_transport binding docker.api.client.SSHHTTPAdapter does not give '
+                                            'it an ssh:// transport' % sdk)
+    assert seen['bound_after'], ('%s: _add_ssh_transport did not bind docker.transport.sshconn.SSHHTTPAdapter as '
+                                 'docker.api.client.SSHHTTPAdapter' % sdk)

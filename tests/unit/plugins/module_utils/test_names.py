@@ -49,3 +49,12 @@ def test_a_name_with_a_trailing_newline_is_refused(name):
 @pytest.mark.parametrize('file_name', ['env-1700000000.tar\n', 'env\n-1700000000.tar', 'env-\u0661\u0662.tar'])
 def test_a_tarball_name_with_a_newline_or_other_digits_is_not_a_tarball_name(file_name):
     assert names.parse_tarball_name(file_name) is None
+
+
+def test_each_container_kind_has_its_own_prefix():
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
+        container_name, env_of_container, task_container_name, vps_container_name,
+    )
+    names = container_name('x'), vps_container_name('x'), task_container_name('x')
+    assert names == ('kohakuriver-env-x', 'kohakuriver-vps-x', 'kohakuriver-task-x')
+    assert [env_of_container(name) for name in names] == ['x', None, None]

@@ -6,11 +6,14 @@ import os
 
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import memory_bytes
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import Request
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
+    RunOptions, environment_list, gpu_requests, memory_bytes, parse_mount,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task import (
-    Tail, TaskSpec, command_argv, environment_list, gpu_requests, new_task_id, parse_memory, parse_mount,
-    validate_task_id,
+    TaskRemoval, TaskRequest, command_argv, new_task_id, validate_task_id,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
     DEADLINE_MARGIN, machine_identity, parse_owner, process_start,
@@ -52,25 +55,36 @@ def test_bad_mounts_are_refused(spec):
 
 
 def test_memory_sizes():
-    assert parse_memory('512m') == 512 * 1024 ** 2
-    assert parse_memory('4g') == 4 * 1024 ** 3
-    assert parse_memory('1048576') == 1048576
-    assert parse_memory(None) is None
+    assert memory_bytes('512m') == 512 * 1024 ** 2
+    assert memory_bytes('4g') == 4 * 1024 ** 3
+    assert memory_bytes('1048576') == 1048576
+    assert memory_bytes(None) is None
     for bad in ('lots', '-5m', '5x', '-1'):
         with pytest.raises(Failure, match='memory'):
-            parse_memory(bad)
+            memory_bytes(bad)
 
 
 @pytest.mark.parametrize('zero', ['0', '0m', 0])
 def test_memory_0_means_no_limit_as_with_docker_run_and_the_container_module(zero):
-    assert parse_memory(zero) is None
-    assert TaskSpec(params(memory=zero)).memory is None
-    assert memory_bytes(zero) == 0  # the container module's reading: 0, no limit
+    # One reading for tasks, VPS sessions and environment containers: 0, which Docker's HostConfig takes as no limit.
+    assert memory_bytes(zero) == 0
+    assert TaskRequest(params(memory=zero)).memory == 0
+    assert Request(dict(name='my-env', memory=zero)).memory == 0
+    host_config = TaskRequest(params(memory=zero)).host_config(_HostConfigClient())
+    assert host_config['mem_limit'] == 0
 
 
-def test_memory_agrees_with_the_container_module_on_every_valid_size():
+class _HostConfigClient(object):
+    class api(object):  # pylint: disable=invalid-name
+        @staticmethod
+        def create_host_config(**arguments):
+            return arguments
+
+
+def test_memory_is_read_alike_by_the_task_and_the_container_module_on_every_valid_size():
     for size in ('1', '512m', '4g', '1.5g', '64k', '1000b'):
-        assert parse_memory(size) == memory_bytes(size), size
+        assert TaskRequest(params(memory=size)).memory == Request(dict(name='my-env', memory=size)).memory \
+            == memory_bytes(size), size
 
 
 def test_gpus_become_device_requests_like_docker_run():
@@ -97,7 +111,7 @@ def test_environment():
 
 
 def test_spec_defaults_follow_kohakuriver_layout():
-    spec = TaskSpec(params(task_id='t1'))
+    spec = TaskRequest(params(task_id='t1'))
     assert spec.image == 'kohakuriver/my-env:base'
     assert spec.container_name == 'kohakuriver-task-t1'
     assert spec.tarball_dir == '/mnt/cluster-share/kohakuriver-containers'
@@ -108,7 +122,7 @@ def test_spec_defaults_follow_kohakuriver_layout():
 
 
 def test_spec_limits():
-    spec = TaskSpec(params(cpus=1.5, memory='64m', gpus=['0'], privileged=True, network='none', mounts=['/a:/b:ro']))
+    spec = TaskRequest(params(cpus=1.5, memory='64m', gpus=['0'], privileged=True, network='none', mounts=['/a:/b:ro']))
     assert spec.nano_cpus == 1500000000
     assert spec.memory == 64 * 1024 ** 2
     assert spec.device_requests[0]['device_ids'] == ['0']
@@ -132,25 +146,24 @@ def test_spec_limits():
 ])
 def test_spec_refuses_bad_input(overrides, message):
     with pytest.raises(Failure, match=message) as refused:
-        TaskSpec(params(**overrides))
+        TaskRequest(params(**overrides))
     assert '\n' not in refused.value.msg
 
 
 @pytest.mark.parametrize('cpus', [float('nan'), float('inf')])
 def test_vps_options_refuse_cpus_that_are_not_finite(cpus):
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.task import RunOptions
     with pytest.raises(Failure, match='cpus must be greater than 0 and finite'):
         RunOptions(params(cpus=cpus))
 
 
 def test_task_labels_carry_the_owner_and_the_deadline():
-    spec = TaskSpec(params(task_id='t1', task_timeout=60, stop_timeout=5))
+    spec = TaskRequest(params(task_id='t1', task_timeout=60, stop_timeout=5))
     labels = spec.labels(1000.0)
     assert labels['io.kohakuriver.docker.managed'] == 'true' and labels['io.kohakuriver.docker.task'] == 't1'
     assert labels['io.kohakuriver.docker.task.deadline'] == str(1000 + 60 + 5 + DEADLINE_MARGIN)
     machine, pid, start = parse_owner(labels['io.kohakuriver.docker.task.owner'])
     assert machine == machine_identity() and pid == os.getpid() and start == process_start(os.getpid())
-    assert 'io.kohakuriver.docker.task.deadline' not in TaskSpec(params(task_id='t2')).labels(1000.0)
+    assert 'io.kohakuriver.docker.task.deadline' not in TaskRequest(params(task_id='t2')).labels(1000.0)
 
 
 def test_tail_keeps_the_end_and_counts_everything():
@@ -163,3 +176,13 @@ def test_tail_keeps_the_end_and_counts_everything():
     small = Tail(limit=10)
     small.add('é'.encode('utf-8'))
     assert small.text() == 'é' and not small.truncated
+
+
+def test_state_absent_validates_task_id_and_stop_timeout_before_docker():
+    removal = TaskRemoval(dict(state='absent', task_id='t1', stop_timeout=None))
+    assert (removal.task_id, removal.stop_timeout) == ('t1', 10)
+    assert TaskRemoval(dict(state='absent', task_id=None, stop_timeout=3)).task_id is None
+    with pytest.raises(Failure, match='task_id'):
+        TaskRemoval(dict(state='absent', task_id='../x', stop_timeout=10))
+    with pytest.raises(Failure, match='stop_timeout'):
+        TaskRemoval(dict(state='absent', task_id='t1', stop_timeout=-1))

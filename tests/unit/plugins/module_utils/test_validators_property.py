@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import names
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import validate_api_version
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import Request, _mount, memory_bytes
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import Request, _mount
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import command_argv, exec_environment, exec_user
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
@@ -139,7 +140,7 @@ def test_public_keys(line, index):
     'generate_key': st.booleans(), 'snapshot_keep': st.one_of(st.none(), st.integers()),
 }))
 def test_vps_requests(params):
-    # Only the options vps_options.py checks itself; the run options (mounts, limits) belong to task.py's RunOptions.
+    # Only the options vps_options.py checks itself; the run options (mounts, limits) belong to run_options.py's RunOptions.
     request = clean(VpsRequest, dict(dict(shared_dir='/mnt/cluster-share', state_dir='/var/lib/kohakuriver-docker',
                                           sync=True), **params))
     if request is not None:

@@ -191,3 +191,11 @@ def test_a_port_label_that_is_not_an_ascii_number_gives_no_port(port):
 def test_a_session_name_or_ssh_host_with_a_trailing_newline_is_refused(overrides):
     with pytest.raises(Failure, match='not'):
         VpsRequest(params(**overrides))
+
+
+def test_memory_0_asks_for_no_limit_as_the_container_module_reads_it():
+    assert find_drift(VpsRequest(params(memory='0')), inspect()) == []
+    limited = inspect()
+    limited['HostConfig']['Memory'] = 1 << 30
+    assert find_drift(VpsRequest(params(memory='0')), limited) == [dict(option='memory', wanted=0, actual=1 << 30)]
+    assert find_drift(VpsRequest(params(memory=None)), limited) == []
