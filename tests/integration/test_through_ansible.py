@@ -43,8 +43,8 @@ def inventory(testbed, tmp_path):
                 'ansible_user': ssh['user'], 'ansible_ssh_common_args': '-F %s' % ssh['ssh_config']}
     venv = {'ansible_python_interpreter': sys.executable}  # the Python with the Docker SDK
     runner1, runner2 = testbed['runners'][:2]
-    # Discovery over this sshd would meet the controller's pyenv shims on PATH first (python3.13: "command not found");
-    # a node has one Python: the system's, without the Docker SDK.
+    # Discovery over this sshd meets the controller's pyenv shims on PATH first (python3.13: "command not found"), which
+    # a node would not have: the fallback list keeps it to the system's Python, which has no Docker SDK.
     discovered = dict(over_ssh, ansible_interpreter_python_fallback=['/usr/bin/python3'])
     path = tmp_path / 'inventory.json'
     path.write_text(json.dumps({'all': {'children': {
