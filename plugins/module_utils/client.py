@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One Docker SDK client factory: connection settings in, a connected client out, failures as one line.
 
-The only file that imports the Docker SDK (and requests): the other module_utils take the SDK's exceptions and helpers
+The only file that imports the Docker SDK (and requests, urllib3): the other module_utils take the SDK's exceptions and helpers
 from here, so a missing SDK is handled here alone (DOCKER_SDK_IMPORT_ERROR; module.py turns it into missing_required_lib).
 """
 
@@ -34,6 +34,7 @@ try:
     from requests.exceptions import (  # pylint: disable=unused-import
         ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout,
     )
+    from urllib3.exceptions import HTTPError as TransportError  # a cut stream can surface unwrapped by requests
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
     DOCKER_ERRORS = ()
@@ -42,7 +43,7 @@ except ImportError:
         """Stands in for the SDK's exceptions when it is missing: never raised, so nothing catches it by mistake."""
 
     APIError = NotFound = DockerException
-    RequestsConnectionError = RequestsTimeout = DockerException
+    RequestsConnectionError = RequestsTimeout = TransportError = DockerException
     Mount = parse_bytes = parse_repository_tag = None
 else:
     DOCKER_SDK_IMPORT_ERROR = None

@@ -14,13 +14,9 @@ import math
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import parse_repository_tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
+    KEEP_ALIVE, LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
-
-# Keeps any image with a POSIX shell alive (busybox's sleep has no "infinity"); the trap makes `docker stop`
-# end it at once, and the backgrounded sleep lets the trap run while `wait` blocks.
-KEEP_ALIVE = ['sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 
 RESTART_POLICIES = ('no', 'always', 'on-failure', 'unless-stopped')
 MOUNT_TYPES = ('bind', 'volume')

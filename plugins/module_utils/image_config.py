@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import KEEP_ALIVE
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import KEEP_ALIVE, LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP
 
 # What a commit carries from the container's config and a user can change (the timestamp label is ours).
 RUNTIME_CONFIG_KEYS = ('Cmd', 'Entrypoint', 'Env', 'ExposedPorts', 'Healthcheck', 'Labels', 'OnBuild', 'Shell',

@@ -23,6 +23,10 @@ VPS_CONTAINER_PREFIX = 'kohakuriver-vps-'
 TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
 IMAGE_NAMESPACE = 'kohakuriver'
 BASE_TAG = 'base'
+
+# The entrypoint of every environment container: keeps any image with a POSIX shell alive (busybox's sleep has no "infinity"); the trap makes `docker stop`
+# end it at once, and the backgrounded sleep lets the trap run while `wait` blocks.
+KEEP_ALIVE = ['sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 SNAPSHOT_TAG_PREFIX = 'vps-'
 TARBALL_FOLDER = 'kohakuriver-containers'
 DEFAULT_SHARED_DIR = '/mnt/cluster-share'

@@ -13,20 +13,15 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
 
-try:
-    from urllib3.exceptions import HTTPError as _TransportError  # a cut stream can surface unwrapped by requests
-except ImportError:
-    _TransportError = OSError
-
 OWN_IMAGES_ASKED = 4
-_TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, _TransportError)
+_TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, TransportError)
 _LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
 
 

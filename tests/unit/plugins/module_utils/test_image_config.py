@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import KEEP_ALIVE
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import (
     base_runtime, commit_config, committed_config, expected_runtime_config, image_labels, runtime_config,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import KEEP_ALIVE, LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP
 
 ENV = 'my-env'
 OURS = {LABEL_MANAGED: 'true', LABEL_ENV: ENV}
