@@ -8,13 +8,13 @@ Pure logic: no daemon calls, so every decision here is unit-tested.
 
 from __future__ import annotations
 
-import datetime
 import math
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_time
 
 try:
     from docker.errors import DockerException
@@ -238,15 +238,6 @@ def drift_warning(name, drift, recreate):
 
 def is_managed(labels):
     return (labels or {}).get(LABEL_MANAGED) == 'true'
-
-
-def iso_time(value):
-    """Docker's times (RFC 3339 with nanoseconds, or unix seconds) as 'YYYY-MM-DDTHH:MM:SSZ'."""
-    if isinstance(value, (int, float)):
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    if isinstance(value, str) and len(value) >= 19:
-        return value[:19] + 'Z'
-    return value
 
 
 def describe(attrs):

@@ -21,7 +21,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.container_optio
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_MANAGED, image_repository
-from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import parse_docker_time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import (
     authorized_keys_text, generate_ed25519, parse_public_key,
 )
