@@ -14,7 +14,7 @@ LABELS = {'io.kohakuriver.docker.env': ENV, 'io.kohakuriver.docker.timestamp': '
 
 
 def api_error(status, text):
-    return APIError(text, response=types.SimpleNamespace(status_code=status), explanation=text)
+    return APIError(text, response=types.SimpleNamespace(status_code=status, url='http://docker/', reason=text), explanation=text)
 
 
 class Api(object):
