@@ -15,11 +15,11 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
     APIError, Mount, NotFound, explain, inspect_container, parse_repository_tag,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import (
-    actual_options, describe, drift_warning, find_drift, is_managed, state_of,
+    actual_options, describe, drift_warning, find_drift, foreign_container, is_managed, state_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    CONTAINER_PREFIX, DEFAULT_STOP_TIMEOUT, LABEL_MANAGED, container_name, validate_env_name,
+    CONTAINER_PREFIX, DEFAULT_STOP_TIMEOUT, container_name, validate_env_name,
 )
 
 
@@ -148,13 +148,6 @@ def plan(request, attrs, drift):
     if request.state == 'stopped' and state_of(attrs) == 'started':
         return ['stop']
     return []
-
-
-def foreign_container(name, attrs):
-    """The Failure for a container of an environment's name that this collection did not make (adopt is false)."""
-    return Failure('%s exists but was not made by kohakuriver.docker (it has no %s=true label), so it is left '
-                   'untouched. Set adopt: true to manage it as an environment container, or rename it.'
-                   % (name, LABEL_MANAGED), container=describe(attrs))
 
 
 def ensure(client, request, check_mode=False):

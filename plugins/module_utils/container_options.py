@@ -8,7 +8,6 @@ Pure logic: no daemon calls, so every decision here is unit-tested.
 
 from __future__ import annotations
 
-import datetime
 import math
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import parse_repository_tag
@@ -17,6 +16,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     KEEP_ALIVE, LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_time
 
 RESTART_POLICIES = ('no', 'always', 'on-failure', 'unless-stopped')
 MOUNT_TYPES = ('bind', 'volume')
@@ -217,13 +217,11 @@ def is_managed(labels):
     return (labels or {}).get(LABEL_MANAGED) == 'true'
 
 
-def iso_time(value):
-    """Docker's times (RFC 3339 with nanoseconds, or unix seconds) as 'YYYY-MM-DDTHH:MM:SSZ'."""
-    if isinstance(value, (int, float)):
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    if isinstance(value, str) and len(value) >= 19:
-        return value[:19] + 'Z'
-    return value
+def foreign_container(name, attrs):
+    """The Failure for a container of an environment's name that this collection did not make (adopt is false)."""
+    return Failure('%s exists but was not made by kohakuriver.docker (it has no %s=true label), so it is left '
+                   'untouched. Set adopt: true to manage it as an environment container, or rename it.'
+                   % (name, LABEL_MANAGED), container=describe(attrs))
 
 
 def describe(attrs):

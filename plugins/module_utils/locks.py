@@ -13,6 +13,9 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 
+# The purpose of the lock in a tarball folder under which an environment's tarballs are written and deleted.
+PACKAGE_PURPOSE = 'package'
+
 
 def lock_path(lock_dir, env, purpose='sync'):
     return os.path.join(lock_dir, '.%s.%s.lock' % (env, purpose))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Ansible side of every module: connection options, missing libraries, and turning failures into fail_json.
+"""The Ansible side of every module that talks to Docker: connection options, the missing SDK, Docker's errors.
 
 The Docker SDK (module_utils/client.py) is imported when a module first needs it, not with this file, so that a
 module can decide without it that there is nothing to do (see daemon.py).
@@ -9,8 +9,8 @@ module can decide without it that there is nothing to do (see daemon.py).
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-
+from ansible_collections.kohakuriver.docker.plugins.module_utils import module_base
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module_base import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_DOCKER_HOST, DEFAULT_TIMEOUT
@@ -34,22 +34,21 @@ def connection_settings(params):
     return dict((key, params[key]) for key in CONNECTION_ARGUMENT_SPEC)
 
 
-def new_module(argument_spec, with_connection=True, sdk_on_demand=False, **kwargs):
+def new_module(argument_spec, sdk_on_demand=False, **kwargs):
     """An AnsibleModule with the shared connection options, failing early when the Docker SDK is missing.
 
     With sdk_on_demand the SDK is only required (and imported) once the module asks for a client (client_for).
     """
     spec = dict(argument_spec)
-    if with_connection:
-        spec.update(CONNECTION_ARGUMENT_SPEC)
+    spec.update(CONNECTION_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=spec, **kwargs)
-    if with_connection and module.params['api_version'] not in (None, '', 'auto'):
+    if module.params['api_version'] not in (None, '', 'auto'):
         from ansible_collections.kohakuriver.docker.plugins.module_utils.client import validate_api_version
         try:
             validate_api_version(module.params['api_version'])
         except Failure as failure:
             module.fail_json(msg=failure.msg)
-    if with_connection and not sdk_on_demand:
+    if not sdk_on_demand:
         require_sdk(module)
     return module
 
@@ -61,29 +60,13 @@ def require_sdk(module):
 
 
 def run(module, operation):
-    """Call operation(module) and exit with its result; Failure and Docker errors become one-line fail_json.
-
-    A result's (or a Failure's) `warnings` are issued with module.warn; its `diff` is returned only in diff mode.
-    """
-    try:
-        result = operation(module)
-    except Failure as failure:
-        module.fail_json(msg=failure.msg, **_reported(module, failure.result))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, explain
-        if not isinstance(exc, DOCKER_ERRORS):
-            raise
-        module.fail_json(msg='Docker error: %s' % explain(exc))
-    module.exit_json(**_reported(module, result))
+    """module_base.run, with Docker SDK errors that escape turned into one line: `Docker error: <explanation>`."""
+    module_base.run(module, operation, explain_error=_docker_error)
 
 
-def _reported(module, result):
-    result = dict(result)
-    for warning in result.pop('warnings', None) or []:
-        module.warn(warning)
-    if not module._diff:
-        result.pop('diff', None)
-    return result
+def _docker_error(exc):
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, explain
+    return 'Docker error: %s' % explain(exc) if isinstance(exc, DOCKER_ERRORS) else None
 
 
 def client_for(module):

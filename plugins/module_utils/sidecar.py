@@ -242,3 +242,17 @@ def require_complete(data, where):
         raise Failure('%s: %s %s missing, so it cannot be checked against its tarball; %s'
                       % (where, ', '.join(missing), 'is' if len(missing) == 1 else 'are', _ADVICE))
     return data
+
+
+def build(env, timestamp, file, size, sha256, source, engine, created, image_created, runtime_config, container_changes,
+          described):
+    """The sidecar of a tarball just written, checked as every reader checks it: the given fields, then described (what the archive's
+    indexer found: image_id, repo_tags, archive_format, config, layers, layer_members, members, links).
+
+    source: container, container_id, host; engine: version, api_version (dicts, see the fields above).
+    """
+    data = dict(format=FORMAT, env=env, timestamp=timestamp, file=file, size=size, sha256=sha256, source=dict(source),
+                engine=dict(engine), created=created, image_created=image_created, runtime_config=runtime_config,
+                container_changes=container_changes)
+    data.update(described)
+    return Sidecar(data)

@@ -10,7 +10,6 @@ have none and count as unverified. Temporary files start with '.' and never matc
 
 from __future__ import annotations
 
-import datetime
 import errno
 import json
 import os
@@ -23,6 +22,7 @@ import uuid
 from ansible_collections.kohakuriver.docker.plugins.module_utils import sidecar as sidecar_format
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR, parse_tarball_name, tarball_name, validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_seconds
 
 SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
@@ -115,9 +115,6 @@ def newest_tarball(folder, env):
     return tarballs[0] if tarballs else None
 
 
-def iso_date(timestamp):
-    """ISO-8601 UTC of a Unix time: 2023-11-14T22:13:20Z."""
-    return datetime.datetime.fromtimestamp(int(timestamp), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def describe_tarball(tarball):
@@ -142,7 +139,7 @@ def describe_tarball(tarball):
     elif sidecar is not None and sidecar.size not in (None, size):
         problem = '%s is %s bytes, its sidecar %s says %d.' % (tarball.path, size, tarball.sidecar_path, sidecar.size)
     return {
-        'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_date(tarball.timestamp),
+        'env': tarball.env, 'timestamp': tarball.timestamp, 'date': iso_seconds(tarball.timestamp),
         'file': tarball.file_name, 'path': tarball.path, 'size': size, 'verified': sidecar is not None and problem is None,
         'sha256': sidecar.sha256 if sidecar is not None else None, 'image_id': sidecar.image_id if sidecar is not None else None,
         'problem': problem,

@@ -16,6 +16,7 @@ import time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
@@ -142,10 +143,7 @@ def _discard(client, image_id, present_before):
     if not image_id or image_id in present_before:
         return
     try:
-        image = inspect_or_none(client, image_id)
-        if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
-            return
-        client.api.remove_image(image_id)
+        remove_if_untagged(client, image_id)
     except _TRANSPORT_ERRORS:
         pass
 
@@ -159,23 +157,15 @@ def prune_superseded(client, env, current_id, previous_id=None):
         ours[previous_id] = []
     if not ours:
         return []
-    in_use = set(container.get('ImageID') for container in client.api.containers(all=True))
+    in_use = images_in_use(client)
     pruned = []
     for image_id, tags in sorted(ours.items()):
         if image_id in in_use or any(is_snapshot_tag(tag) for tag in tags):
             continue
-        try:
-            if tags:
-                for tag in tags:
-                    client.api.remove_image(tag)
-            else:
-                image = inspect_or_none(client, image_id)
-                if image is None or [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']:
-                    continue
-                client.api.remove_image(image_id)
-        except APIError as exc:
-            if getattr(exc, 'status_code', None) in (404, 409):
-                continue
-            raise
-        pruned.append(dict(id=image_id, tags=tags))
+        if tags:
+            removed = remove_through_tags(client, image_id, tags) is None
+        else:
+            removed = remove_if_untagged(client, image_id)
+        if removed:
+            pruned.append(dict(id=image_id, tags=tags))
     return pruned

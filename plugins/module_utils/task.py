@@ -28,10 +28,12 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.output import T
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
     SHARED_MOUNT, RunOptions, absolute_clean, environment_list, positive_number, stop_timeout_of,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
     DEADLINE_MARGIN, is_task_container, owner_label, reap, stop_and_remove,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_milliseconds
 
 _TASK_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 
@@ -192,14 +194,6 @@ def _with_result(failure, result):
     return failure
 
 
-class _Interrupted(Failure):
-    pass
-
-
-def _raise_interrupted(signum, frame):  # pylint: disable=unused-argument
-    raise _Interrupted('Task interrupted by signal %d.' % signum)
-
-
 class _Step(object):
     """The operation a task is in, so that a Docker error names the task and the operation."""
 
@@ -215,7 +209,7 @@ class _Step(object):
 def _run_container(client, spec):
     container_id = outcome = problem = None
     step = _Step(spec)
-    previous_handler = _install_sigterm_handler()
+    sigterm = SigtermAsFailure('Task interrupted by signal %d.' % signal.SIGTERM).install()
     try:
         try:
             container_id = client.api.create_container(
@@ -237,8 +231,7 @@ def _run_container(client, spec):
         problem = step.failure(exc)
         raise problem
     finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+        sigterm.restore()
         if container_id:
             _removeinspect_container(client, spec, container_id, problem, outcome)
 
@@ -257,13 +250,6 @@ def _removeinspect_container(client, spec, container_id, problem, outcome):
         ended = ('exited with rc %s' % outcome['rc']) if outcome else 'ended'
         raise Failure('Task %s: %s: %s (the task had %s; %s).' % (spec.task_id, removal, explain(exc), ended, later),
                       **(outcome or {}))
-
-
-def _install_sigterm_handler():
-    try:
-        return signal.signal(signal.SIGTERM, _raise_interrupted)
-    except ValueError:
-        return None
 
 
 def _open_logs(spec):
@@ -332,12 +318,8 @@ def _attach_start_wait(client, spec, container_id, step):
         rc=rc, timed_out=timed_out, oom_killed=bool(state.get('OOMKilled')),
         stdout=tails[0].text(), stderr=tails[1].text(), stdout_bytes=tails[0].total, stderr_bytes=tails[1].total,
         stdout_truncated=tails[0].truncated, stderr_truncated=tails[1].truncated,
-        start=_iso(start_wall), end=_iso(end_wall), duration=round(duration, 3),
+        start=iso_milliseconds(start_wall), end=iso_milliseconds(end_wall), duration=round(duration, 3),
     )
-
-
-def _iso(seconds):
-    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds)) + ('.%03dZ' % int((seconds % 1) * 1000))
 
 
 class TaskRemoval(object):

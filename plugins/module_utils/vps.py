@@ -24,7 +24,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_PORT, image_repository,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import last_lines
-from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
+from ansible_collections.kohakuriver.docker.plugins.module_utils.times import parse_docker_time
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import (
     authorized_keys_text, generate_ed25519, parse_public_key,
 )

@@ -291,7 +291,8 @@ waited_for_lock:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
-from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, remove_tarballs
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, PackagingRequest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True),
@@ -311,17 +312,11 @@ ARGUMENT_SPEC = dict(
 
 def operation(module):
     if module.params['state'] == 'absent':
-        if module.params['purge'] and module.params['tarball'] is not None:
-            module.fail_json(msg='purge removes everything of the environment; give it without tarball.')
-        client = client_for(module) if module.params['purge'] else None
-        return remove_tarballs(module.params, check_mode=module.check_mode, client=client)
-    if module.params['purge']:
-        module.fail_json(msg='purge goes with state=absent.')
-    if module.params['tarball'] is not None:
-        module.fail_json(msg='tarball names a tarball to delete; use it with state=absent.')
-    packaging = Packaging(client_for(module), module.params, check_mode=module.check_mode,
-                          docker_host=module.params['docker_host'])
-    return packaging.run()
+        request = RemovalRequest(module.params)
+        client = client_for(module) if request.purge else None
+        return remove_tarballs(request, module.check_mode, client)
+    request = PackagingRequest(module.params)
+    return Packaging(client_for(module), request, module.check_mode).run()
 
 
 def main():

@@ -110,7 +110,7 @@ tarballs:
       type: str
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.module import new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module_base import new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import InfoRequest, tarball_info
 
@@ -126,7 +126,7 @@ def operation(module):
 
 
 def main():
-    run(new_module(ARGUMENT_SPEC, with_connection=False, supports_check_mode=True), operation)
+    run(new_module(ARGUMENT_SPEC, supports_check_mode=True), operation)
 
 
 if __name__ == '__main__':

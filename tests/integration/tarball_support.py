@@ -158,7 +158,7 @@ def labels_of(image):
 
 
 def created_second(image):
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.times import parse_docker_time
     return int(parse_docker_time(image['Created']))
 
 

@@ -134,7 +134,7 @@ def test_quick_forced_packagings_get_increasing_names_never_ahead_of_their_image
                                      (result['tarball']['file'], result['tarball']['file'] + '.json'))
     for result in results:
         sidecar = json.loads(open(result['tarball']['path'] + '.json').read())
-        from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import parse_docker_time
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.times import parse_docker_time
         assert int(parse_docker_time(sidecar['image_created'])) >= result['tarball']['timestamp']
     assert images_of(host, unique_env) == [results[-1]['tarball']['image_id']]
 

@@ -1,23 +1,15 @@
-"""Pure decisions of packaging: file modes, Docker times, what counts as the same content, reasons to package."""
+"""What a packaging run takes from its parameters: file modes, keep, and the options of state=absent refused."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, store
+from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import commit_config, committed_config
 
-ENV = 'my-env'
-CONFIG = {'Cmd': ['sleep', 'infinity'], 'Env': ['PATH=/usr/bin'], 'Entrypoint': None, 'WorkingDir': '',
-          'Labels': {'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.timestamp': '1700000000'},
-          'Image': 'busybox', 'Hostname': 'abc'}
-# What the container was created from: busybox as `docker import` makes it.
-BASE = {'Cmd': ['sh'], 'Entrypoint': None, 'Env': None, 'Labels': None}
-LAYERS = ['sha256:' + 'a' * 64, 'sha256:' + 'b' * 64]
-CHANGES = [{'Path': '/root', 'Kind': 0}, {'Path': '/root/.ash_history', 'Kind': 1}]
+PARAMS = dict(name='my-env', state='present', tarball_dir='/share/tarballs/', keep=1, force=False, mode='0644',
+              pause=False, stop_timeout=10, image_timeout=1800, adopt=False, purge=False, tarball=None,
+              docker_host='unix:///var/run/docker.sock')
 
 
 @pytest.mark.parametrize('given, expected', [('0644', 0o644), ('644', 0o644), ('0o640', 0o640), (0o600, 0o600),
@@ -34,111 +26,25 @@ def test_bad_modes_are_refused_with_the_fix(given, message):
         packaging.parse_mode(given)
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('2023-11-14T22:13:20Z', 1700000000.0),
-    ('2023-11-14T22:13:20.123456789Z', 1700000000.123456789),
-    ('2023-11-15T00:13:20.5+02:00', 1700000000.5),
-    ('2023-11-14T21:13:20-01:00', 1700000000.0),
+def test_a_request_holds_the_validated_parameters():
+    request = packaging.PackagingRequest(dict(PARAMS, mode='0640', keep=3, adopt=None, image_timeout=None))
+    assert (request.env, request.folder, request.keep, request.mode) == ('my-env', '/share/tarballs', 3, 0o640)
+    assert request.adopt is False and request.image_timeout == packaging.IMAGE_TIMEOUT
+    assert request.docker_host == 'unix:///var/run/docker.sock'
+    assert packaging.PackagingRequest(dict(PARAMS, docker_host=None)).docker_host == 'the Docker host'
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(purge=True), '^purge goes with state=absent.$'),
+    (dict(tarball='my-env-1700000000.tar'), '^tarball names a tarball to delete; use it with state=absent.$'),
+    (dict(keep=0), '^keep is 0; keep at least 1 tarball'),
+    (dict(mode='0666'), 'world-writable'),
+    (dict(name='My Env'), 'name'),
+    (dict(tarball_dir='relative'), 'not an absolute path'),
+    # The state=absent options are refused first, whatever else is wrong.
+    (dict(purge=True, keep=0, mode='0666'), '^purge goes with state=absent.$'),
 ])
-def test_docker_times_are_read_with_nanoseconds_and_zones(text, expected):
-    assert packaging.parse_docker_time(text) == pytest.approx(expected, abs=1e-6)
-
-
-def test_an_unreadable_docker_time_is_a_failure():
-    with pytest.raises(Failure, match='Cannot read the Docker time'):
-        packaging.parse_docker_time('yesterday')
-
-
-def test_runtime_config_ignores_our_timestamp_and_what_a_commit_does_not_carry():
-    config = packaging.runtime_config(CONFIG, ENV)
-    assert config['Labels'] == {'io.kohakuriver.docker.managed': 'true', 'io.kohakuriver.docker.env': ENV}
-    assert 'Image' not in config and 'Hostname' not in config
-    assert config['Entrypoint'] is None and config['WorkingDir'] is None
-    relabelled = dict(CONFIG, Labels=dict(CONFIG['Labels'], **{'io.kohakuriver.docker.timestamp': '1800000000'}))
-    assert packaging.runtime_config(relabelled, ENV) == config
-
-
-def sidecar(**changes):
-    """The sidecar of the tarball made from CONTAINER: its runtime_config is the committed image's."""
-    image_config = committed_config(commit_config(CONFIG, BASE, ENV, 1700000000), CONFIG)
-    data = {'format': store.SIDECAR_FORMAT, 'layers': LAYERS, 'runtime_config': packaging.runtime_config(image_config, ENV),
-            'source': {'container_id': 'c1'}, 'container_changes': packaging.changes_digest(CHANGES), 'size': 5}
-    data.update(changes)
-    return data
-
-
-def test_same_content_needs_equal_layers_and_config():
-    image = {'RootFS': {'Layers': LAYERS}, 'Config': committed_config(commit_config(CONFIG, BASE, ENV, 1700000001), CONFIG)}
-    assert packaging.same_content(image, sidecar(), ENV)
-    assert not packaging.same_content(dict(image, RootFS={'Layers': LAYERS[:1]}), sidecar(), ENV)
-    assert not packaging.same_content(dict(image, Config=dict(CONFIG, Env=['A=1'])), sidecar(), ENV)
-    assert not packaging.same_content(image, None, ENV)
-
-
-def test_changes_digest_ignores_order_but_not_kind():
-    assert packaging.changes_digest(list(reversed(CHANGES))) == packaging.changes_digest(CHANGES)
-    assert packaging.changes_digest([dict(CHANGES[0], Kind=2)] + CHANGES[1:]) != packaging.changes_digest(CHANGES)
-    assert packaging.changes_digest(None) == packaging.changes_digest([])
-
-
-@pytest.fixture
-def newest(tmp_path):
-    (tmp_path / 'my-env-1700000000.tar').write_bytes(b'12345')
-    (tmp_path / 'my-env-1700000000.tar.json').write_text(json.dumps(sidecar()))
-    return store.newest_tarball(str(tmp_path), ENV)
-
-
-CONTAINER = {'Id': 'c1', 'Config': CONFIG}
-
-
-def changes(listed):
-    return lambda: listed
-
-
-def test_no_reason_when_facts_match_the_newest_sidecar(newest):
-    assert packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, BASE) == []
-
-
-def test_changes_are_listed_only_when_the_answer_depends_on_them(newest):
-    def fail():
-        raise AssertionError('listed the changes needlessly')
-
-    assert packaging.reasons_to_package(True, newest, CONTAINER, fail, ENV, BASE) == ['force is set']
-    assert packaging.reasons_to_package(False, None, CONTAINER, fail, ENV, BASE) == ['there is no tarball of my-env yet']
-    assert len(packaging.reasons_to_package(False, newest, dict(CONTAINER, Id='c2'), fail, ENV, BASE)) == 1
-
-
-def test_force_and_missing_tarballs_are_reasons(newest, tmp_path):
-    assert packaging.reasons_to_package(True, newest, CONTAINER, changes(CHANGES), ENV, BASE) == ['force is set']
-    assert packaging.reasons_to_package(False, None, CONTAINER, changes(CHANGES), ENV, BASE) == ['there is no tarball of my-env yet']
-    (tmp_path / 'my-env-1700000000.tar.json').unlink()
-    unverified = store.newest_tarball(str(tmp_path), ENV)
-    assert 'has no sidecar' in packaging.reasons_to_package(False, unverified, CONTAINER, changes(CHANGES), ENV, BASE)[0]
-
-
-@pytest.mark.parametrize('container, listed, reason', [
-    (dict(CONTAINER, Id='c2'), CHANGES, 'is not the one'),
-    (dict(CONTAINER, Config=dict(CONFIG, User='nobody')), CHANGES, 'configuration differs'),
-    (CONTAINER, CHANGES + [{'Path': '/new', 'Kind': 1}], 'added or deleted'),
-])
-def test_cheap_facts_that_differ_are_reasons(newest, container, listed, reason):
-    reasons = packaging.reasons_to_package(False, newest, container, changes(listed), ENV, BASE)
-    assert len(reasons) == 1 and reason in reasons[0]
-
-
-def test_a_tarball_whose_size_differs_from_its_sidecar_is_a_reason(newest, tmp_path):
-    (tmp_path / 'my-env-1700000000.tar').write_bytes(b'1234')
-    assert 'does not have the size' in packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, BASE)[0]
-
-
-def test_a_tarball_whose_image_kept_the_container_config_is_repackaged(newest, tmp_path):
-    # Made before images kept their base's runtime: the sidecar recorded the container's own config.
-    (tmp_path / 'my-env-1700000000.tar.json').write_text(json.dumps(sidecar(runtime_config=packaging.runtime_config(CONFIG, ENV))))
-    old = store.newest_tarball(str(tmp_path), ENV)
-    reasons = packaging.reasons_to_package(False, old, CONTAINER, changes(CHANGES), ENV, BASE)
-    assert len(reasons) == 1 and 'configuration differs' in reasons[0]
-
-
-def test_another_base_image_is_a_reason(newest):
-    reasons = packaging.reasons_to_package(False, newest, CONTAINER, changes(CHANGES), ENV, dict(BASE, Cmd=['bash']))
-    assert len(reasons) == 1 and 'configuration differs' in reasons[0]
+def test_a_request_refuses_what_cannot_be_packaged_in_one_line(changes, message):
+    with pytest.raises(Failure, match=message) as raised:
+        packaging.PackagingRequest(dict(PARAMS, **changes))
+    assert '\n' not in raised.value.msg

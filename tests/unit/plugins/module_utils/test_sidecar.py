@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils import packaging, sidecar, store
+from ansible_collections.kohakuriver.docker.plugins.module_utils import freshness, sidecar, store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import runtime_config
 from .test_image_archive import index_file
 from .test_loadstream import legacy_members, write_archive
 
@@ -29,7 +30,7 @@ def valid_sidecar(path):
     data = dict(described, format=sidecar.FORMAT, env=ENV, timestamp=1700000000, file=os.path.basename(path),
                 size=size, sha256=sha256, source={'container': 'kohakuriver-env-env', 'container_id': 'c' * 64, 'host': 'h'},
                 engine={'version': '20.10.24', 'api_version': '1.41'}, created='2023-11-14T22:13:20Z',
-                image_created='2023-11-14T22:13:19.5Z', runtime_config=packaging.runtime_config({}, ENV),
+                image_created='2023-11-14T22:13:19.5Z', runtime_config=runtime_config({}, ENV),
                 container_changes='d' * 64)
     return data
 
@@ -165,8 +166,8 @@ def through_readers(data, archive_path):
     tarball = store.Tarball(os.path.dirname(archive_path), os.path.basename(archive_path), ENV, 1700000000)
     tarball._sidecar, tarball._sidecar_read = validated, True
     assert_clean(lambda: store.describe_tarball(tarball))
-    assert_clean(lambda: packaging.reasons_to_package(False, tarball, CONTAINER, lambda: [], ENV, {'Cmd': ['sh']}))
-    assert_clean(lambda: packaging.same_content({'RootFS': {'Layers': []}, 'Config': {}}, validated, ENV))
+    assert_clean(lambda: freshness.reasons_to_package(False, tarball, CONTAINER, lambda: [], ENV, {'Cmd': ['sh']}))
+    assert_clean(lambda: freshness.same_content({'RootFS': {'Layers': []}, 'Config': {}}, validated, ENV))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -202,3 +203,22 @@ def test_the_typed_accessors_read_what_the_sidecar_says_and_none_for_what_it_omi
     assert (bare.size, bare.image_id, bare.layers, bare.source_container_id, bare.members) == (None, None, None, None, [])
     with pytest.raises(sidecar.Invalid, match=r'members\[0\].offset'):
         sidecar.Sidecar({'format': sidecar.FORMAT, 'members': [{'name': 'x', 'offset': 'one', 'size': 1, 'sha256': 'b' * 64}]})
+
+
+BUILT_FIELDS = ('format', 'env', 'timestamp', 'file', 'size', 'sha256', 'source', 'engine', 'created', 'image_created',
+                'runtime_config', 'container_changes')
+
+
+def test_a_built_sidecar_is_the_one_the_tarball_module_writes_and_passes_its_own_validation(archive_path):
+    written = valid_sidecar(archive_path)
+    described = dict((key, value) for key, value in written.items() if key not in BUILT_FIELDS)
+    built = sidecar.build(env=ENV, timestamp=written['timestamp'], file=written['file'], size=written['size'],
+                          sha256=written['sha256'], source=written['source'], engine=written['engine'],
+                          created=written['created'], image_created=written['image_created'],
+                          runtime_config=written['runtime_config'], container_changes=written['container_changes'],
+                          described=described)
+    assert built == written and built['format'] == sidecar.FORMAT
+    assert sidecar.validate(copy.deepcopy(built), WHERE) == built
+    assert sidecar.require_complete(built, WHERE) is built
+    assert sidecar.parse(json.dumps(built).encode('utf-8'), WHERE) == built
+    assert ImageArchive(archive_path, built).image_id == built['image_id']

@@ -48,10 +48,6 @@ def test_wait_until_sleeps_until_the_clock_reaches_the_timestamp():
     assert clock[0] == before
 
 
-def test_iso_date_is_utc():
-    assert store.iso_date(1700000000) == '2023-11-14T22:13:20Z'
-
-
 def test_missing_folder_is_created_0755_whatever_the_umask(tmp_path):
     folder = tmp_path / 'kohakuriver-containers'
     old = os.umask(0o077)
