@@ -15,7 +15,7 @@ description:
   - A step runs when its digest differs from the recorded one, and so does every later step (as with the layers of a
     Dockerfile). A record that is missing, not JSON, or of another O(marker_format) records nothing.
   - The digest of a step is the SHA-256 of its part of the definition as JSON with sorted keys; the fingerprint is
-    the SHA-256 of all digests so, which the role records beside the tarball that holds the definition.
+    the SHA-256 of those digests, which the role records beside the tarball that holds the definition.
 positional: marker, steps, marker_format
 options:
   _input:
