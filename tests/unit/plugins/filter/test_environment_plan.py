@@ -1,4 +1,4 @@
-"""The environment role's planning filters give what the role's templates gave before them."""
+"""environment_plan gives what the environment role's templates gave before it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.kohakuriver.docker.plugins.filter.environment_marker import environment_marker
 from ansible_collections.kohakuriver.docker.plugins.filter.environment_plan import FilterModule, environment_plan
-from ansible_collections.kohakuriver.docker.plugins.filter.repeated import repeated
 
 FORMAT = 'kohakuriver.docker/environment-v1'
 STEPS = ['image', 'system_packages', 'vps', 'python_packages', 'files', 'commands', 'cleanup']
@@ -50,22 +48,6 @@ def test_a_changed_step_plans_it_and_every_later_step():
 @pytest.mark.parametrize('marker', ['not json', '{broken', '[1]', '{"format": "other", "steps": {}}', '{"steps": 3}'])
 def test_an_unreadable_or_foreign_record_records_nothing(marker):
     assert environment_plan(DEFINITION, marker, STEPS, FORMAT)['steps'] == STEPS
-
-
-def test_the_marker_drops_file_contents_only():
-    digests = environment_plan(DEFINITION, '', STEPS, FORMAT)['digests']
-    marker = environment_marker(DEFINITION, FORMAT, 'apt-get', digests)
-    template = render(
-        "{{ d | combine({'files': d.files | map('dict2items') | map('rejectattr', 'key', 'eq', 'content')"
-        " | map('items2dict') | list}) }}", d=DEFINITION)
-    assert marker == {'format': FORMAT, 'name': 'my-env', 'image': 'python:3.11-slim', 'package_manager': 'apt-get',
-                      'steps': digests, 'definition': template}
-    assert marker['definition']['files'] == [{'dest': '/etc/motd', 'mode': '0644', 'owner': ''}]
-
-
-def test_repeated_names_each_item_seen_twice_once_in_order():
-    assert repeated(['a', 'b', 'a', 'c', 'b', 'a']) == ['a', 'b']
-    assert repeated([]) == [] and repeated(['x', 'y']) == []
 
 
 def test_the_filters_are_registered_under_their_names():
