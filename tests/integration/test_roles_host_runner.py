@@ -87,8 +87,8 @@ def test_host_role_without_a_daemon_says_what_to_do_and_starts_nothing(inventory
     assert 'Start Docker or fix kohakuriver_docker_host' in run.stdout
 
 
-def test_host_role_reaches_a_tls_daemon_with_the_connection_options_of_module_defaults(inventory_with, tmp_path, proxy,
-                                                                                      pki, runner1):
+def test_host_role_reaches_a_tls_daemon_with_the_connection_options_of_module_defaults(
+        inventory_with, tmp_path, proxy, pki, runner1):
     playbook = tmp_path / 'host-over-tls.yml'
     playbook.write_text(json.dumps([{
         'name': 'The Host over mutual TLS', 'hosts': 'kohakuriver_host', 'gather_facts': False,
