@@ -227,10 +227,12 @@ class ContainerListRequest(object):
 
 
 def list_containers(client, request):
-    """container_info: every environment container on the daemon (ours and foreign), or only request.env's; one list
-    call, no inspects."""
+    """container_info: every environment container on the daemon (ours and foreign), or only request.env's (one list
+    call, no inspects), and the daemon's version."""
     env = request.env
     pattern = '^/%s$' % re.escape(container_name(env)) if env else '^/%s' % re.escape(CONTAINER_PREFIX)
     found = [describe(entry) for entry in client.api.containers(all=True, filters={'name': pattern})]
+    version = client.api.version()
     return dict(changed=False,
-                containers=sorted((c for c in found if c['env'] and (env is None or c['env'] == env)), key=lambda c: c['name']))
+                containers=sorted((c for c in found if c['env'] and (env is None or c['env'] == env)), key=lambda c: c['name']),
+                engine=dict(version=version.get('Version'), api_version=version.get('ApiVersion')))

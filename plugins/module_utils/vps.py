@@ -11,12 +11,11 @@ change, so a restart by Docker (restart policy, docker restart, a daemon restart
 
 from __future__ import annotations
 
-import io
 import random
-import tarfile
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, inspect_container, inspect_or_none, remove_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_files import file_archive, read_text
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import state_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
@@ -36,7 +35,6 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options imp
 
 READY_TIMEOUT = 15.0
 PORT_TRIES = 5
-MAX_KEYS_FILE = 1 << 20
 _PORT_TAKEN = ('port is already allocated', 'address already in use')
 PREPARE_HINT = ('Prepare the environment for VPS use with the environment role (vps: true), or install openssh-server in '
                 'its container (apt-get install -y openssh-server), and package it again.')
@@ -44,27 +42,6 @@ PREPARE_HINT = ('Prepare the environment for VPS use with the environment role (
 
 class _PortTaken(Failure):
     pass
-
-
-def file_archive(entries):
-    """A tar archive (bytes) of (path, mode, text or None for a folder) entries owned by root, for put_archive at /."""
-    buffer = io.BytesIO()
-    now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode='w', format=tarfile.PAX_FORMAT) as archive:
-        for path, mode, text in entries:
-            info = tarfile.TarInfo(path.strip('/'))
-            info.uid = info.gid = 0
-            info.uname = info.gname = 'root'
-            info.mode = mode
-            info.mtime = now
-            if text is None:
-                info.type = tarfile.DIRTYPE
-                archive.addfile(info)
-            else:
-                data = text.encode('utf-8')
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def key_files(keys_text):
@@ -76,24 +53,6 @@ def setup_files(host_key, keys_text):
     private, public = host_key
     return [('/etc/kohakuriver', 0o755, None), ('/etc/kohakuriver/vps', 0o700, None), (HOST_KEY_PATH, 0o600, private),
             (HOST_KEY_PATH + '.pub', 0o644, public + '\n'), (PRIVSEP_DIR, 0o755, None)] + key_files(keys_text)
-
-
-def read_text(client, container_id, path, limit=MAX_KEYS_FILE):
-    """The text of a regular file in the container (running or not); None when missing, '' when not a small file."""
-    try:
-        stream, stat = client.api.get_archive(container_id, path)
-    except APIError as exc:
-        if getattr(exc, 'status_code', None) == 404:
-            return None
-        raise
-    if stat.get('size', 0) > limit:
-        return ''
-    data = b''.join(stream)
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        member = archive.next()
-        if member is None or not member.isfile():
-            return ''
-        return archive.extractfile(member).read().decode('utf-8', 'replace')
 
 
 def key_summaries(text):

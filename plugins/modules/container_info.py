@@ -10,7 +10,7 @@ module: container_info
 short_description: List the environment containers on the Host
 version_added: 0.1.0
 description:
-  - Lists every environment container (C(kohakuriver-env-*)) on one Docker daemon, running or not, with one API call.
+  - Lists every environment container (C(kohakuriver-env-*)) on one Docker daemon, running or not, with one API call (and one more for RV(engine)).
   - Foreign containers (the name without the collection's managed label, for example made by KohakuRiver itself)
     are listed too, with RV(containers[].managed=false).
   - Never changes anything.
@@ -90,6 +90,19 @@ containers:
     managed:
       description: Whether this collection made the container (false for a foreign one).
       type: bool
+engine:
+  description: The Docker daemon's version, as the collection's connection options reach it.
+  returned: always
+  type: dict
+  contains:
+    version:
+      description: The Docker Engine version.
+      type: str
+      sample: 27.5.1
+    api_version:
+      description: The highest API version the daemon speaks.
+      type: str
+      sample: '1.47'
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import ContainerListRequest, list_containers

@@ -6,6 +6,7 @@ cron would run it), and the systemd units are rendered and checked with systemd-
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from conftest import run_playbook
 from roles_support import changed_tasks, role_inventory
 from runner_helpers import factory  # noqa: F401 pylint: disable=unused-import
 from task_support import ModuleProcess, container_states, read
+from test_connection_tls import pki, proxy, runner1  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +85,22 @@ def test_host_role_without_a_daemon_says_what_to_do_and_starts_nothing(inventory
     assert run.rc != 0
     assert 'The Docker SDK cannot reach the daemon at unix://%s' % socket_path in run.stdout
     assert 'Start Docker or fix kohakuriver_docker_host' in run.stdout
+
+
+def test_host_role_reaches_a_tls_daemon_with_the_connection_options_of_module_defaults(
+        inventory_with, tmp_path, proxy, pki, runner1):
+    playbook = tmp_path / 'host-over-tls.yml'
+    playbook.write_text(json.dumps([{
+        'name': 'The Host over mutual TLS', 'hosts': 'kohakuriver_host', 'gather_facts': False,
+        'module_defaults': {'group/kohakuriver.docker.docker': {
+            'tls': True, 'validate_certs': True, 'ca_path': pki['ca'], 'client_cert': pki['client_cert'],
+            'client_key': pki['client_key']}},
+        'roles': [{'role': 'kohakuriver.docker.host'}]}]))
+    inventory = inventory_with()
+    over_tls = run_playbook(playbook, inventory, args=('-e', 'kohakuriver_docker_host=%s' % proxy.address))
+    assert over_tls.rc == 0 and 'Docker Engine %s' % runner1['engine_version'] in over_tls.stdout, over_tls
+    plain = run_playbook('kohakuriver.docker.host', inventory, args=('-e', 'kohakuriver_docker_host=%s' % proxy.address))
+    assert plain.rc != 0 and 'The Docker SDK cannot reach the daemon at %s' % proxy.address in plain.stdout, plain
 
 
 def test_runner_role_prepares_each_runner_and_is_idempotent(testbed, inventory_with, tmp_path):
