@@ -223,13 +223,13 @@ stale:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STATE_DIR, DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import SyncRequest, sync
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True, aliases=['env']),
     tarball_dir=dict(type='path', default=DEFAULT_TARBALL_DIR),
-    state_dir=dict(type='path', default='/var/lib/kohakuriver-docker'),
+    state_dir=dict(type='path', default=DEFAULT_STATE_DIR),
     prune=dict(type='bool', default=False),
     allow_stale=dict(type='bool', default=False),
     lock_timeout=dict(type='int', default=3600),

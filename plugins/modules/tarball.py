@@ -290,7 +290,7 @@ waited_for_lock:
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT, DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, PackagingRequest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
@@ -302,7 +302,7 @@ ARGUMENT_SPEC = dict(
     force=dict(type='bool', default=False),
     mode=dict(type='raw', default='0644'),
     pause=dict(type='bool', default=False),
-    stop_timeout=dict(type='int', default=10),
+    stop_timeout=dict(type='int', default=DEFAULT_STOP_TIMEOUT),
     image_timeout=dict(type='int', default=1800),
     adopt=dict(type='bool', default=False),
     purge=dict(type='bool', default=False),
