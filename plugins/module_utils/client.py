@@ -34,7 +34,8 @@ try:
     from requests.exceptions import (  # pylint: disable=unused-import
         ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout,
     )
-    from urllib3.exceptions import HTTPError as TransportError  # a cut stream can surface unwrapped by requests
+    # a cut stream can surface unwrapped by requests
+    from urllib3.exceptions import HTTPError as TransportError  # pylint: disable=unused-import
 except ImportError:
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
     DOCKER_ERRORS = ()

@@ -115,8 +115,6 @@ def newest_tarball(folder, env):
     return tarballs[0] if tarballs else None
 
 
-
-
 def describe_tarball(tarball):
     """What tarball_info returns for one tarball: env, timestamp, date, size, path, verified, sha256, image_id, problem.
 
