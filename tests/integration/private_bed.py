@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from conftest import REPO
-from testbed import testbed as bed
+from testbed.processes import process_alive
 
 TESTBED = REPO / 'tests' / 'testbed' / 'testbed.py'
 BED_DIR = '/var/tmp/kr-restart-bed'
@@ -62,7 +62,7 @@ def stop_dockerd(runner_name, timeout=90):
     entry = dockerd_entry(runner_name)
     os.kill(entry['pid'], signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while bed.process_alive(entry):
+    while process_alive(entry):
         if time.monotonic() > deadline:
             raise RuntimeError('dockerd of %s (pid %d) still runs %d s after SIGTERM' % (runner_name, entry['pid'], timeout))
         time.sleep(0.2)

@@ -15,10 +15,10 @@ import time
 import pytest
 
 from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from dockerd_support import throwaway_dockerd
 from runner_helpers import base_of, factory, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, read_sidecar, write_sidecar
 from tarball_support import environments  # noqa: F401 pylint: disable=unused-import
-from test_tarball_faults import throwaway_dockerd
 
 pytestmark = pytest.mark.integration
 

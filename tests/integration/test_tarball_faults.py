@@ -15,11 +15,11 @@ import docker
 import pytest
 
 from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from dockerd_support import copy_image, throwaway_dockerd
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, IDLE, LABEL_ENV, LABEL_MANAGED, PYTHON, check_tarball_against_sidecar, container_name, container_state,
     created_second, docker_cli, engine, ensure_image, environments, image_reference, inspect_image, sha256_file,
 )
-from testbed import testbed as bed
 
 pytestmark = pytest.mark.integration
 
@@ -216,57 +216,13 @@ def test_a_full_folder_is_a_clear_error_and_loses_nothing(host, environments, un
         assert inspect_image(host, image_reference(unique_env))['Id'] == sized['image_id']
 
 
-def answers(docker_host):
-    try:
-        with contextlib.closing(docker.APIClient(base_url=docker_host, version='1.41', timeout=5)) as api:
-            return api.ping()
-    except Exception:  # pylint: disable=broad-exception-caught
-        return False
-
-
-@contextlib.contextmanager
-def throwaway_dockerd(name):
-    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it."""
-    root = '/var/tmp/%s' % name
-    netns = 'kr-%s' % name[-12:]
-    os.makedirs(root)
-    subprocess.run(['ip', 'netns', 'add', netns], check=True)
-    subprocess.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'], check=True)
-    socket_path = os.path.join(root, 'docker.sock')
-    argv = ['nsenter', '--net=/var/run/netns/' + netns, '/usr/sbin/dockerd', '--data-root', os.path.join(root, 'data'),
-            '--exec-root', os.path.join(root, 'exec'), '--pidfile', os.path.join(root, 'docker.pid'),
-            '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2']
-    daemon = {'entry': None, 'docker_host': 'unix://' + socket_path}
-
-    def kill():
-        os.kill(daemon['entry']['pid'], signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while bed.process_alive(daemon['entry']) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    daemon['kill'] = kill
-    try:
-        daemon['entry'] = bed.spawn('dockerd', name, argv, os.path.join(root, 'dockerd.log'))
-        bed.wait_for('throwaway dockerd', lambda: answers(daemon['docker_host']), 90, daemon['entry'])
-        yield daemon
-    finally:
-        if daemon['entry']:
-            bed.stop_process(daemon['entry'], timeout=30)
-        bed.sweep_processes(root)
-        bed.remove_cgroup(netns)
-        bed.unmount_under(root)
-        subprocess.run(['ip', 'netns', 'del', netns], check=False)
-        subprocess.run(['rm', '-rf', root], check=False)
-
-
 def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, shared_dir):
     # SIGKILL: a SIGTERM lets dockerd finish the save it is streaming before it exits.
     folder = shared_dir / 'kohakuriver-containers'
     with throwaway_dockerd(unique_env) as daemon:
         own = daemon['docker_host']
         ensure_image(host, PYTHON)
-        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, PYTHON, own), shell=True, check=True,
-                       capture_output=True)
+        copy_image(host, PYTHON, own)
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
             container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env, detach=True,
                                            network_mode='none', labels={LABEL_MANAGED: 'true', LABEL_ENV: unique_env})
@@ -358,8 +314,7 @@ def test_the_daemon_dying_during_the_stop_is_reported_with_the_step_and_the_fail
     with throwaway_dockerd(unique_env) as daemon:
         own = daemon['docker_host']
         ensure_image(host, BUSYBOX)
-        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, BUSYBOX, own), shell=True, check=True,
-                       capture_output=True)
+        copy_image(host, BUSYBOX, own)
         container_id = docker_cli(own, 'run', '-d', '--network', 'none', '--name', container_name(unique_env),
                                   '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX,
                                   'sh', '-c', 'while :; do sleep 1; done').strip()

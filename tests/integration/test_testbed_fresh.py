@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 import private_bed
-from testbed import testbed as bed
+from testbed.engine import Engine
+from testbed.fresh import remove_project_objects
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 def engine():
     try:
         runner = private_bed.up()
-        yield bed.Engine(runner['name'], runner['docker_host'][len('unix://'):])
+        yield Engine(runner['name'], runner['docker_host'][len('unix://'):])
     finally:
         private_bed.down()
 
@@ -44,7 +45,7 @@ def test_only_the_projects_containers_and_images_go(engine):
     _create(engine, foreign_tag, labelled_name, labels={'io.kohakuriver.docker.env': 'krtest-%s' % suffix})
     _create(engine, foreign_tag, 'kohakuriver-env-krtest-%s' % suffix)
     try:
-        removed = bed.remove_project_objects(engine, registry)
+        removed = remove_project_objects(engine, registry)
         assert 'removed container kohakuriver-env-krtest-%s' % suffix in removed
         assert 'removed container %s' % labelled_name in removed
         assert 'removed image kohakuriver/krtest-%s:base' % suffix in removed
