@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from conftest import REPO
+from support.collection import REPO
 from testbed.processes import process_alive
 
 TESTBED = REPO / 'tests' / 'testbed' / 'testbed.py'

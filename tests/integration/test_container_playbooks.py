@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import BIN, REPO, run_playbook
+from support.ansible_runs import run_playbook
+from support.collection import BIN, REPO
 from container_support import engine_fixture, inspect, make_foreign, removed_afterwards
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from container_support import engine_fixture, inspect, make_foreign, removed_afterwards
 from playbook_support import colliding_inventory, summary
 

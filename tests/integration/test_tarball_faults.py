@@ -8,13 +8,12 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 
 import docker
 import pytest
 
-from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from support.ansible_runs import run_module, start_module
 from dockerd_support import copy_image, throwaway_dockerd
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, IDLE, LABEL_ENV, LABEL_MANAGED, PYTHON, check_tarball_against_sidecar, container_name, container_state,
@@ -22,16 +21,6 @@ from tarball_support import (  # noqa: F401 pylint: disable=unused-import
 )
 
 pytestmark = pytest.mark.integration
-
-
-def start_module(args):
-    """The tarball module as a separate process (as Ansible runs it), to kill it or to run two at once."""
-    source = COLLECTION_ROOT / 'plugins' / 'modules' / 'tarball.py'
-    process = subprocess.Popen([sys.executable, str(source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH)))
-    process.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}))
-    process.stdin.close()
-    return process
 
 
 def result_of(process, timeout=600):
@@ -84,7 +73,7 @@ def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host,
     previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))['tarball']
     environments.exec(host, unique_env, 'echo changed > /kr-marker')
 
-    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
     temporary = wait_for_temporary(str(folder), 32 << 20, process)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
@@ -105,7 +94,7 @@ def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host,
 def test_sigterm_while_saving_cleans_up_before_exiting(host, environments, unique_env, shared_dir):
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env, image=PYTHON, payload_mb=160)
-    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
     wait_for_temporary(str(folder), 32 << 20, process)
     process.send_signal(signal.SIGTERM)
     result = result_of(process)
@@ -231,7 +220,7 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
             api.containers.get('kohakuriver-env-' + unique_env).exec_run(['touch', '/kr-changed'])
 
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
         wait_for_temporary(str(folder), 16 << 20, process)
         daemon['kill']()
         result = result_of(process)
@@ -278,7 +267,7 @@ def test_sigterm_while_the_container_is_stopped_for_its_commit_leaves_it_running
     container_id = slow_to_stop(host, environments, unique_env)
     started = container_state(host, unique_env)['StartedAt']
     with stop_signals(host, container_id) as events:
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=5))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=5))
         wait_for_stop_to_begin(events, process)
         process.send_signal(signal.SIGTERM)
         result = result_of(process)
@@ -295,7 +284,7 @@ def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_th
     folder = shared_dir / 'kohakuriver-containers'
     container_id = slow_to_stop(host, environments, unique_env)
     with stop_signals(host, container_id) as events:
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3))
         wait_for_stop_to_begin(events, process)
         process.send_signal(signal.SIGKILL)
         process.wait(30)
@@ -319,7 +308,7 @@ def test_the_daemon_dying_during_the_stop_is_reported_with_the_step_and_the_fail
                                   '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX,
                                   'sh', '-c', 'while :; do sleep 1; done').strip()
         with stop_signals(own, container_id) as events:
-            process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own, stop_timeout=60))
+            process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own, stop_timeout=60))
             wait_for_stop_to_begin(events, process)
             daemon['kill']()
             result = result_of(process)

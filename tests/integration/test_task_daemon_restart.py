@@ -16,9 +16,8 @@ import time
 import pytest
 
 import private_bed
-from conftest import run_module
-from task_support import ModuleProcess, container_states, read
-from test_task import task_env  # noqa: F401 pylint: disable=unused-import
+from support.ansible_runs import run_module
+from task_support import ModuleProcess, container_states, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import docker
 import pytest
 
 import private_bed
-from conftest import run_module
-from test_vps import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
+from support.ansible_runs import run_module
+from vps_support import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 
