@@ -11,20 +11,22 @@ import uuid
 
 import pytest
 
-import private_bed
+from private_bed import PrivateBed
 from testbed.engine import Engine
 from testbed.fresh import remove_project_objects
 
 pytestmark = pytest.mark.integration
 
+BED = PrivateBed('/var/tmp/kr-fresh-bed', 'kr-frs-', registry_port=5068, ssh_port=2268)
+
 
 @pytest.fixture(scope='module')
 def engine():
     try:
-        runner = private_bed.up()
+        runner = BED.up()
         yield Engine(runner['name'], runner['docker_host'][len('unix://'):])
     finally:
-        private_bed.down()
+        BED.down()
 
 
 def _create(engine, image, name, labels=None):
@@ -34,8 +36,8 @@ def _create(engine, image, name, labels=None):
 
 
 def test_only_the_projects_containers_and_images_go(engine):
-    registry = private_bed.state()['registry']
-    test_image = private_bed.state()['images']['busybox']
+    registry = BED.state()['registry']
+    test_image = BED.state()['images']['busybox']
     suffix = uuid.uuid4().hex[:10]
     foreign_tag = 'someone/keep-%s:1' % suffix
     engine.tag(test_image, foreign_tag)
