@@ -1,4 +1,4 @@
-"""A dockerd of a test's own, for a test that kills the daemon under a module, and images copied onto it."""
+"""A dockerd of a test's own, for a test that kills the daemon under a module, with an image copied onto it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 
 import docker
 
+from tarball_support import ensure_image
 from testbed.processes import process_alive, remove_cgroup, spawn, stop_process, sweep_processes, unmount_under, wait_for
 
 
@@ -22,8 +23,9 @@ def answers(docker_host):
 
 
 @contextlib.contextmanager
-def throwaway_dockerd(name):
-    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it."""
+def throwaway_dockerd(name, image=None, from_host=None):
+    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it; image, when
+    given, is made sure of on the engine from_host and copied onto it (docker save | docker load)."""
     root = '/var/tmp/%s' % name
     netns = 'kr-%s' % name[-12:]
     os.makedirs(root)
@@ -45,6 +47,10 @@ def throwaway_dockerd(name):
     try:
         daemon['entry'] = spawn('dockerd', name, argv, os.path.join(root, 'dockerd.log'))
         wait_for('throwaway dockerd', lambda: answers(daemon['docker_host']), 90, daemon['entry'])
+        if image:
+            ensure_image(from_host, image)
+            subprocess.run('docker -H %s save %s | docker -H %s load -q' % (from_host, image, daemon['docker_host']),
+                           shell=True, check=True, capture_output=True)
         yield daemon
     finally:
         if daemon['entry']:
@@ -54,9 +60,3 @@ def throwaway_dockerd(name):
         unmount_under(root)
         subprocess.run(['ip', 'netns', 'del', netns], check=False)
         subprocess.run(['rm', '-rf', root], check=False)
-
-
-def copy_image(source_host, image, target_host):
-    """docker save image on source_host | docker load on target_host."""
-    subprocess.run('docker -H %s save %s | docker -H %s load -q' % (source_host, image, target_host), shell=True,
-                   check=True, capture_output=True)

@@ -9,6 +9,7 @@ Each test file that uses one gives it a folder, prefix and ports of its own, so 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +50,14 @@ class PrivateBed:
         """Stop everything the private bed started and remove its folder; nothing when it is not there."""
         if os.path.isdir(self.folder):
             self._testbed('down')
+
+    @contextlib.contextmanager
+    def running(self):
+        """The bed up for a with block (its runner as the value), and down afterwards, also when the block fails."""
+        try:
+            yield self.up()
+        finally:
+            self.down()
 
     def dockerd_entry(self, runner_name):
         return next(entry for entry in self.state()['started'] if (entry['kind'], entry['name']) == ('dockerd', runner_name))

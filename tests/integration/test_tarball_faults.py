@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from support.ansible_runs import run_module, start_module
-from dockerd_support import copy_image, throwaway_dockerd
+from dockerd_support import throwaway_dockerd
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, IDLE, LABEL_ENV, LABEL_MANAGED, PYTHON, check_tarball_against_sidecar, container_name, container_state,
     created_second, docker_cli, engine, ensure_image, environments, image_reference, inspect_image, sha256_file,
@@ -208,10 +208,8 @@ def test_a_full_folder_is_a_clear_error_and_loses_nothing(host, environments, un
 def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, shared_dir):
     # SIGKILL: a SIGTERM lets dockerd finish the save it is streaming before it exits.
     folder = shared_dir / 'kohakuriver-containers'
-    with throwaway_dockerd(unique_env) as daemon:
+    with throwaway_dockerd(unique_env, image=PYTHON, from_host=host) as daemon:
         own = daemon['docker_host']
-        ensure_image(host, PYTHON)
-        copy_image(host, PYTHON, own)
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
             container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env, detach=True,
                                            network_mode='none', labels={LABEL_MANAGED: 'true', LABEL_ENV: unique_env})
@@ -300,10 +298,8 @@ def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_th
 
 def test_the_daemon_dying_during_the_stop_is_reported_with_the_step_and_the_failed_restart(host, unique_env, shared_dir):
     folder = shared_dir / 'kohakuriver-containers'
-    with throwaway_dockerd(unique_env) as daemon:
+    with throwaway_dockerd(unique_env, image=BUSYBOX, from_host=host) as daemon:
         own = daemon['docker_host']
-        ensure_image(host, BUSYBOX)
-        copy_image(host, BUSYBOX, own)
         container_id = docker_cli(own, 'run', '-d', '--network', 'none', '--name', container_name(unique_env),
                                   '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX,
                                   'sh', '-c', 'while :; do sleep 1; done').strip()

@@ -27,10 +27,8 @@ BED = PrivateBed('/var/tmp/kr-task-restart-bed', 'kr-trs-', registry_port=5067, 
 @pytest.fixture(scope='module')
 def private_runner():
     """The private bed's runner; the whole bed is taken down afterwards."""
-    try:
-        yield BED.up()
-    finally:
-        BED.down()
+    with BED.running() as runner:
+        yield runner
 
 
 def test_a_daemon_dying_mid_task_is_named_and_its_container_is_reaped_once_it_is_back(private_runner, task_env):

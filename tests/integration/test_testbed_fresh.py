@@ -22,11 +22,8 @@ BED = PrivateBed('/var/tmp/kr-fresh-bed', 'kr-frs-', registry_port=5068, ssh_por
 
 @pytest.fixture(scope='module')
 def engine():
-    try:
-        runner = BED.up()
+    with BED.running() as runner:
         yield Engine(runner['name'], runner['docker_host'][len('unix://'):])
-    finally:
-        BED.down()
 
 
 def _create(engine, image, name, labels=None):

@@ -28,10 +28,8 @@ BED = PrivateBed('/var/tmp/kr-restart-bed', 'kr-rst-', registry_port=5066, ssh_p
 @pytest.fixture(scope='module')
 def private_runner():
     """The private bed's runner (name, docker_host, netns, ...); the whole bed is taken down afterwards."""
-    try:
-        yield BED.up()
-    finally:
-        BED.down()
+    with BED.running() as runner:
+        yield runner
 
 
 @pytest.fixture
