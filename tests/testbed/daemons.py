@@ -13,7 +13,10 @@ from .checksums import file_sha256
 from .config import HOST_PIDFILE, HOST_SOCKET, SYSTEM_PATH, TestbedError, log
 from .engine import Engine, socket_answers
 from .images import IMAGES, load_images
-from .processes import binary_path, process_alive, process_cmdline, remove_cgroup, run, spawn, stop_process, sweep_processes, unmount_under, wait_for, write_file
+from .processes import (
+    binary_path, process_alive, process_cmdline, remove_cgroup, run, spawn, stop_process, sweep_processes, unmount_under, wait_for,
+    write_file,
+)
 
 
 DOCKER26_PACKAGES = ("docker.io", "containerd", "tini")

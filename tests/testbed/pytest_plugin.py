@@ -1,16 +1,17 @@
-"""Pytest plugin for the real Docker test bed: session fixtures ``testbed`` and ``docker_hosts``.
+"""Pytest plugin for the real Docker test bed: session fixtures ``testbed``, ``docker_hosts`` and
+``host_images``.
 
 Load it from a conftest.py with ``pytest_plugins = ["tests.testbed.pytest_plugin"]`` or with
 ``pytest -p tests.testbed.pytest_plugin``.
 """
 
-import contextlib
 import os
 
 import pytest
 
+from . import host_image_users
 from .config import TestbedError
-from .engine import Engine, quote_reference
+from .engine import Engine
 from .lifecycle import ensure_up, healthy, teardown
 from .state import load_state
 
@@ -62,13 +63,10 @@ def host_images(testbed):
     """The test bed's images ({key: reference}), made sure to be on the Host engine, for tests that assume them there.
 
     The Host keeps no copy of its own (so that tests really pull): what is missing is pulled from the test registry
-    and, at the end of the session, untagged again unless a container still uses it.
+    and, when the last session using them (pytest-xdist workers count one each) ends, untagged again unless a
+    container still uses it.
     """
     host = Engine("host", testbed["host"]["docker_host"][len("unix://"):])
-    pulled = [name for name in testbed["images"].values() if not host.has_image(name)]
-    for name in pulled:
-        host.pull(name)
+    host_image_users.join(host, testbed["images"].values())
     yield dict(testbed["images"])
-    for name in pulled:
-        with contextlib.suppress(TestbedError):
-            host.call("DELETE", "/images/%s" % quote_reference(name), ok=(200, 404, 409))
+    host_image_users.leave(host)
