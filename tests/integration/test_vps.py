@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 RUNNERS = ['runner1', 'runner2']
 
+
 @pytest.fixture(params=RUNNERS)
 def node(request, testbed):
     found = dict(runner_node(testbed, request.param))
