@@ -365,7 +365,7 @@ def test_two_packagings_at_once_are_serialised(host, environments, unique_env, s
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env, payload_mb=20)
     args = dict(name=unique_env, tarball_dir=str(folder), docker_host=host, keep=2, force=True)
-    results = [ok(result_of(process)) for process in [start_module(args), start_module(args)]]
+    results = [ok(result_of(process)) for process in [start_module('tarball', args), start_module('tarball', args)]]
     assert sorted(result['tarball']['timestamp'] for result in results)[0] < max(r['tarball']['timestamp'] for r in results)
     assert max(result['waited_for_lock'] for result in results) > 0
     assert visible(folder) == sorted(name for result in results for name in (result['tarball']['file'], result['tarball']['file'] + '.json'))
@@ -375,7 +375,7 @@ def test_two_packagings_at_once_are_serialised(host, environments, unique_env, s
 
     environments.exec(host, unique_env, 'touch /kr-changed')
     args.update(force=False)
-    results = [result_of(process) for process in [start_module(args), start_module(args)]]
+    results = [result_of(process) for process in [start_module('tarball', args), start_module('tarball', args)]]
     assert sorted(ok(result)['changed'] for result in results) == [False, True]
     newest = [result['tarball'] for result in results if result['changed']][0]
     assert [result['tarball'] for result in results if not result['changed']] == [newest]
