@@ -42,6 +42,19 @@ def removed_afterwards(docker_host, env):
                     api.api.remove_container(entry['Id'], force=True)
 
 
+@pytest.fixture(name='host')
+def host_engine(docker_hosts):
+    """The Host engine of the test bed (fixture of the container playbook tests)."""
+    return engine_fixture(docker_hosts, 'host')
+
+
+@pytest.fixture(name='env')
+def host_env(host, unique_env):
+    """A fresh environment name whose container is removed from the Host when the test ends."""
+    with removed_afterwards(host['docker_host'], unique_env):
+        yield unique_env
+
+
 def inspect(docker_host, env):
     with contextlib.closing(client(docker_host)) as api:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import write_inventory
+from support.ansible_runs import write_inventory
 
 # Group variables a real inventory may carry for its own purposes, named like the playbook parameters were before they
 # took the kr_ prefix. Every value would change or break a run that took it for a parameter.

@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import parse_tarball_name
-from conftest import write_inventory
+from support.ansible_runs import write_inventory
 
 BUSYBOX = '127.0.0.1:5000/kohakuriver-test/busybox:latest'
 PYTHON = '127.0.0.1:5000/kohakuriver-test/debian-python:bookworm'

@@ -12,7 +12,7 @@ import tarfile
 import docker
 import pytest
 
-from testbed.testbed import file_sha256
+from testbed.checksums import file_sha256
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_ENV, LABEL_MANAGED, LABEL_TIMESTAMP, container_name, image_reference, image_repository,

@@ -1,5 +1,6 @@
 """Task modules run as separate processes, so that a test can SIGKILL one mid-task as Ansible's async timeout, the OOM
-killer or a killed ansible-playbook would, and containers on a runner looked at with the plain docker CLI."""
+killer or a killed ansible-playbook would, containers on a runner looked at with the plain docker CLI, and the
+environment the task test files share (fixtures task_env and on_runner)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
-from conftest import COLLECTION_ROOT, COLLECTIONS_PATH
+import docker
+import pytest
+
+from runner_helpers import RUNNERS, remove_env_from, runner_node
+from support.collection import COLLECTION_ROOT, COLLECTIONS_PATH
+from tarball_factory import TarballFactory
 
 
 class ModuleProcess(object):
-    """kohakuriver.docker.task run as Ansible runs a module on a node (like conftest.run_module), in the background."""
+    """kohakuriver.docker.task run as Ansible runs a module on a node (like support.ansible_runs.run_module), in the background."""
 
     def __init__(self, args):
         self.args = dict(args, _ansible_check_mode=False, _ansible_diff=False)
@@ -75,3 +82,32 @@ def container_states(docker_host, task_id):
     listed = docker_cli(docker_host, 'ps', '--all', '--filter', 'name=^kohakuriver-task-%s$' % task_id, '--format',
                         '{{.Names}} {{.State}}')
     return dict(line.split(' ', 1) for line in listed.splitlines() if line)
+
+
+@pytest.fixture(scope='module')
+def task_env(testbed, tmp_path_factory):
+    """One environment for this file's tests: a Host tarball in a private shared folder, synced on first use."""
+    env = 'krtest-%s' % uuid.uuid4().hex[:10]
+    shared = tmp_path_factory.mktemp('task') / 'cluster-share'
+    (shared / 'kohakuriver-containers').mkdir(parents=True)
+    (shared / 'shared_data').mkdir()
+    maker = TarballFactory(testbed['host']['docker_host'], shared / 'kohakuriver-containers')
+    path = maker.make(env)
+    yield dict(env=env, shared_dir=shared, tarball=path, state_dir=str(shared.parent / 'state'))
+    maker.cleanup()
+    for name in RUNNERS:
+        client = docker.DockerClient(base_url=runner_node(testbed, name)['docker_host'], version='auto')
+        remove_env_from(client, env)
+        client.close()
+
+
+@pytest.fixture(params=RUNNERS)
+def on_runner(request, testbed, task_env):
+    """task arguments for one runner; checks afterwards that no task container of this environment is left."""
+    node = runner_node(testbed, request.param)
+    yield dict(env=task_env['env'], shared_dir=str(task_env['shared_dir']), state_dir=task_env['state_dir'],
+               docker_host=node['docker_host'])
+    client = docker.DockerClient(base_url=node['docker_host'], version='auto')
+    left = client.containers.list(all=True, filters={'label': 'io.kohakuriver.docker.env=%s' % task_env['env']})
+    client.close()
+    assert not left, 'task containers left behind: %s' % [c.name for c in left]

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import run_module
+from support.ansible_runs import run_module
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, IDLE, check_tarball_against_sidecar, client, container_name, container_state, docker_cli, engine, ensure_image,
     environments, image_reference, inspect_image, remove_env_from,

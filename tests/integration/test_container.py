@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from conftest import run_module, warnings_of
+from support.ansible_runs import run_module, warnings_of
 from container_support import (
     ENGINES, UNREACHABLE, RegistryImage, client, drop_local_image, engine_fixture, exec_output, inspect, make_foreign,
     one_line, pretty, removed_afterwards, ssh_environment,

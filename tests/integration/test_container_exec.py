@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_module, warnings_of
+from support.ansible_runs import run_module, warnings_of
 from container_support import (
     ENGINES, UNREACHABLE, engine_fixture, exec_output, one_line, pretty, removed_afterwards, ssh_environment,
 )

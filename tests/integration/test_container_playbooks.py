@@ -13,21 +13,11 @@ import time
 
 import pytest
 
-from conftest import BIN, REPO, run_playbook
-from container_support import engine_fixture, inspect, make_foreign, removed_afterwards
+from support.ansible_runs import run_playbook
+from support.collection import BIN, REPO
+from container_support import host_engine, host_env, inspect, make_foreign  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def host(docker_hosts):
-    return engine_fixture(docker_hosts, 'host')
-
-
-@pytest.fixture
-def env(host, unique_env):
-    with removed_afterwards(host['docker_host'], unique_env):
-        yield unique_env
 
 
 def playbook(verb, inventory, env, **extra):

@@ -14,7 +14,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils import client a
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball
-from conftest import run_module, warnings_of
+from support.ansible_runs import run_module, warnings_of
 from runner_helpers import base_of, factory, has_image, remove_env_from, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, flip_byte, read_sidecar, truncate, write_sidecar
 

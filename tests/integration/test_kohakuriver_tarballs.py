@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import run_module, warnings_of
+from support.ansible_runs import run_module, warnings_of
 from runner_helpers import base_of, runner  # noqa: F401 pylint: disable=unused-import
 from tarball_support import BUSYBOX, docker_cli, ensure_image, environments  # noqa: F401 pylint: disable=unused-import
 

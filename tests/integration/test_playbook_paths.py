@@ -8,22 +8,11 @@ import subprocess
 
 import pytest
 
-from conftest import run_playbook
-from container_support import engine_fixture, inspect, make_foreign, removed_afterwards
+from support.ansible_runs import run_playbook
+from container_support import host_engine, host_env, inspect, make_foreign  # noqa: F401 pylint: disable=unused-import
 from playbook_support import colliding_inventory, summary
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def host(docker_hosts):
-    return engine_fixture(docker_hosts, 'host')
-
-
-@pytest.fixture
-def env(host, unique_env):
-    with removed_afterwards(host['docker_host'], unique_env):
-        yield unique_env
 
 
 @pytest.fixture

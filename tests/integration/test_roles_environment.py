@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, PYTHON, environments_made, exec_in, marker, role_inventory, task_block, tarballs,
 )

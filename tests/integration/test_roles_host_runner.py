@@ -16,7 +16,7 @@ import subprocess
 import docker
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from roles_support import changed_tasks, role_inventory
 from runner_helpers import factory  # noqa: F401 pylint: disable=unused-import
 from task_support import ModuleProcess, container_states, read

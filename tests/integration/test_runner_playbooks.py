@@ -9,7 +9,7 @@ import re
 import docker
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from playbook_support import colliding_inventory, summary
 from runner_helpers import remove_env_from
 from tarball_factory import TarballFactory, read_sidecar

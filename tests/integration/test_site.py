@@ -9,7 +9,7 @@ import time
 import docker
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from playbook_support import COLLIDING
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, PYTHON, changed_tasks, environments_made, exec_in, failures, marker, role_inventory, tarballs,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import docker
 import pytest
 
-from conftest import run_module
+from support.ansible_runs import run_module
 from runner_helpers import base_of, has_image, runner  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration

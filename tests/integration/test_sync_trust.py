@@ -8,17 +8,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from support.ansible_runs import run_module, start_module
+from dockerd_support import throwaway_dockerd
 from runner_helpers import base_of, factory, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, read_sidecar, write_sidecar
 from tarball_support import environments  # noqa: F401 pylint: disable=unused-import
-from test_tarball_faults import throwaway_dockerd
 
 pytestmark = pytest.mark.integration
 
@@ -175,15 +173,6 @@ def test_a_relative_tarball_dir_is_refused_by_every_module_that_takes_it(testbed
     for module, args in runs.items():
         result = run_module(module.split()[0], args, check=module == 'vps')
         assert one_line_failure(result) == said, (module, result)
-
-
-def start_module(name, args):
-    source = COLLECTION_ROOT / 'plugins' / 'modules' / ('%s.py' % name)
-    process = subprocess.Popen([sys.executable, str(source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH)))
-    process.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}))
-    process.stdin.close()
-    return process
 
 
 def bytes_read_by(pid):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run_module
+from support.ansible_runs import run_module
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     LABEL_TIMESTAMP, LOADER, check_tarball_against_sidecar, container_state, created_second, docker_cli, engine,
     environments, image_reference, images_of, inspect_image, labels_of,

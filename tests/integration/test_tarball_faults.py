@@ -8,30 +8,19 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 
 import docker
 import pytest
 
-from conftest import COLLECTION_ROOT, COLLECTIONS_PATH, run_module
+from support.ansible_runs import run_module, start_module
+from dockerd_support import throwaway_dockerd
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
     BUSYBOX, IDLE, LABEL_ENV, LABEL_MANAGED, PYTHON, check_tarball_against_sidecar, container_name, container_state,
     created_second, docker_cli, engine, ensure_image, environments, image_reference, inspect_image, sha256_file,
 )
-from testbed import testbed as bed
 
 pytestmark = pytest.mark.integration
-
-
-def start_module(args):
-    """The tarball module as a separate process (as Ansible runs it), to kill it or to run two at once."""
-    source = COLLECTION_ROOT / 'plugins' / 'modules' / 'tarball.py'
-    process = subprocess.Popen([sys.executable, str(source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_PATH)))
-    process.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}))
-    process.stdin.close()
-    return process
 
 
 def result_of(process, timeout=600):
@@ -84,7 +73,7 @@ def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host,
     previous = ok(run_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host)))['tarball']
     environments.exec(host, unique_env, 'echo changed > /kr-marker')
 
-    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
     temporary = wait_for_temporary(str(folder), 32 << 20, process)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
@@ -105,7 +94,7 @@ def test_sigkill_while_saving_publishes_nothing_and_the_next_run_cleans_up(host,
 def test_sigterm_while_saving_cleans_up_before_exiting(host, environments, unique_env, shared_dir):
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env, image=PYTHON, payload_mb=160)
-    process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
+    process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host))
     wait_for_temporary(str(folder), 32 << 20, process)
     process.send_signal(signal.SIGTERM)
     result = result_of(process)
@@ -216,57 +205,11 @@ def test_a_full_folder_is_a_clear_error_and_loses_nothing(host, environments, un
         assert inspect_image(host, image_reference(unique_env))['Id'] == sized['image_id']
 
 
-def answers(docker_host):
-    try:
-        with contextlib.closing(docker.APIClient(base_url=docker_host, version='1.41', timeout=5)) as api:
-            return api.ping()
-    except Exception:  # pylint: disable=broad-exception-caught
-        return False
-
-
-@contextlib.contextmanager
-def throwaway_dockerd(name):
-    """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it."""
-    root = '/var/tmp/%s' % name
-    netns = 'kr-%s' % name[-12:]
-    os.makedirs(root)
-    subprocess.run(['ip', 'netns', 'add', netns], check=True)
-    subprocess.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'], check=True)
-    socket_path = os.path.join(root, 'docker.sock')
-    argv = ['nsenter', '--net=/var/run/netns/' + netns, '/usr/sbin/dockerd', '--data-root', os.path.join(root, 'data'),
-            '--exec-root', os.path.join(root, 'exec'), '--pidfile', os.path.join(root, 'docker.pid'),
-            '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2']
-    daemon = {'entry': None, 'docker_host': 'unix://' + socket_path}
-
-    def kill():
-        os.kill(daemon['entry']['pid'], signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while bed.process_alive(daemon['entry']) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    daemon['kill'] = kill
-    try:
-        daemon['entry'] = bed.spawn('dockerd', name, argv, os.path.join(root, 'dockerd.log'))
-        bed.wait_for('throwaway dockerd', lambda: answers(daemon['docker_host']), 90, daemon['entry'])
-        yield daemon
-    finally:
-        if daemon['entry']:
-            bed.stop_process(daemon['entry'], timeout=30)
-        bed.sweep_processes(root)
-        bed.remove_cgroup(netns)
-        bed.unmount_under(root)
-        subprocess.run(['ip', 'netns', 'del', netns], check=False)
-        subprocess.run(['rm', '-rf', root], check=False)
-
-
 def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, shared_dir):
     # SIGKILL: a SIGTERM lets dockerd finish the save it is streaming before it exits.
     folder = shared_dir / 'kohakuriver-containers'
-    with throwaway_dockerd(unique_env) as daemon:
+    with throwaway_dockerd(unique_env, image=PYTHON, from_host=host) as daemon:
         own = daemon['docker_host']
-        ensure_image(host, PYTHON)
-        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, PYTHON, own), shell=True, check=True,
-                       capture_output=True)
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
             container = api.containers.run(PYTHON, IDLE, name='kohakuriver-env-' + unique_env, detach=True,
                                            network_mode='none', labels={LABEL_MANAGED: 'true', LABEL_ENV: unique_env})
@@ -275,7 +218,7 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
         with contextlib.closing(docker.DockerClient(base_url=own, version='auto', timeout=300)) as api:
             api.containers.get('kohakuriver-env-' + unique_env).exec_run(['touch', '/kr-changed'])
 
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own))
         wait_for_temporary(str(folder), 16 << 20, process)
         daemon['kill']()
         result = result_of(process)
@@ -322,7 +265,7 @@ def test_sigterm_while_the_container_is_stopped_for_its_commit_leaves_it_running
     container_id = slow_to_stop(host, environments, unique_env)
     started = container_state(host, unique_env)['StartedAt']
     with stop_signals(host, container_id) as events:
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=5))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=5))
         wait_for_stop_to_begin(events, process)
         process.send_signal(signal.SIGTERM)
         result = result_of(process)
@@ -339,7 +282,7 @@ def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_th
     folder = shared_dir / 'kohakuriver-containers'
     container_id = slow_to_stop(host, environments, unique_env)
     with stop_signals(host, container_id) as events:
-        process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3))
+        process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=host, stop_timeout=3))
         wait_for_stop_to_begin(events, process)
         process.send_signal(signal.SIGKILL)
         process.wait(30)
@@ -355,16 +298,13 @@ def test_sigkill_while_the_container_is_stopped_for_its_commit_is_repaired_by_th
 
 def test_the_daemon_dying_during_the_stop_is_reported_with_the_step_and_the_failed_restart(host, unique_env, shared_dir):
     folder = shared_dir / 'kohakuriver-containers'
-    with throwaway_dockerd(unique_env) as daemon:
+    with throwaway_dockerd(unique_env, image=BUSYBOX, from_host=host) as daemon:
         own = daemon['docker_host']
-        ensure_image(host, BUSYBOX)
-        subprocess.run('docker -H %s save %s | docker -H %s load -q' % (host, BUSYBOX, own), shell=True, check=True,
-                       capture_output=True)
         container_id = docker_cli(own, 'run', '-d', '--network', 'none', '--name', container_name(unique_env),
                                   '--label', LABEL_MANAGED + '=true', '--label', LABEL_ENV + '=' + unique_env, BUSYBOX,
                                   'sh', '-c', 'while :; do sleep 1; done').strip()
         with stop_signals(own, container_id) as events:
-            process = start_module(dict(name=unique_env, tarball_dir=str(folder), docker_host=own, stop_timeout=60))
+            process = start_module('tarball', dict(name=unique_env, tarball_dir=str(folder), docker_host=own, stop_timeout=60))
             wait_for_stop_to_begin(events, process)
             daemon['kill']()
             result = result_of(process)
@@ -425,7 +365,7 @@ def test_two_packagings_at_once_are_serialised(host, environments, unique_env, s
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env, payload_mb=20)
     args = dict(name=unique_env, tarball_dir=str(folder), docker_host=host, keep=2, force=True)
-    results = [ok(result_of(process)) for process in [start_module(args), start_module(args)]]
+    results = [ok(result_of(process)) for process in [start_module('tarball', args), start_module('tarball', args)]]
     assert sorted(result['tarball']['timestamp'] for result in results)[0] < max(r['tarball']['timestamp'] for r in results)
     assert max(result['waited_for_lock'] for result in results) > 0
     assert visible(folder) == sorted(name for result in results for name in (result['tarball']['file'], result['tarball']['file'] + '.json'))
@@ -435,7 +375,7 @@ def test_two_packagings_at_once_are_serialised(host, environments, unique_env, s
 
     environments.exec(host, unique_env, 'touch /kr-changed')
     args.update(force=False)
-    results = [result_of(process) for process in [start_module(args), start_module(args)]]
+    results = [result_of(process) for process in [start_module('tarball', args), start_module('tarball', args)]]
     assert sorted(ok(result)['changed'] for result in results) == [False, True]
     newest = [result['tarball'] for result in results if result['changed']][0]
     assert [result['tarball'] for result in results if not result['changed']] == [newest]

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from playbook_support import colliding_inventory, summary
 from tarball_support import container_state, environments, sha256_file  # noqa: F401 pylint: disable=unused-import
 
@@ -45,7 +45,7 @@ def test_tar_create_packages_once_then_reports_no_change(testbed, local_inventor
 
 
 def test_tar_create_uses_kohakuriver_tarball_dir_when_set(testbed, tmp_path, shared_dir, host_env):
-    from conftest import write_inventory
+    from support.ansible_runs import write_inventory
     elsewhere = tmp_path / 'elsewhere'
     inventory = write_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
                                 extra_vars={'kohakuriver_tarball_dir': str(elsewhere)})

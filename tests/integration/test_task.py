@@ -9,46 +9,12 @@ import time
 import docker
 import pytest
 
-from conftest import run_module
-from runner_helpers import RUNNERS, remove_env_from, runner_node
+from support.ansible_runs import run_module
+from runner_helpers import remove_env_from, runner_node
 from tarball_factory import TarballFactory, read_sidecar
+from task_support import on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope='module')
-def task_env(testbed, tmp_path_factory):
-    """One environment for this file's tests: a Host tarball in a private shared folder, synced on first use."""
-    import uuid
-    env = 'krtest-%s' % uuid.uuid4().hex[:10]
-    shared = tmp_path_factory.mktemp('task') / 'cluster-share'
-    (shared / 'kohakuriver-containers').mkdir(parents=True)
-    (shared / 'shared_data').mkdir()
-    maker = TarballFactory(testbed['host']['docker_host'], shared / 'kohakuriver-containers')
-    path = maker.make(env)
-    yield dict(env=env, shared_dir=shared, tarball=path, state_dir=str(shared.parent / 'state'))
-    maker.cleanup()
-    for name in RUNNERS:
-        client = docker.DockerClient(base_url=runner_node(testbed, name)['docker_host'], version='auto')
-        remove_env_from(client, env)
-        client.close()
-
-
-@pytest.fixture(params=RUNNERS)
-def on_runner(request, testbed, task_env):
-    """task arguments for one runner; checks afterwards that no task container of this environment is left."""
-    node = runner_node(testbed, request.param)
-    yield dict(env=task_env['env'], shared_dir=str(task_env['shared_dir']), state_dir=task_env['state_dir'],
-               docker_host=node['docker_host'])
-    client = docker.DockerClient(base_url=node['docker_host'], version='auto')
-    left = client.containers.list(all=True, filters={'label': 'io.kohakuriver.docker.env=%s' % task_env['env']})
-    client.close()
-    assert not left, 'task containers left behind: %s' % [c.name for c in left]
-
-
-def read(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def test_output_lands_in_the_shared_logs_and_rc_zero_passes(on_runner, task_env):

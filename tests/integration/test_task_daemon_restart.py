@@ -15,32 +15,20 @@ import time
 
 import pytest
 
-import private_bed
-from conftest import run_module
-from task_support import ModuleProcess, container_states, read
-from test_task import task_env  # noqa: F401 pylint: disable=unused-import
+from private_bed import PrivateBed
+from support.ansible_runs import run_module
+from task_support import ModuleProcess, container_states, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 
-BED_DIR = '/var/tmp/kr-task-restart-bed'
-BED = dict(
-    BED_DIR=BED_DIR,
-    STATE=os.path.join(BED_DIR, 'state.json'),
-    BED_ENV={'KR_TESTBED_DIR': BED_DIR, 'KR_TESTBED_PREFIX': 'kr-trs-', 'KR_TESTBED_REGISTRY': '127.0.0.1:5067',
-             'KR_TESTBED_SSH_PORT': '2267'},
-)
+BED = PrivateBed('/var/tmp/kr-task-restart-bed', 'kr-trs-', registry_port=5067, ssh_port=2267)
 
 
 @pytest.fixture(scope='module')
 def private_runner():
     """The private bed's runner; the whole bed is taken down afterwards."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in BED.items():
-            patch.setattr(private_bed, name, value)
-        try:
-            yield private_bed.up()
-        finally:
-            private_bed.down()
+    with BED.running() as runner:
+        yield runner
 
 
 def test_a_daemon_dying_mid_task_is_named_and_its_container_is_reaped_once_it_is_back(private_runner, task_env):
@@ -51,7 +39,7 @@ def test_a_daemon_dying_mid_task_is_named_and_its_container_is_reaped_once_it_is
     running = ModuleProcess(dict(args, task_id=task_id, command='echo started; sleep 600'))
     running.wait_for_output('started\n')
 
-    private_bed.stop_dockerd(private_runner['name'])
+    BED.stop_dockerd(private_runner['name'])
     failed = running.result()
     assert failed.get('failed') and '\n' not in failed['msg'], failed
     # dockerd stops its containers before it closes its API, so the wait may end and the removal be what fails
@@ -61,7 +49,7 @@ def test_a_daemon_dying_mid_task_is_named_and_its_container_is_reaped_once_it_is
     assert 'state=absent' in failed['msg'], failed
     assert failed['task_id'] == task_id and failed['log_dir'].endswith('/logs/' + task_id), failed
 
-    assert private_bed.up() == private_runner
+    assert BED.up() == private_runner
     assert container_states(private_runner['docker_host'], task_id) == {container: 'exited'}
 
     next_task = run_module('task', dict(args, command='echo next'))

@@ -11,9 +11,8 @@ import time
 import docker
 import pytest
 
-from conftest import run_module, warnings_of
-from task_support import ModuleProcess, container_states, read
-from test_task import on_runner, task_env  # noqa: F401 pylint: disable=unused-import
+from support.ansible_runs import run_module, warnings_of
+from task_support import ModuleProcess, container_states, on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 

@@ -11,19 +11,19 @@ import uuid
 
 import pytest
 
-import private_bed
-from testbed import testbed as bed
+from private_bed import PrivateBed
+from testbed.engine import Engine
+from testbed.fresh import remove_project_objects
 
 pytestmark = pytest.mark.integration
+
+BED = PrivateBed('/var/tmp/kr-fresh-bed', 'kr-frs-', registry_port=5068, ssh_port=2268)
 
 
 @pytest.fixture(scope='module')
 def engine():
-    try:
-        runner = private_bed.up()
-        yield bed.Engine(runner['name'], runner['docker_host'][len('unix://'):])
-    finally:
-        private_bed.down()
+    with BED.running() as runner:
+        yield Engine(runner['name'], runner['docker_host'][len('unix://'):])
 
 
 def _create(engine, image, name, labels=None):
@@ -33,8 +33,8 @@ def _create(engine, image, name, labels=None):
 
 
 def test_only_the_projects_containers_and_images_go(engine):
-    registry = private_bed.state()['registry']
-    test_image = private_bed.state()['images']['busybox']
+    registry = BED.state()['registry']
+    test_image = BED.state()['images']['busybox']
     suffix = uuid.uuid4().hex[:10]
     foreign_tag = 'someone/keep-%s:1' % suffix
     engine.tag(test_image, foreign_tag)
@@ -44,7 +44,7 @@ def test_only_the_projects_containers_and_images_go(engine):
     _create(engine, foreign_tag, labelled_name, labels={'io.kohakuriver.docker.env': 'krtest-%s' % suffix})
     _create(engine, foreign_tag, 'kohakuriver-env-krtest-%s' % suffix)
     try:
-        removed = bed.remove_project_objects(engine, registry)
+        removed = remove_project_objects(engine, registry)
         assert 'removed container kohakuriver-env-krtest-%s' % suffix in removed
         assert 'removed container %s' % labelled_name in removed
         assert 'removed image kohakuriver/krtest-%s:base' % suffix in removed

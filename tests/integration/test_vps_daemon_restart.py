@@ -15,22 +15,21 @@ import uuid
 import docker
 import pytest
 
-import private_bed
-from conftest import run_module
-from test_vps import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
+from private_bed import PrivateBed
+from support.ansible_runs import run_module
+from vps_support import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 
 COME_BACK_TIMEOUT = 60
+BED = PrivateBed('/var/tmp/kr-restart-bed', 'kr-rst-', registry_port=5066, ssh_port=2266)
 
 
 @pytest.fixture(scope='module')
 def private_runner():
     """The private bed's runner (name, docker_host, netns, ...); the whole bed is taken down afterwards."""
-    try:
-        yield private_bed.up()
-    finally:
-        private_bed.down()
+    with BED.running() as runner:
+        yield runner
 
 
 @pytest.fixture
@@ -74,9 +73,9 @@ def test_a_session_comes_back_after_a_restart_of_its_daemon(private_runner, sess
     login = ssh(private_runner, made['port'], private, 'echo before', host_key=made['host_key'])
     assert login['ok'] and login['stdout'] == 'before\n', login
 
-    stopped_dockerd = private_bed.stop_dockerd(private_runner['name'])
-    assert private_bed.up() == private_runner
-    assert private_bed.dockerd_entry(private_runner['name'])['pid'] != stopped_dockerd['pid']
+    stopped_dockerd = BED.stop_dockerd(private_runner['name'])
+    assert BED.up() == private_runner
+    assert BED.dockerd_entry(private_runner['name'])['pid'] != stopped_dockerd['pid']
 
     after = wait_until_running(private_runner, session['name'])
     assert after['Id'] == before['Id'] and after['State']['Status'] == 'running', after['State']

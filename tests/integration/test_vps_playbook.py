@@ -12,11 +12,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import run_playbook
+from support.ansible_runs import run_playbook
 from playbook_support import COLLIDING, summary
 from roles_support import role_inventory
 from runner_helpers import runner_node
-from test_vps import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
+from vps_support import new_key, ssh, vps_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 

@@ -1,18 +1,19 @@
-"""Pytest plugin for the real Docker test bed: session fixtures ``testbed`` and ``docker_hosts``.
+"""Pytest plugin for the real Docker test bed: session fixtures ``testbed``, ``docker_hosts`` and
+``host_images``.
 
 Load it from a conftest.py with ``pytest_plugins = ["tests.testbed.pytest_plugin"]`` or with
 ``pytest -p tests.testbed.pytest_plugin``.
 """
 
-import contextlib
 import os
 
 import pytest
 
-try:
-    from . import testbed as _testbed
-except ImportError:
-    import testbed as _testbed
+from . import host_image_users
+from .config import TestbedError
+from .engine import Engine
+from .lifecycle import ensure_up, healthy, teardown
+from .state import load_state
 
 
 def _keys(state):
@@ -20,14 +21,14 @@ def _keys(state):
 
 
 def _started_since(known):
-    state = _testbed.load_state() or {}
+    state = load_state() or {}
     return [entry for entry in state.get("started", []) if (entry["kind"], entry["name"], entry.get("pid")) not in known]
 
 
 def _release(known, ours):
     """Tear down what this session started: everything when nothing was recorded before it."""
     if ours and os.environ.get("KR_TESTBED_KEEP") != "1":
-        _testbed.teardown(None if not known else ours)
+        teardown(None if not known else ours)
 
 
 @pytest.fixture(scope="session", name="testbed")
@@ -36,14 +37,14 @@ def testbed_fixture():
 
     Whatever this session had to start is torn down at its end, unless KR_TESTBED_KEEP=1.
     """
-    before = _testbed.load_state()
-    if before is not None and _testbed.healthy(before):
+    before = load_state()
+    if before is not None and healthy(before):
         yield before
         return
     known = _keys(before)
     try:
-        state = _testbed.ensure_up()
-    except _testbed.TestbedError as exc:
+        state = ensure_up()
+    except TestbedError as exc:
         _release(known, _started_since(known))
         pytest.fail("the Docker test bed did not come up: %s" % exc, pytrace=False)
     ours = _started_since(known)
@@ -62,13 +63,10 @@ def host_images(testbed):
     """The test bed's images ({key: reference}), made sure to be on the Host engine, for tests that assume them there.
 
     The Host keeps no copy of its own (so that tests really pull): what is missing is pulled from the test registry
-    and, at the end of the session, untagged again unless a container still uses it.
+    and, when the last session using them (pytest-xdist workers count one each) ends, untagged again unless a
+    container still uses it.
     """
-    host = _testbed.Engine("host", testbed["host"]["docker_host"][len("unix://"):])
-    pulled = [name for name in testbed["images"].values() if not host.has_image(name)]
-    for name in pulled:
-        host.pull(name)
+    host = Engine("host", testbed["host"]["docker_host"][len("unix://"):])
+    host_image_users.join(host, testbed["images"].values())
     yield dict(testbed["images"])
-    for name in pulled:
-        with contextlib.suppress(_testbed.TestbedError):
-            host.call("DELETE", "/images/%s" % _testbed.quote_reference(name), ok=(200, 404, 409))
+    host_image_users.leave(host)

@@ -1,10 +1,10 @@
-"""Which names `testbed.py up --fresh` counts as the project's own (tests/testbed/testbed.py is_project_name)."""
+"""Which names `testbed.py up --fresh` counts as the project's own (tests/testbed/fresh.py is_project_name)."""
 
 from __future__ import annotations
 
 import pytest
 
-from testbed import testbed as bed
+from testbed.fresh import is_project_name
 
 
 @pytest.mark.parametrize('name', [
@@ -12,7 +12,7 @@ from testbed import testbed as bed
     'krtest-0a1b', 'kohakuriver-env-krbench-run1', 'kohakuriver/krbench-x1',
 ])
 def test_names_the_tests_and_benchmarks_give_are_the_projects(name):
-    assert bed.is_project_name(name)
+    assert is_project_name(name)
 
 
 @pytest.mark.parametrize('name', [
@@ -20,4 +20,4 @@ def test_names_the_tests_and_benchmarks_give_are_the_projects(name):
     'krtest-', 'someone/krtestx-1', '', None,
 ])
 def test_other_names_are_not(name):
-    assert not bed.is_project_name(name)
+    assert not is_project_name(name)
