@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from conftest import run_module, warnings_of
+from support.ansible_runs import run_module, warnings_of
 from container_support import client, engine_fixture, exec_output, one_line, pretty, removed_afterwards
 from noshell_image import noshell_container
 
