@@ -9,8 +9,10 @@ so one ansible-playbook run covers those.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -64,8 +66,24 @@ def through_ansible(ansible_adhoc, inventory):
     hosts = ansible_adhoc(inventory=str(inventory), host_pattern='all')
 
     def run(host, module, **args):
-        return dict(getattr(hosts[host], 'kohakuriver.docker.%s' % module)(**args)[host])
+        with pytest_process_kept():
+            return dict(getattr(hosts[host], 'kohakuriver.docker.%s' % module)(**args)[host])
     return run
+
+
+@contextlib.contextmanager
+def pytest_process_kept():
+    """Undo what Ansible's TaskQueueManager, run inside this process by pytest-ansible, does to it: it makes stdio
+    non-inheritable (a later ansible-playbook would start without fd 0, and its workers fail) and takes SIGTERM/SIGINT."""
+    inheritable = [(fd, os.get_inheritable(fd)) for fd in (0, 1, 2)]
+    handlers = [(signum, signal.getsignal(signum)) for signum in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        yield
+    finally:
+        for fd, was in inheritable:
+            os.set_inheritable(fd, was)
+        for signum, handler in handlers:
+            signal.signal(signum, handler)
 
 
 def ok(result):

@@ -71,7 +71,8 @@ def run_playbook(playbook, inventory, extra_vars=None, check=False, diff=False, 
     if diff:
         command.append('--diff')
     command += list(args)
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+    # stdin from /dev/null, never inherited: Ansible's workers fail ("Could not detach from stdio") without an fd 0
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
                                env=dict(os.environ, ANSIBLE_FORCE_COLOR='0', **(env or {})))
     return PlaybookRun(completed)
 
