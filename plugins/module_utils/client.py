@@ -169,10 +169,22 @@ def inspect_or_none(client, reference):
         raise
 
 
-def remove_container(client, container_id):
-    """Remove the container and its anonymous volumes, running or not; one already gone is fine."""
+def remove_container(client, container_id, removal_wait=60):
+    """Remove the container and its anonymous volumes, running or not; one already gone is fine, and one that another
+    client is removing at this moment (a task module ending, docker rm) is waited for until it is gone."""
     try:
         client.api.remove_container(container_id, force=True, v=True)
+    except APIError as exc:
+        status = getattr(exc, 'status_code', None)
+        if status == 409 and 'already in progress' in explain(exc):
+            _wait_until_removed(client, container_id, removal_wait)
+        elif status != 404:
+            raise
+
+
+def _wait_until_removed(client, container_id, timeout):
+    try:
+        client.api.wait(container_id, timeout=timeout, condition='removed')
     except APIError as exc:
         if getattr(exc, 'status_code', None) != 404:
             raise

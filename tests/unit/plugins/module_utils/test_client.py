@@ -105,3 +105,47 @@ def test_the_paramiko_guard_still_matches_the_docker_sdk_internals_it_relies_on(
                                             'it an ssh:// transport' % sdk)
     assert seen['bound_after'], ('%s: _add_ssh_transport did not bind docker.transport.sshconn.SSHHTTPAdapter as '
                                  'docker.api.client.SSHHTTPAdapter' % sdk)
+
+
+class _Status(object):
+    def __init__(self, status_code):
+        self.status_code = status_code
+        self.reason = 'Conflict'
+
+
+class _RemovingApi(object):
+    """A daemon's answers to remove_container and wait(condition=removed), recorded."""
+
+    def __init__(self, remove_status, explanation, wait_status=None):
+        self.remove_status, self.explanation, self.wait_status, self.waited = remove_status, explanation, wait_status, []
+
+    def remove_container(self, container_id, force, v):  # pylint: disable=unused-argument
+        from docker.errors import APIError
+        raise APIError('%d error' % self.remove_status, response=_Status(self.remove_status), explanation=self.explanation)
+
+    def wait(self, container_id, timeout, condition):  # pylint: disable=unused-argument
+        from docker.errors import APIError
+        self.waited.append((container_id, condition))
+        if self.wait_status:
+            raise APIError('%d error' % self.wait_status, response=_Status(self.wait_status), explanation='no such container')
+
+
+class _Client(object):
+    def __init__(self, api):
+        self.api = api
+
+
+@pytest.mark.parametrize('wait_status', [None, 404])
+def test_a_container_another_client_is_removing_is_waited_for_until_it_is_gone(wait_status):
+    api = _RemovingApi(409, 'removal of container c1 is already in progress', wait_status)
+    client.remove_container(_Client(api), 'c1')
+    assert api.waited == [('c1', 'removed')]
+
+
+def test_a_container_already_gone_is_fine_and_other_conflicts_are_raised():
+    from docker.errors import APIError
+    gone = _RemovingApi(404, 'no such container')
+    client.remove_container(_Client(gone), 'c1')
+    assert gone.waited == []
+    with pytest.raises(APIError):
+        client.remove_container(_Client(_RemovingApi(409, 'container c1 is paused')), 'c1')
