@@ -53,3 +53,11 @@ def test_site_passes_the_declared_environments_to_sync_under_its_kr_name():
     imports = yaml.safe_load((PLAYBOOKS[0].parent / 'site.yml').read_text())
     sync = [step for step in imports if step['ansible.builtin.import_playbook'] == 'kohakuriver.docker.sync'][0]
     assert list(sync['vars']) == ['kr_envs']
+
+
+@pytest.mark.parametrize('path', [path for path in PLAYBOOKS if any(play.get('hosts') == 'kohakuriver_host'
+                                                                    for play in yaml.safe_load(path.read_text()))],
+                         ids=lambda path: path.stem)
+def test_every_playbook_that_works_on_the_host_first_checks_there_is_exactly_one(path):
+    first = yaml.safe_load(path.read_text())[0]
+    assert first.get('ansible.builtin.import_playbook') == 'one_host.yml', first

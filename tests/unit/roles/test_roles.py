@@ -4,6 +4,7 @@ inventories validated against the roles' argument specs (the same validation Ans
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,44 @@ def test_the_local_inventory_points_at_the_test_bed():
     shared = children['kohakuriver_host']['hosts']['host']['kohakuriver_host_shared_files'][0]
     assert (REPO / 'inventories' / 'local' / shared['src'].replace('{{ inventory_dir }}/', '')).resolve() == \
         REPO / 'examples' / 'shared_data' / 'analyze.py'
+
+
+def test_the_presync_agent_installs_an_ansible_core_the_collection_supports():
+    floor = load(REPO / 'meta' / 'runtime.yml')['requires_ansible'].lstrip('>=').split('.')
+    packages = load(REPO / 'roles' / 'runner' / 'defaults' / 'main.yml')['kohakuriver_runner_presync_packages']
+    core = [entry for entry in packages if entry.startswith('ansible-core')]
+    assert len(core) == 1
+    lowest = core[0].split('>=', 1)[1].split(',', 1)[0].split('.')
+    assert [int(part) for part in lowest] + [0] * (3 - len(lowest)) >= [int(part) for part in floor], (core, floor)
+    assert entry_options('runner')['kohakuriver_runner_presync_packages']['default'] == packages
+
+
+def _set_in(tree, found):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            found.add(key)
+            _set_in(value, found)
+    elif isinstance(tree, list):
+        for value in tree:
+            _set_in(value, found)
+    return found
+
+
+def test_every_variable_the_example_sets_is_read_by_a_role_or_playbook():
+    example = load(REPO / 'inventory.example')
+    readers = '\n'.join(path.read_text() for folder in ('roles', 'playbooks') for path in (REPO / folder).rglob('*.yml')
+                        if path.name != 'argument_specs.yml')
+    groups = {'kohakuriver_host', 'kohakuriver_runners'}
+    unread = sorted(name for name in _set_in(example, set()) - groups
+                    if name.startswith('kohakuriver_') and not re.search(r'\b%s\b' % name, readers))
+    assert unread == []
+    fields = set(entry_options('environment')['kohakuriver_environments']['options'])
+    for environment in example['all']['vars']['kohakuriver_environments']:
+        assert set(environment) <= fields, environment['name']
+
+
+def test_the_example_script_resolves_from_the_collection_wherever_the_inventory_is():
+    host = load(REPO / 'inventory.example')['all']['children']['kohakuriver_host']['hosts']
+    source = next(iter(host.values()))['kohakuriver_host_shared_files'][0]['src']
+    assert source.startswith('{{ playbook_dir }}/')
+    assert (REPO / 'playbooks' / source[len('{{ playbook_dir }}/'):]).resolve().is_file()
