@@ -149,6 +149,17 @@ def gpu_requests(gpus, available=None):
     return [dict(driver='', count=0, device_ids=value, capabilities=[['gpu']])]
 
 
+def daemon_refusal_hint(text):
+    """What to do about a daemon's refusal of a GPU request or runtime (text: its one line), or ''."""
+    if 'could not select device driver' in text:
+        return (' - this runner\'s Docker cannot run GPU containers: install the NVIDIA Container Toolkit and configure '
+                'Docker for it (nvidia-ctk runtime configure), or run on a runner with GPUs; the kohakuriver.docker.runner '
+                'role checks runners that declare kohakuriver_gpus.')
+    if 'unknown runtime' in text.lower() or 'invalid runtime name' in text:  # Docker 20.10, and later engines
+        return ' - `docker info` on the runner lists the runtimes its Docker knows (Runtimes).'
+    return ''
+
+
 def gpus_of(device_requests):
     """The gpus option a container's HostConfig.DeviceRequests stand for (sorted), for drift."""
     gpus = []

@@ -26,7 +26,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail, last_lines
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
-    SHARED_MOUNT, RunOptions, absolute_clean, positive_number, stop_timeout_of,
+    SHARED_MOUNT, RunOptions, absolute_clean, daemon_refusal_hint, positive_number, stop_timeout_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
@@ -220,7 +220,7 @@ def _run_container(client, spec):
             if getattr(exc, 'status_code', None) == 409:
                 raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
                               % (spec.container_name, spec.task_id))
-            raise Failure('Cannot create the task container: %s' % explain(exc))
+            raise Failure('Cannot create the task container: %s%s' % (explain(exc), daemon_refusal_hint(explain(exc))))
         outcome = _attach_start_wait(client, spec, container_id, step)
         return outcome
     except Failure as failure:
@@ -285,7 +285,7 @@ def _attach_start_wait(client, spec, container_id, step):
         try:
             client.api.start(container_id)
         except APIError as exc:
-            raise Failure('Cannot start task %s: %s' % (spec.task_id, explain(exc)))
+            raise Failure('Cannot start task %s: %s%s' % (spec.task_id, explain(exc), daemon_refusal_hint(explain(exc))))
         timed_out = False
         step.name = 'wait'
         try:

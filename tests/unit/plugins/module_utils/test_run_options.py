@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
-    RunOptions, capability_names, environment_list, gpu_requests, gpus_of, ipc_mode_of, parse_device, parse_ulimit,
+    RunOptions, capability_names, daemon_refusal_hint, environment_list, gpu_requests, gpus_of, ipc_mode_of, parse_device, parse_ulimit,
     read_env_file, run_view_of, shm_bytes, user_of,
 )
 
@@ -114,3 +114,10 @@ def test_env_file_lines_and_the_environment_option_that_wins(tmp_path):
     env_file.write_bytes(b'A=\xff\n')
     assert 'not UTF-8' in one_line_failure(read_env_file, str(env_file))
 
+
+
+def test_a_daemons_refusal_of_gpus_or_a_runtime_says_what_to_do():
+    assert 'NVIDIA Container Toolkit' in daemon_refusal_hint('could not select device driver "" with capabilities: [[gpu]]')
+    assert 'docker info' in daemon_refusal_hint('Unknown runtime specified nvidia')
+    assert 'docker info' in daemon_refusal_hint('unknown or invalid runtime name: nvidia')
+    assert daemon_refusal_hint('No such image: x') == ''
