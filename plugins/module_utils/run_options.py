@@ -117,6 +117,8 @@ def check_declared_gpus(choice, available):
     if choice is None or available is None:
         return
     declared = [str(gpu).strip() for gpu in available]
+    if any(not _GPU_ID.fullmatch(gpu) for gpu in declared):
+        raise Failure('available_gpus %r must be GPU IDs (the inventory\'s kohakuriver_gpus, e.g. [0, 1]).' % (declared,))
     kind, value = choice
     if not declared:
         raise Failure('gpus %s asked of a runner that declares no GPUs (available_gpus, the inventory\'s kohakuriver_gpus, '
