@@ -42,9 +42,9 @@ options:
       - Device IDs (V([0, 1]), or a comma-separated string V(0,1), or UUIDs) for C(--gpus device=0,1); V([all]) for
         C(--gpus all); V([count=2]) for any two (C(--gpus count=2)).
       - Checked against O(available_gpus) when that is given.
-      - A runner without the toolkit refuses the container when it starts - the task or session fails with the
-        daemon's one line (for example C(could not select device driver "" with capabilities: [[gpu]])); the
-        C(kohakuriver.docker.runner) role checks runners that declare GPUs.
+      - "A runner without the toolkit refuses the container when it starts: the task or session fails with the
+        daemon's one line (for example C(could not select device driver \"\" with capabilities: [[gpu]])) and what
+        to install. The C(kohakuriver.docker.runner) role checks runners that declare GPUs."
     type: list
     elements: str
   available_gpus:

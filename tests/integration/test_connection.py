@@ -67,8 +67,8 @@ def ssh_behind_a_bastion(ssh, folder):
                '  IdentityAgent %s' % ssh['agent_socket'], '  UserKnownHostsFile %s' % ssh['known_hosts'],
                '  StrictHostKeyChecking yes', '  BatchMode yes']
     config = folder / 'ssh_config'
-    config.write_text('\n'.join(['Host kr-bastion kr-behind-bastion'] + options + ['Host kr-behind-bastion',
-                                                                                    '  ProxyJump kr-bastion', '']))
+    lines = ['Host kr-bastion kr-behind-bastion'] + options + ['Host kr-behind-bastion', '  ProxyJump kr-bastion', '']
+    config.write_text('\n'.join(lines))
     bin_dir = folder / 'bin'
     bin_dir.mkdir()
     wrapper = bin_dir / 'ssh'

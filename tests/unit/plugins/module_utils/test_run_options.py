@@ -70,8 +70,8 @@ def test_sizes_modes_limits_devices_capabilities_and_users():
     for bad in ('nofile=1024', 'files:1:2', 'nofile:2:1', 'nofile:-1:5', 'nofile:1:2:3', 'nofile:x'):
         assert 'ulimits entry' in one_line_failure(parse_ulimit, bad)
     assert parse_device('/dev/nvidia0') == dict(PathOnHost='/dev/nvidia0', PathInContainer='/dev/nvidia0', CgroupPermissions='rwm')
-    assert parse_device('/dev/zero:/dev/kr-zero:r') == dict(PathOnHost='/dev/zero', PathInContainer='/dev/kr-zero',
-                                                           CgroupPermissions='r')
+    assert parse_device('/dev/zero:/dev/kr-zero:r') == dict(
+        PathOnHost='/dev/zero', PathInContainer='/dev/kr-zero', CgroupPermissions='r')
     for bad in ('dev/zero', '/dev/zero:/x:rwx', '/dev/zero:/x:', '/a:/b:r:w', '/dev/../etc/passwd'):
         one_line_failure(parse_device, bad)
     assert capability_names(['ipc_lock', 'CAP_SYS_PTRACE', 'IPC_LOCK']) == ['IPC_LOCK', 'SYS_PTRACE']
@@ -113,7 +113,6 @@ def test_env_file_lines_and_the_environment_option_that_wins(tmp_path):
     assert 'cannot be read' in one_line_failure(read_env_file, str(tmp_path / 'missing.env'))
     env_file.write_bytes(b'A=\xff\n')
     assert 'not UTF-8' in one_line_failure(read_env_file, str(env_file))
-
 
 
 def test_a_daemons_refusal_of_gpus_or_a_runtime_says_what_to_do():
