@@ -64,6 +64,31 @@ options:
       - If not given, C(key.pem) in the folder named by E(DOCKER_CERT_PATH) is used when that variable is set.
     type: path
     aliases: [tls_client_key, key_path]
+  tls_hostname:
+    description:
+      - The name the daemon's certificate must carry when O(validate_certs) checks it, when that is not the host name
+        of O(docker_host) (for example a daemon reached by its address, C(tcp://10.0.0.5:2376), whose certificate names
+        V(node1.cluster)).
+      - Only with a V(tcp://) O(docker_host) and O(tls) or O(validate_certs).
+      - If not given, the environment variable E(DOCKER_TLS_HOSTNAME) is used, then the host name of O(docker_host).
+    type: str
+  use_ssh_client:
+    description:
+      - For an V(ssh://) O(docker_host), run the system's C(ssh) binary instead of paramiko, so that everything
+        C(~/.ssh/config) says applies - C(ProxyJump) through a bastion, C(ProxyCommand), host aliases, C(ControlMaster).
+      - The C(ssh) on the C(PATH) of the host that runs the module must log in without a prompt (keys, an agent),
+        and know the daemon's host key. paramiko is still needed for the SSH transport of the Docker SDK.
+      - Give the port in O(docker_host) (V(ssh://node1:22)) when C(~/.ssh/config) sets another C(Port) for the host -
+        the Docker SDK runs C(ssh -p 22) when the address has none, which overrides the configuration's port.
+    type: bool
+    default: false
+  debug:
+    description:
+      - Return the Docker API requests the module made, in RV(ignore:docker_requests) - one C(METHOD /path status) line
+        each, without query strings, headers or bodies (so no credentials), whether the task succeeds or fails.
+      - Requests made while connecting (the API version check) are not listed.
+    type: bool
+    default: false
 notes:
   - Connection options can be set once for every module of this collection with
     C(module_defaults) and the action group C(group/kohakuriver.docker.docker).

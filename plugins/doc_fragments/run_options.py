@@ -36,9 +36,58 @@ options:
       - V(0) means no limit, as with C(docker run --memory 0) and M(kohakuriver.docker.container).
     type: str
   gpus:
-    description: GPU device IDs (V([0, 1]) or UUIDs), or V([all]); like C(docker run --gpus device=0,1).
+    description:
+      - The GPUs the container gets, as a device request for the runner's GPU runtime (the NVIDIA Container Toolkit),
+        like C(docker run --gpus).
+      - Device IDs (V([0, 1]), or a comma-separated string V(0,1), or UUIDs) for C(--gpus device=0,1); V([all]) for
+        C(--gpus all); V([count=2]) for any two (C(--gpus count=2)).
+      - Checked against O(available_gpus) when that is given.
+      - "A runner without the toolkit refuses the container when it starts: the task or session fails with the
+        daemon's one line (for example C(could not select device driver \"\" with capabilities: [[gpu]])) and what
+        to install. The C(kohakuriver.docker.runner) role checks runners that declare GPUs."
     type: list
     elements: str
+  available_gpus:
+    description:
+      - The GPU IDs the runner declares (the inventory's C(kohakuriver_gpus), which the C(task_submit) and C(vps)
+        playbooks pass here). O(gpus) must name only these, V(all) or a count no larger, and nothing when this is
+        empty. Not checked when not given.
+    type: list
+    elements: str
+  shm_size:
+    description:
+      - Size of C(/dev/shm), in bytes or with a unit (V(8g)); like C(docker run --shm-size). Docker's default is 64 MiB,
+        too small for PyTorch's data loader workers.
+    type: str
+  ipc_mode:
+    description:
+      - The IPC namespace - V(private), V(shareable), V(host), V(none) or V(container:<name or ID>); like
+        C(docker run --ipc). The daemon's default when not given.
+    type: str
+  ulimits:
+    description:
+      - Resource limits, each C(name:soft) or C(name:soft:hard) (V(-1) is unlimited), like C(docker run --ulimit) and
+        community.docker's C(ulimits), for example V(memlock:-1:-1) (RDMA, pinned memory) or V(nofile:65536:65536).
+    type: list
+    elements: str
+  devices:
+    description:
+      - Host devices in the container, each C(/dev/host), C(/dev/host:/dev/inside) or C(/dev/host:/dev/inside:rwm)
+        (permissions from C(r), C(w), C(m)); like C(docker run --device), for example V(/dev/infiniband/uverbs0).
+    type: list
+    elements: str
+  capabilities:
+    description:
+      - Linux capabilities to add, like C(docker run --cap-add) and community.docker's C(capabilities) - V(IPC_LOCK),
+        V(SYS_PTRACE) (the C(CAP_) prefix may be given; names are upper-cased).
+    type: list
+    elements: str
+    aliases: [cap_add]
+  runtime:
+    description:
+      - The OCI runtime, like C(docker run --runtime) - V(nvidia) for the NVIDIA runtime where it is not the default.
+        The daemon must know it (C(docker info) Runtimes), or the container is refused when it is created.
+    type: str
   sync:
     description:
       - Sync the environment (as M(kohakuriver.docker.image_sync)) before the container is created. Otherwise the

@@ -31,6 +31,7 @@ try:
     from docker.errors import APIError, DockerException, NotFound  # pylint: disable=unused-import
     from docker.types import Mount  # pylint: disable=unused-import
     from docker.utils import parse_bytes, parse_repository_tag  # pylint: disable=unused-import
+    from requests.adapters import HTTPAdapter
     from requests.exceptions import (  # pylint: disable=unused-import
         ConnectionError as RequestsConnectionError, RequestException, Timeout as RequestsTimeout,
     )
@@ -46,6 +47,7 @@ except ImportError:
     APIError = NotFound = DockerException
     RequestsConnectionError = RequestsTimeout = TransportError = DockerException
     Mount = parse_bytes = parse_repository_tag = None
+    HTTPAdapter = object
 else:
     DOCKER_SDK_IMPORT_ERROR = None
     DOCKER_ERRORS = (DockerException, RequestException)
@@ -112,37 +114,79 @@ def _add_ssh_transport(docker_host):
         docker.api.client.SSHHTTPAdapter = SSHHTTPAdapter  # the name the SDK's own guarded import binds
 
 
+class _Transport(object):
+    """How a client reaches its daemon beyond the address: the system ssh binary for ssh://, the name checked on a TLS
+    daemon's certificate, and where each request made is noted (debug)."""
+
+    def __init__(self, use_ssh_client=False, tls_hostname=None, request_log=None):
+        self.use_ssh_client = bool(use_ssh_client)
+        self.tls_hostname = tls_hostname or None
+        self.request_log = request_log
+
+
+class _HostnameAdapter(HTTPAdapter):
+    """HTTPS that checks the daemon's certificate for tls_hostname instead of the host name of docker_host."""
+
+    def __init__(self, hostname):
+        self._hostname = hostname
+        super(_HostnameAdapter, self).__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs['assert_hostname'] = self._hostname
+        super(_HostnameAdapter, self).init_poolmanager(*args, **kwargs)
+
+
 def connect(docker_host=DEFAULT_DOCKER_HOST, api_version='auto', timeout=DEFAULT_TIMEOUT, tls=False,
-            validate_certs=False, ca_path=None, client_cert=None, client_key=None):
-    """Return a docker.DockerClient that has answered a request, or raise DaemonUnreachable."""
+            validate_certs=False, ca_path=None, client_cert=None, client_key=None, use_ssh_client=False,
+            tls_hostname=None, request_log=None):
+    """Return a docker.DockerClient that has answered a request, or raise DaemonUnreachable.
+
+    use_ssh_client: reach an ssh:// daemon through the system ssh binary (its ~/.ssh/config: ProxyJump, bastions)
+    instead of paramiko. tls_hostname: the name the daemon's certificate must carry. request_log: a list that gets
+    one line per request made ('GET /v1.43/containers/json 200'), without query, headers or bodies."""
     docker_host = docker_host or DEFAULT_DOCKER_HOST
     api_version = validate_api_version(api_version)
     if docker_host.startswith('ssh://'):
         _add_ssh_transport(docker_host)
     tls_config = _tls_config(docker_host, tls, validate_certs, ca_path, client_cert, client_key)
+    if tls_hostname and not tls_config:
+        raise Failure('tls_hostname applies to TLS connections: set validate_certs (or tls) with a tcp:// docker_host.')
+    transport = _Transport(use_ssh_client and docker_host.startswith('ssh://'), tls_hostname, request_log)
     try:
         if tls_config and api_version == 'auto':
-            api_version = _server_api_version(docker_host, timeout, tls_config)
-        client = _client(docker_host, api_version, timeout, tls_config)
+            api_version = _server_api_version(docker_host, timeout, tls_config, transport)
+        client = _client(docker_host, api_version, timeout, tls_config, transport)
         if api_version != 'auto':  # 'auto' has just asked the daemon for its API version
             client.ping()
     except Exception as exc:  # pylint: disable=broad-exception-caught
         raise DaemonUnreachable('Cannot reach the Docker daemon at %s: %s' % (docker_host, explain(exc)))
+    if request_log is not None:
+        client.api.hooks['response'].append(_note_request(request_log))
     return client
 
 
-def _client(docker_host, api_version, timeout, tls_config):
+def _note_request(request_log):
+    def note(response, *_args, **_kwargs):
+        request = response.request
+        path = request.path_url.split('?', 1)[0]
+        request_log.append('%s %s %s' % (request.method, path, response.status_code))
+    return note
+
+
+def _client(docker_host, api_version, timeout, tls_config, transport):
     client = docker.DockerClient(base_url=docker_host, version=api_version, timeout=timeout, tls=tls_config or False,
-                                 use_ssh_client=False)
+                                 use_ssh_client=transport.use_ssh_client)
     if tls_config:
         # requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace ca_path and validate_certs (docker-py#2433)
         client.api.trust_env = False
+        if transport.tls_hostname:
+            client.api.mount('https://', _HostnameAdapter(transport.tls_hostname))
     return client
 
 
-def _server_api_version(docker_host, timeout, tls_config):
+def _server_api_version(docker_host, timeout, tls_config, transport):
     """What version='auto' asks, by a client that trusts only the TLS options (see _client)."""
-    asking = _client(docker_host, MINIMUM_DOCKER_API_VERSION, timeout, tls_config)
+    asking = _client(docker_host, MINIMUM_DOCKER_API_VERSION, timeout, tls_config, transport)
     try:
         return asking.api.version(api_version=False)['ApiVersion']
     finally:

@@ -228,11 +228,14 @@ class ContainerListRequest(object):
 
 def list_containers(client, request):
     """container_info: every environment container on the daemon (ours and foreign), or only request.env's (one list
-    call, no inspects), and the daemon's version."""
+    call, no inspects), and the daemon's version, runtimes and CDI devices (what GPU containers need)."""
     env = request.env
     pattern = '^/%s$' % re.escape(container_name(env)) if env else '^/%s' % re.escape(CONTAINER_PREFIX)
     found = [describe(entry) for entry in client.api.containers(all=True, filters={'name': pattern})]
-    version = client.api.version()
+    version, info = client.api.version(), client.api.info()
+    devices = [device.get('ID') for device in info.get('DiscoveredDevices') or [] if device.get('Source') == 'cdi']
     return dict(changed=False,
                 containers=sorted((c for c in found if c['env'] and (env is None or c['env'] == env)), key=lambda c: c['name']),
-                engine=dict(version=version.get('Version'), api_version=version.get('ApiVersion')))
+                engine=dict(version=version.get('Version'), api_version=version.get('ApiVersion'),
+                            runtimes=sorted(info.get('Runtimes') or {}), default_runtime=info.get('DefaultRuntime'),
+                            cdi_spec_dirs=info.get('CDISpecDirs') or [], cdi_devices=sorted(filter(None, devices))))

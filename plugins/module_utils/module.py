@@ -27,11 +27,14 @@ CONNECTION_ARGUMENT_SPEC = dict(
     ca_path=dict(type='path', aliases=['ca_cert', 'tls_ca_cert', 'cacert_path']),
     client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path']),
     client_key=dict(type='path', aliases=['tls_client_key', 'key_path'], no_log=False),
+    tls_hostname=dict(type='str', fallback=(env_fallback, ['DOCKER_TLS_HOSTNAME'])),
+    use_ssh_client=dict(type='bool', default=False),
+    debug=dict(type='bool', default=False),
 )
 
 
 def connection_settings(params):
-    return dict((key, params[key]) for key in CONNECTION_ARGUMENT_SPEC)
+    return dict((key, params[key]) for key in CONNECTION_ARGUMENT_SPEC if key != 'debug')
 
 
 def new_module(argument_spec, sdk_on_demand=False, **kwargs):
@@ -60,8 +63,34 @@ def require_sdk(module):
 
 
 def run(module, operation):
-    """module_base.run, with Docker SDK errors that escape turned into one line: `Docker error: <explanation>`."""
+    """module_base.run, with Docker SDK errors that escape turned into one line: `Docker error: <explanation>`; with
+    the debug option, the requests made are returned as docker_requests, whatever the outcome."""
+    if module.params.get('debug'):
+        operation = _with_request_log(operation)
     module_base.run(module, operation, explain_error=_docker_error)
+
+
+def _request_log(module):
+    if not hasattr(module, 'kohakuriver_request_log'):
+        module.kohakuriver_request_log = []
+    return module.kohakuriver_request_log
+
+
+def _with_request_log(operation):
+    def logged(module):
+        log = _request_log(module)
+        try:
+            result = operation(module)
+        except Failure as failure:
+            failure.result['docker_requests'] = list(log)
+            raise
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            message = _docker_error(exc)
+            if message is None:
+                raise
+            raise Failure(message, docker_requests=list(log))
+        return dict(result, docker_requests=list(log))
+    return logged
 
 
 def _docker_error(exc):
@@ -73,11 +102,13 @@ def client_for(module):
     """A connected Docker SDK client for the module's connection options (raises Failure when unreachable)."""
     require_sdk(module)
     from ansible_collections.kohakuriver.docker.plugins.module_utils.client import connect
-    return connect(**connection_settings(module.params))
+    request_log = _request_log(module) if module.params.get('debug') else None
+    return connect(request_log=request_log, **connection_settings(module.params))
 
 
 def daemon_for(module):
     """A Daemon for the module's connection options, whose SDK client is connected when first needed."""
     params = module.params
+    # With debug every request goes through the SDK client (none through the probe without it), so each is noted.
     return Daemon(lambda: client_for(module), params['docker_host'], params['api_version'], params['timeout'],
-                  tls=params['tls'] or params['validate_certs'])
+                  tls=params['tls'] or params['validate_certs'] or params.get('debug'))

@@ -26,7 +26,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail, last_lines
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
-    SHARED_MOUNT, RunOptions, absolute_clean, environment_list, positive_number, stop_timeout_of,
+    SHARED_MOUNT, RunOptions, absolute_clean, daemon_refusal_hint, positive_number, stop_timeout_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
@@ -99,7 +99,6 @@ class TaskRequest(RunOptions):
         self.task_id = validate_task_id(params.get('task_id') or new_task_id())
         self.argv = command_argv(params.get('command'), params.get('argv'))
         self.workdir = absolute_clean(params.get('workdir') or SHARED_MOUNT, 'workdir')
-        self.environment = environment_list(params.get('environment'))
         self.task_timeout = positive_number(params.get('task_timeout'), 'task_timeout (seconds)', '3600')
         self.stop_timeout = stop_timeout_of(params)
         self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
@@ -215,13 +214,13 @@ def _run_container(client, spec):
             container_id = client.api.create_container(
                 spec.image, entrypoint=spec.argv, command=None, name=spec.container_name, working_dir=spec.workdir,
                 environment=spec.environment, labels=spec.labels(time.time()), host_config=spec.host_config(client),
-                detach=True,
+                user=spec.user, detach=True,
             )['Id']
         except APIError as exc:
             if getattr(exc, 'status_code', None) == 409:
                 raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
                               % (spec.container_name, spec.task_id))
-            raise Failure('Cannot create the task container: %s' % explain(exc))
+            raise Failure('Cannot create the task container: %s%s' % (explain(exc), daemon_refusal_hint(explain(exc))))
         outcome = _attach_start_wait(client, spec, container_id, step)
         return outcome
     except Failure as failure:
@@ -286,7 +285,7 @@ def _attach_start_wait(client, spec, container_id, step):
         try:
             client.api.start(container_id)
         except APIError as exc:
-            raise Failure('Cannot start task %s: %s' % (spec.task_id, explain(exc)))
+            raise Failure('Cannot start task %s: %s%s' % (spec.task_id, explain(exc), daemon_refusal_hint(explain(exc))))
         timed_out = False
         step.name = 'wait'
         try:

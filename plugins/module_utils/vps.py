@@ -27,6 +27,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.times import pa
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import (
     authorized_keys_text, generate_ed25519, parse_public_key,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import daemon_refusal_hint
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import (
     AUTHORIZED_KEYS_PATH, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, PICK_RANGE, PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options,
@@ -103,7 +104,7 @@ def start_session(client, name, container_id):
             raise _PortTaken('Cannot start %s: its port is taken on the runner (%s).' % (name, text))
         if SSHD in text and ('no such file' in text.lower() or 'not found' in text):
             raise Failure('The image of %s has no %s. %s' % (name, SSHD, PREPARE_HINT))
-        raise Failure('Cannot start %s: %s' % (name, text))
+        raise Failure('Cannot start %s: %s%s' % (name, text, daemon_refusal_hint(text)))
     attrs = client.api.inspect_container(container_id)
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -143,7 +144,8 @@ def create_session(client, request, keys_text, host_key):
             if getattr(exc, 'status_code', None) == 409:
                 raise Failure('A container named %s appeared while the session was being created; run again.'
                               % request.name)
-            raise Failure('Cannot create %s from %s: %s' % (request.name, request.run.image, explain(exc)))
+            raise Failure('Cannot create %s from %s: %s%s' % (request.name, request.run.image, explain(exc),
+                                                              daemon_refusal_hint(explain(exc))))
         try:
             client.api.put_archive(container_id, '/', file_archive(setup_files(host_key, keys_text)))
             return start_session(client, request.name, container_id)

@@ -18,7 +18,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_STOP_TIMEOUT, LABEL_ENV, LABEL_MANAGED, LABEL_VPS, LABEL_VPS_BIND, LABEL_VPS_HOST_KEY, LABEL_VPS_PORT,
     SNAPSHOT_TAG_PREFIX, validate_env_name, vps_container_name,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import SHARED_MOUNT, RunOptions
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import SHARED_MOUNT, RunOptions, gpus_of, run_view_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
 
 SSH_PORT = '22/tcp'
@@ -125,6 +125,7 @@ class VpsRequest(object):
             raise Failure('ssh_host %r is not a host name or address.' % (self.ssh_host,))
         self.run = RunOptions(params) if self.env else None
         self.gpus = [str(gpu).strip() for gpu in params['gpus']] if params.get('gpus') else None
+        self.run_view = self.run.requested_view(params) if self.run else {}
         self.mounts_given = params.get('mounts') is not None
         self.cpus = params.get('cpus')
         self.snapshot = bool(params.get('snapshot'))
@@ -141,7 +142,7 @@ class VpsRequest(object):
     def wanted(self):
         """The requested options in the shape of actual_options(); only what the request names (env and the shared data
         folder always when env is given)."""
-        view = {}
+        view = dict(self.run_view)
         if self.env:
             view['env'] = self.env
             view['shared_data'] = self.run.mounts[0]['Source']
@@ -189,13 +190,10 @@ def actual_options(attrs):
     bind_address, port = published(attrs)
     mounts = host.get('Mounts') or []
     shared = [m.get('Source') for m in mounts if m.get('Target') == SHARED_MOUNT]
-    gpus = []
-    for request in host.get('DeviceRequests') or []:
-        gpus += ['all'] if request.get('Count') == -1 else [str(gpu) for gpu in request.get('DeviceIDs') or []]
     return dict(
-        state=state_of(attrs), env=labels.get(LABEL_ENV), image=config.get('Image'), port=port,
+        run_view_of(host), state=state_of(attrs), env=labels.get(LABEL_ENV), image=config.get('Image'), port=port,
         bind_address=bind_address, shared_data=shared[0] if shared else None,
-        cpus=(host.get('NanoCpus') or 0) / 1e9, memory=host.get('Memory') or 0, gpus=sorted(gpus),
+        cpus=(host.get('NanoCpus') or 0) / 1e9, memory=host.get('Memory') or 0, gpus=gpus_of(host.get('DeviceRequests')),
         mounts=sorted('%s:%s:%s' % (m.get('Source'), m.get('Target'), 'ro' if m.get('ReadOnly') else 'rw')
                       for m in mounts if m.get('Target') != SHARED_MOUNT),
     )

@@ -10,7 +10,7 @@ module: container_info
 short_description: List the environment containers on the Host
 version_added: 0.1.0
 description:
-  - Lists every environment container (C(kohakuriver-env-*)) on one Docker daemon, running or not, with one API call (and one more for RV(engine)).
+  - Lists every environment container (C(kohakuriver-env-*)) on one Docker daemon, running or not, with one API call (and two more for RV(engine)).
   - Foreign containers (the name without the collection's managed label, for example made by KohakuRiver itself)
     are listed too, with RV(containers[].managed=false).
   - Never changes anything.
@@ -103,6 +103,27 @@ engine:
       description: The highest API version the daemon speaks.
       type: str
       sample: '1.47'
+    runtimes:
+      description: The OCI runtimes the daemon knows (C(docker info) Runtimes), V(nvidia) among them where the NVIDIA
+        Container Toolkit configured Docker for it.
+      type: list
+      elements: str
+      sample: [io.containerd.runc.v2, nvidia, runc]
+    default_runtime:
+      description: The runtime containers get when none is asked for.
+      type: str
+      sample: runc
+    cdi_spec_dirs:
+      description: The folders the daemon reads CDI device specifications from (empty when CDI is off or the daemon is
+        older than Docker 25).
+      type: list
+      elements: str
+      sample: [/etc/cdi, /var/run/cdi]
+    cdi_devices:
+      description: The CDI devices the daemon found (Docker 28.2 and later; empty otherwise).
+      type: list
+      elements: str
+      sample: [nvidia.com/gpu=0, nvidia.com/gpu=all]
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container import ContainerListRequest, list_containers

@@ -92,8 +92,22 @@ options:
     type: str
     default: /shared
   environment:
-    description: Environment variables for the task; values are turned into strings.
+    description:
+      - Environment variables for the task; values are turned into strings.
+      - A name given here and in O(env_file) takes the value given here.
     type: dict
+  env_file:
+    description:
+      - A file of environment variables on the runner (the node that runs the module), as C(docker run --env-file) and
+        community.docker's C(docker_container) read it - one C(KEY=VALUE) a line; blank lines and lines starting with
+        C(#) are skipped, the value is the rest of the line as it is (quotes are kept). A line without C(=) is refused.
+      - Its values are never returned or logged.
+    type: path
+  user:
+    description:
+      - The user the command runs as, like C(docker run --user) - V(name), V(uid), V(name:group) or V(uid:gid).
+      - The image's user when not given (root for most). The log files are written by the module, not by this user.
+    type: str
   privileged:
     description: Run the container privileged. Only when asked.
     type: bool
@@ -134,6 +148,10 @@ EXAMPLES = r'''
     cpus: 4
     memory: 8g
     gpus: ["0", "1"]
+    available_gpus: "{{ kohakuriver_gpus }}"
+    shm_size: 16g
+    ipc_mode: host
+    ulimits: [memlock:-1:-1, stack:67108864:67108864]
     task_timeout: 3600
     environment:
       PYTHONUNBUFFERED: "1"
@@ -294,6 +312,8 @@ ARGUMENT_SPEC = dict(
     task_id=dict(type='str'),
     workdir=dict(type='str', default=SHARED_MOUNT),
     environment=dict(type='dict'),
+    env_file=dict(type='path'),
+    user=dict(type='str'),
     privileged=dict(type='bool', default=False),
     network=dict(type='str'),
     task_timeout=dict(type='float'),

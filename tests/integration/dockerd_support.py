@@ -23,9 +23,10 @@ def answers(docker_host):
 
 
 @contextlib.contextmanager
-def throwaway_dockerd(name, image=None, from_host=None):
+def throwaway_dockerd(name, image=None, from_host=None, extra_args=()):
     """A dockerd of our own (own netns, socket, data-root, exec-root, cgroup), for a test that kills it; image, when
-    given, is made sure of on the engine from_host and copied onto it (docker save | docker load)."""
+    given, is made sure of on the engine from_host and copied onto it (docker save | docker load); extra_args: more
+    dockerd options (e.g. --add-runtime)."""
     root = '/var/tmp/%s' % name
     netns = 'kr-%s' % name[-12:]
     os.makedirs(root)
@@ -34,7 +35,7 @@ def throwaway_dockerd(name, image=None, from_host=None):
     socket_path = os.path.join(root, 'docker.sock')
     argv = ['nsenter', '--net=/var/run/netns/' + netns, '/usr/sbin/dockerd', '--data-root', os.path.join(root, 'data'),
             '--exec-root', os.path.join(root, 'exec'), '--pidfile', os.path.join(root, 'docker.pid'),
-            '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2']
+            '-H', 'unix://' + socket_path, '--cgroup-parent', '/' + netns, '--shutdown-timeout', '2'] + list(extra_args)
     daemon = {'entry': None, 'docker_host': 'unix://' + socket_path}
 
     def kill():

@@ -141,3 +141,31 @@ def test_requests_ca_bundle_does_not_override_the_tls_options(module, proxy, pki
     ), env={'REQUESTS_CA_BUNDLE': pki['impostor_ca']})
     assert not result.get('failed'), result
     assert set(proxy.client_names) == {CLIENT_NAME}
+
+
+def test_tls_hostname_is_the_name_checked_on_the_daemons_certificate(module, pki, runner1, tmp_path):
+    """A daemon reached by its address whose certificate names only a DNS name: refused, unless tls_hostname gives
+    that name; another name is refused again (the check is not simply off)."""
+    ca = (pki['ca'], str(tmp_path / 'ca' / 'ca-key.pem'))
+    cert, key = issue(ca, 'docker-daemon.kr-test', tmp_path / 'named', 'subjectAltName=DNS:docker-daemon.kr-test',
+                      'extendedKeyUsage=serverAuth')
+    named = TLSProxy(runner1['docker_host'][len('unix://'):], cert, key, pki['ca']).start()
+    try:
+        args = dict(docker_host=named.address, validate_certs=True, ca_path=pki['ca'], client_cert=pki['client_cert'],
+                    client_key=pki['client_key'])
+        by_address = module('container_info', args)
+        assert_unreachable(by_address, named.address)
+        assert 'docker-daemon.kr-test' in by_address['msg'] or 'match' in by_address['msg'].lower(), by_address['msg']
+        by_name = module('container_info', dict(args, tls_hostname='docker-daemon.kr-test'))
+        assert not by_name.get('failed'), by_name
+        from_env = module('container_info', args, env={'DOCKER_TLS_HOSTNAME': 'docker-daemon.kr-test'})
+        assert not from_env.get('failed'), from_env
+        assert_unreachable(module('container_info', dict(args, tls_hostname='impostor.kr-test')), named.address)
+    finally:
+        named.stop()
+    assert set(named.client_names) == {CLIENT_NAME}
+
+
+def test_tls_hostname_without_tls_is_refused_in_one_line(module, runner1):
+    result = module('container_info', dict(docker_host=runner1['docker_host'], tls_hostname='node1.cluster'))
+    assert result.get('failed') and result['msg'].startswith('tls_hostname applies to TLS connections'), result

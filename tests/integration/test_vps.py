@@ -291,3 +291,22 @@ def test_one_session_with_a_broken_host_key_label_does_not_break_the_listing(tes
     assert 'problem' not in good and good['host_key'] == good_key and good['known_hosts'].startswith('[node1]:40022 ssh-ed25519 ')
     assert bad['problem'].startswith('label io.kohakuriver.docker.vps.host_key is not an SSH public key')
     assert bad['host_key'] is None and bad['known_hosts'] is None and bad['ssh_command'] == 'ssh -p 40022 root@node1'
+
+
+def test_a_session_gets_the_ml_run_options_and_reports_their_drift(node, session):
+    _private, public = new_key()
+    ml = dict(shm_size='128m', ipc_mode='shareable', cap_add=['SYS_PTRACE'], ulimits=['nofile:4096:8192'],
+              devices=['/dev/zero:/dev/kr-zero:r'], runtime='runc', gpus=[], available_gpus=[])
+    made = vps(session, authorized_keys=[public], **ml)
+    assert not made.get('failed') and made['status'] == 'running', made
+    host = node['client'].api.inspect_container('kohakuriver-vps-' + session['name'])['HostConfig']
+    assert host['ShmSize'] == 128 << 20 and host['IpcMode'] == 'shareable' and host['Runtime'] == 'runc'
+    assert [cap.replace('CAP_', '') for cap in host['CapAdd']] == ['SYS_PTRACE'] and not host.get('DeviceRequests')
+    assert [(u['Name'], u['Soft'], u['Hard']) for u in host['Ulimits']] == [('nofile', 4096, 8192)]
+    assert host['Devices'] == [dict(PathOnHost='/dev/zero', PathInContainer='/dev/kr-zero', CgroupPermissions='r')]
+    again = vps(session, authorized_keys=[public], **ml)
+    assert not again['changed'] and not again.get('drift'), again
+    drifted = vps(session, authorized_keys=[public], **dict(ml, shm_size='256m', ulimits=['nofile:4096']))
+    assert not drifted['changed'] and [item['option'] for item in drifted['drift']] == ['shm_size', 'ulimits'], drifted
+    refused = vps(session, authorized_keys=[public], gpus=['0'], available_gpus=[])
+    assert refused.get('failed') and 'declares no GPUs' in refused['msg'], refused

@@ -149,3 +149,25 @@ def test_a_container_already_gone_is_fine_and_other_conflicts_are_raised():
     assert gone.waited == []
     with pytest.raises(APIError):
         client.remove_container(_Client(_RemovingApi(409, 'container c1 is paused')), 'c1')
+
+
+def test_tls_hostname_needs_a_tls_connection():
+    with pytest.raises(Failure, match='tls_hostname applies to TLS connections'):
+        client.connect(docker_host='tcp://127.0.0.1:9', tls_hostname='node1.cluster')
+
+
+def test_the_request_log_notes_method_path_and_status_without_the_query():
+    class Request(object):
+        method, path_url = 'GET', '/v1.43/containers/json?all=1&filters=%7B%22label%22%3A+%5B%22secret%22%5D%7D'
+
+    class Response(object):
+        request, status_code = Request(), 200
+
+    log = []
+    client._note_request(log)(Response())
+    assert log == ['GET /v1.43/containers/json 200']
+
+
+def test_tls_hostname_is_the_name_the_https_pools_check():
+    adapter = client._HostnameAdapter('node1.cluster')
+    assert adapter.poolmanager.connection_pool_kw['assert_hostname'] == 'node1.cluster'

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ansible_collections.kohakuriver.docker.plugins.module_utils import names
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import validate_api_version
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import Request, _mount
-from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
+from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
+    capability_names, gpu_requests, ipc_mode_of, memory_bytes, parse_device, parse_ulimit, shm_bytes, user_of,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import command_argv, exec_environment, exec_user
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
@@ -159,3 +161,18 @@ def test_a_listed_session_is_described_whatever_its_labels(labels, ports):
     assert found['port'] is None or isinstance(found['port'], int)
     if 'problem' in found:
         assert found['host_key'] is None and '\n' not in found['problem']
+
+
+@SETTINGS
+@given(st.lists(TEXT, max_size=3), st.one_of(st.none(), st.lists(TEXT, max_size=3)))
+def test_random_gpu_choices(gpus, available):
+    requests = clean(gpu_requests, gpus, available)
+    if requests:
+        assert requests[0]['count'] == -1 or requests[0]['count'] >= 0
+
+
+@SETTINGS
+@given(TEXT)
+def test_random_ulimits_devices_modes_and_users(value):
+    for parse in (parse_ulimit, parse_device, ipc_mode_of, user_of, shm_bytes, lambda text: capability_names([text])):
+        clean(parse, value)

@@ -199,3 +199,15 @@ def test_memory_0_asks_for_no_limit_as_the_container_module_reads_it():
     limited['HostConfig']['Memory'] = 1 << 30
     assert find_drift(VpsRequest(params(memory='0')), limited) == [dict(option='memory', wanted=0, actual=1 << 30)]
     assert find_drift(VpsRequest(params(memory=None)), limited) == []
+
+
+def test_drift_of_the_ml_options_a_request_names():
+    container = inspect()
+    container['HostConfig'].update(ShmSize=1 << 30, IpcMode='host', CapAdd=['CAP_IPC_LOCK'], Runtime='runc',
+                                   Ulimits=[{'Name': 'memlock', 'Soft': -1, 'Hard': -1}], DeviceRequests=[{'Count': 2}])
+    same = VpsRequest(params(shm_size='1g', ipc_mode='host', capabilities=['ipc_lock'], runtime='runc',
+                             ulimits=['memlock:-1:-1'], gpus=['count=2']))
+    assert find_drift(same, container) == []
+    changed = VpsRequest(params(shm_size='2g', ipc_mode='private', devices=['/dev/zero'], ulimits=['memlock:-1']))
+    assert [item['option'] for item in find_drift(changed, container)] == ['devices', 'ipc_mode', 'shm_size']
+    assert find_drift(VpsRequest(params(shm_size='2g')), container) == [dict(option='shm_size', wanted=2 << 30, actual=1 << 30)]
