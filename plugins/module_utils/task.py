@@ -308,7 +308,7 @@ def _attach_start_wait(client, spec, container_id, step, on_start):
         if not errors and not reader.is_alive():
             recover_output_from_logs(client, container_id, (stdout, stderr), tails)
     step.name = 'inspect'
-    state = client.api.inspect_container(container_id).get('State') or {}
+    state = (inspect_container(client, container_id) or {}).get('State') or {}  # gone: removed by a cancel meanwhile
     rc = status.get('StatusCode')
     if errors:
         raise Failure('Task %s: reading its output (attach of container %s) failed: %s'
