@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
 
+from runner_helpers import runner_node
 from support.ansible_runs import run_module, run_playbook, warnings_of, write_inventory
 from task_support import ModuleProcess, container_states, docker_cli, on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
@@ -79,22 +81,61 @@ def test_task_info_lists_running_and_finished_tasks_and_a_cancel(on_runner):
         run_module('task', dict(docker_host=on_runner['docker_host'], state='absent', task_id=live_id, stop_timeout=0))
 
 
-def test_records_of_another_runner_are_listed_only_with_all_runners(testbed, on_runner):
+@pytest.fixture
+def on_runner1(testbed, task_env):
+    """task arguments for runner1 alone: what these tests check does not depend on the engine."""
+    return dict(env=task_env['env'], shared_dir=str(task_env['shared_dir']), state_dir=task_env['state_dir'],
+                docker_host=runner_node(testbed, 'runner1')['docker_host'])
+
+
+def test_records_of_another_runner_are_listed_only_with_all_runners(testbed, on_runner1):
     task_id = new_id('elsewhere')
-    assert run_module('task', dict(on_runner, task_id=task_id, command='true'))['rc'] == 0
-    other = [node for node in testbed['runners'] if node['docker_host'] != on_runner['docker_host']][0]
-    connection = dict(docker_host=other['docker_host'], shared_dir=on_runner['shared_dir'], task_id=task_id)
+    assert run_module('task', dict(on_runner1, task_id=task_id, command='true'))['rc'] == 0
+    connection = dict(docker_host=runner_node(testbed, 'runner2')['docker_host'], shared_dir=on_runner1['shared_dir'],
+                      task_id=task_id)
     assert listed(connection)['tasks'] == []
     assert [entry['status'] for entry in listed(connection, all_runners=True)['tasks']] == ['succeeded']
 
 
-def test_a_broken_record_is_a_warning_and_the_other_tasks_are_listed(on_runner):
+def test_a_broken_record_is_a_warning_and_the_other_tasks_are_listed(on_runner1):
     task_id, broken_id = new_id('fine'), new_id('broken')
-    assert run_module('task', dict(on_runner, task_id=task_id, command='true', sync=False))['rc'] == 0
-    broken_dir = os.path.join(on_runner['shared_dir'], 'logs', broken_id)
+    assert run_module('task', dict(on_runner1, task_id=task_id, command='true'))['rc'] == 0
+    broken_dir = os.path.join(on_runner1['shared_dir'], 'logs', broken_id)
     os.makedirs(broken_dir)
     with open(os.path.join(broken_dir, 'task.json'), 'w') as handle:
         json.dump(dict(format=1, task_id=broken_id, status='running'), handle)
-    result = listed(dict(docker_host=on_runner['docker_host'], shared_dir=on_runner['shared_dir']), state='finished')
+    result = listed(dict(docker_host=on_runner1['docker_host'], shared_dir=on_runner1['shared_dir']), state='finished')
     assert task_id in by_id(result) and broken_id not in by_id(result), result
     assert any(broken_id in text and 'no valid' in text for text in warnings_of(result)), result['warnings']
+
+
+def test_the_task_list_and_task_kill_playbooks(testbed, on_runner1, tmp_path):
+    done_id, live_id = new_id('listed'), new_id('killed')
+    assert run_module('task', dict(on_runner1, task_id=done_id, command='echo listed'))['rc'] == 0
+    live = ModuleProcess(dict(on_runner1, task_id=live_id, sync=False,
+                              command="trap 'exit 7' TERM; echo started; while :; do sleep 0.2; done"))
+    try:
+        live.wait_for_output('started\n')
+        inventory = write_inventory(tmp_path / 'inventory.json', testbed, on_runner1['shared_dir'])
+        table = run_playbook('kohakuriver.docker.task_list', inventory, extra_vars=dict(kr_node='runner1', kr_env=on_runner1['env']))
+        assert table.rc == 0, table
+        rows = dict((line.split()[0].strip('"'), line.split()) for line in table.stdout.splitlines() if new_id('')[:4] in line)
+        assert rows[done_id][2:4] == ['succeeded', '0'] and rows[done_id][-2:] == ['echo', 'listed",'], rows
+        assert rows[live_id][2:4] == ['running', '-'], rows
+        assert re.search(r'"TASK ID +ENVIRONMENT +STATUS +RC +STARTED \(UTC\) +DURATION +COMMAND"', table.stdout), table
+
+        refused = run_playbook('kohakuriver.docker.task_kill', inventory, extra_vars=dict(kr_node='runner1'))
+        assert refused.rc != 0 and 'Give the runner and the task' in refused.stdout, refused
+        killed = run_playbook('kohakuriver.docker.task_kill', inventory,
+                              extra_vars=dict(kr_node='runner1', kr_task_id=live_id, kr_grace=20))
+        assert killed.rc == 0 and 'Task %s on runner1 was running: stopped and removed' % live_id in killed.stdout, killed
+        assert live.result()['rc'] == 7 and container_states(on_runner1['docker_host'], live_id) == {}
+        again = run_playbook('kohakuriver.docker.task_kill', inventory, extra_vars=dict(kr_node='runner1', kr_task_id=live_id))
+        assert again.rc == 0 and 'has no container on runner1' in again.stdout, again
+        after = run_playbook('kohakuriver.docker.task_list', inventory,
+                             extra_vars=dict(kr_node='runner1', kr_task_id=live_id, kr_state='finished'))
+        assert after.rc == 0 and re.search(r'"%s +\S+ +cancelled +7 ' % live_id, after.stdout), after
+    finally:
+        if live.process.poll() is None:
+            live.kill()
+        run_module('task', dict(docker_host=on_runner1['docker_host'], state='absent', task_id=live_id, stop_timeout=0))
