@@ -11,6 +11,7 @@ a reader never sees half of one. Anyone can write on the share, so read_record t
 from __future__ import annotations
 
 import json
+import math
 import os
 import posixpath
 import re
@@ -72,6 +73,8 @@ def read_record(path):
     for field, types in _FIELDS.items():
         if not isinstance(record.get(field), types) or (types == (int,) and isinstance(record.get(field), bool)):
             raise Failure('The task record %s has no valid %s (%r).' % (path, field, record.get(field)))
+    if isinstance(record['duration'], float) and not math.isfinite(record['duration']):
+        raise Failure('The task record %s has no valid duration (%r).' % (path, record['duration']))
     if record['status'] not in STATUSES or not all(isinstance(arg, str) for arg in record['argv']):
         raise Failure('The task record %s has an unknown status %r or a command that is not strings.'
                       % (path, record['status']))
