@@ -32,10 +32,9 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import syn
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
     DEADLINE_MARGIN, daemon_identity, is_task_container, owner_label, reap, stop_and_remove,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.task_record import (  # noqa: F401 validate_task_id is task's too
-    TaskRecorder, mark_cancelled, validate_task_id,
-)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task_record import TaskRecorder, mark_cancelled, validate_task_id
 from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_milliseconds
+
 
 def new_task_id():
     """Sortable and unique: UTC time of submission plus 8 random hex digits."""

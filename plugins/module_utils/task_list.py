@@ -118,8 +118,8 @@ def list_tasks(client, request, now=None):
     for summary in containers:
         task_id = summary['Labels'][LABEL_TASK]
         record = _record_of(request.logs_dir, task_id, warnings)
-        tasks[task_id] = _from_container(summary, record, posixpath.join(request.logs_dir, task_id), orphans.get(task_id),
-                                          runner)
+        log_dir = posixpath.join(request.logs_dir, task_id)
+        tasks[task_id] = _from_container(summary, record, log_dir, orphans.get(task_id), runner)
     if request.state != 'running':
         for task_id in _recorded_task_ids(request):
             if task_id in tasks:

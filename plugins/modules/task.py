@@ -42,9 +42,9 @@ description:
     again when it has ended (command, start, end, status, rc, owner, deadline, the daemon that ran it), so that
     M(kohakuriver.docker.task_info) lists finished tasks as well as running ones. A record that cannot be written
     is a warning; the task runs on.
-  - B(Long tasks) run under C(async) with C(poll: 0), then C(async_status) (see the examples). Give C(async) more
+  - B(Long tasks) run under C(async) with C(poll) set to 0, then C(async_status) (see the examples). Give C(async) more
     seconds than O(task_timeout) + O(stop_timeout), so that the task's own limit ends it and the module removes its
-    container. When C(async)'s limit comes first, Ansible kills the module with C(SIGKILL): the container is then an
+    container. When C(async)'s limit comes first, Ansible kills the module with C(SIGKILL), and the container is then an
     orphan (its owner process is gone), which the next task on the runner and the pre-sync agent remove, and
     M(kohakuriver.docker.task_info) reports the task V(lost).
   - A O(task_id) whose log folder already holds logs is refused before any container is made, so an earlier task's

@@ -80,8 +80,8 @@ def run_async(tmp_path, testbed, args, task_id, command, seconds):
     playbook.write_text(PLAYBOOK)
     inventory = write_inventory(tmp_path / 'inventory.json', testbed, args['shared_dir'])
     result = tmp_path / ('%s.json' % task_id)
-    run = run_playbook(playbook, inventory, extra_vars=dict(kr_env=args['env'], kr_command=command, kr_task_id=task_id,
-                                                             kr_async=seconds, kr_result=str(result)))
+    extra_vars = dict(kr_env=args['env'], kr_command=command, kr_task_id=task_id, kr_async=seconds, kr_result=str(result))
+    run = run_playbook(playbook, inventory, extra_vars=extra_vars)
     assert run.rc == 0, run
     return json.loads(result.read_text())
 

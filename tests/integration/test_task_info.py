@@ -12,7 +12,7 @@ import pytest
 
 from runner_helpers import runner_node
 from support.ansible_runs import run_module, run_playbook, warnings_of, write_inventory
-from task_support import ModuleProcess, container_states, docker_cli, on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
+from task_support import ModuleProcess, container_states, on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,12 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.task_record imp
     TaskRecorder, final_status, mark_cancelled, read_record, record_path, write_record,
 )
 
-SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                                          HealthCheck.function_scoped_fixture])
+SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=SLOW)
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
                    st.sampled_from(['running', 'succeeded', 'run-1', 'nope']))
-VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner,
-                                                                                                  max_size=3)), max_leaves=6)
+VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                     max_leaves=6)
 
 
 def clean(call, *args):
@@ -31,6 +31,7 @@ def clean(call, *args):
     except Failure as failure:
         assert isinstance(failure.msg, str) and failure.msg and '\n' not in failure.msg, failure.msg
         return None
+
 
 LABELS = {'io.kohakuriver.docker.task.owner': 'node1/boot/4242/99', 'io.kohakuriver.docker.task.deadline': '1800000000'}
 
