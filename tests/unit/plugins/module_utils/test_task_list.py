@@ -29,7 +29,7 @@ class FakeApi(object):
 
     @staticmethod
     def _has(labels, label):
-        key, _, value = label.partition('=')
+        key, value = (label.split("=", 1) + [""])[:2]
         return key in labels and (not value or labels[key] == value)
 
     def inspect_container(self, container_id):
