@@ -35,7 +35,7 @@ description:
     (O(stop_timeout)), then removed; their logs on the share are kept. What was removed is returned as RV(reaped) and
     issued as a warning.
   - With O(state=absent), nothing runs; the container of O(task_id) is stopped (C(SIGTERM), then C(SIGKILL) after
-    the grace period O(stop_timeout)) and removed, its logs kept and its record marked V(cancelled); or, without
+    the grace period O(stop_timeout)) and removed, its logs kept and its record in O(shared_dir) marked V(cancelled); or, without
     O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs). This is the cancel of
     C(kohakuriver task kill); the module that ran the task then ends with the task's exit code.
   - Beside the logs, C(<shared_dir>/logs/<task_id>/task.json) records the task when its container has started and
