@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import posixpath
-import re
 import signal
 import threading
 import time
@@ -22,7 +21,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
 from ansible_collections.kohakuriver.docker.plugins.module_utils.daemon import Daemon
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    LABEL_ENV, LABEL_MANAGED, LABEL_TASK, LABEL_TASK_DEADLINE, LABEL_TASK_OWNER, task_container_name,
+    DEFAULT_SHARED_DIR, LABEL_ENV, LABEL_MANAGED, LABEL_TASK, LABEL_TASK_DEADLINE, LABEL_TASK_OWNER, task_container_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.output import Tail, last_lines
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
@@ -31,23 +30,15 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options imp
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
-    DEADLINE_MARGIN, is_task_container, owner_label, reap, stop_and_remove,
+    DEADLINE_MARGIN, daemon_identity, is_task_container, owner_label, reap, stop_and_remove,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.task_record import TaskRecorder, mark_cancelled, validate_task_id
 from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_milliseconds
-
-_TASK_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 
 
 def new_task_id():
     """Sortable and unique: UTC time of submission plus 8 random hex digits."""
     return '%s-%s' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()), uuid.uuid4().hex[:8])
-
-
-def validate_task_id(task_id):
-    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
-        raise Failure('task_id %r is not valid: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter '
-                      'or digit.' % (task_id,))
-    return task_id
 
 
 def command_argv(command=None, argv=None):
@@ -167,10 +158,15 @@ def run_task(client, spec, check_mode=False):
     if not os.path.isdir(shared_data):
         raise Failure('The shared data folder %s does not exist on this runner: mount the shared storage or set '
                       'shared_dir.' % shared_data, **result)
+    recorder = TaskRecorder(spec, *daemon_identity(client))
     try:
-        result.update(_run_container(client, spec))
+        result.update(_run_container(client, spec, recorder))
     except Failure as failure:
+        recorder.finish(failure.result, failure)
+        result['warnings'].extend(recorder.warnings)
         raise _with_result(failure, result)
+    recorder.finish(result)
+    result['warnings'].extend(recorder.warnings)
     if result['timed_out']:
         raise Failure('Task %s timed out after %s s and was stopped (rc %s); logs in %s.'
                       % (spec.task_id, spec.task_timeout, result['rc'], spec.log_dir), **result)
@@ -205,15 +201,16 @@ class _Step(object):
                        % (self.spec.task_id, self.name, self.spec.container_name, explain(exc)))
 
 
-def _run_container(client, spec):
+def _run_container(client, spec, recorder):
     container_id = outcome = problem = None
     step = _Step(spec)
+    labels = spec.labels(time.time())
     sigterm = SigtermAsFailure('Task interrupted by signal %d.' % signal.SIGTERM).install()
     try:
         try:
             container_id = client.api.create_container(
                 spec.image, entrypoint=spec.argv, command=None, name=spec.container_name, working_dir=spec.workdir,
-                environment=spec.environment, labels=spec.labels(time.time()), host_config=spec.host_config(client),
+                environment=spec.environment, labels=labels, host_config=spec.host_config(client),
                 user=spec.user, detach=True,
             )['Id']
         except APIError as exc:
@@ -221,7 +218,7 @@ def _run_container(client, spec):
                 raise Failure('A container named %s already exists: task_id %s is in use; choose another.'
                               % (spec.container_name, spec.task_id))
             raise Failure('Cannot create the task container: %s%s' % (explain(exc), daemon_refusal_hint(explain(exc))))
-        outcome = _attach_start_wait(client, spec, container_id, step)
+        outcome = _attach_start_wait(client, spec, container_id, step, lambda started: recorder.start(started, labels))
         return outcome
     except Failure as failure:
         problem = failure
@@ -270,7 +267,7 @@ def _open_logs(spec):
     return opened
 
 
-def _attach_start_wait(client, spec, container_id, step):
+def _attach_start_wait(client, spec, container_id, step, on_start):
     tails = (Tail(), Tail())
     errors = []
     stdout, stderr = _open_logs(spec)
@@ -286,6 +283,7 @@ def _attach_start_wait(client, spec, container_id, step):
             client.api.start(container_id)
         except APIError as exc:
             raise Failure('Cannot start task %s: %s%s' % (spec.task_id, explain(exc), daemon_refusal_hint(explain(exc))))
+        on_start(start_wall)
         timed_out = False
         step.name = 'wait'
         try:
@@ -308,7 +306,7 @@ def _attach_start_wait(client, spec, container_id, step):
         if not errors and not reader.is_alive():
             recover_output_from_logs(client, container_id, (stdout, stderr), tails)
     step.name = 'inspect'
-    state = client.api.inspect_container(container_id).get('State') or {}
+    state = (inspect_container(client, container_id) or {}).get('State') or {}  # gone: removed by a cancel meanwhile
     rc = status.get('StatusCode')
     if errors:
         raise Failure('Task %s: reading its output (attach of container %s) failed: %s'
@@ -327,6 +325,8 @@ class TaskRemoval(object):
     def __init__(self, params):
         self.task_id = validate_task_id(params['task_id']) if params.get('task_id') is not None else None
         self.stop_timeout = stop_timeout_of(params)
+        shared_dir = absolute_clean(params.get('shared_dir') or DEFAULT_SHARED_DIR, 'shared_dir')
+        self.log_dir = posixpath.join(shared_dir, 'logs', self.task_id) if self.task_id else None
 
 
 def remove_tasks(client, request, check_mode=False):
@@ -343,10 +343,13 @@ def remove_tasks(client, request, check_mode=False):
         raise Failure('%s is not a task container of kohakuriver.docker (labels %s=true and %s=%s), so it is left alone.'
                       % (name, LABEL_MANAGED, LABEL_TASK, task_id))
     status = (attrs.get('State') or {}).get('Status')
+    warnings = []
     if not check_mode:
+        if status == 'running':
+            warnings = [text for text in [mark_cancelled(request.log_dir)] if text]
         try:
             stop_and_remove(client, attrs['Id'], stop_timeout)
         except DOCKER_ERRORS as exc:
             raise Failure('Task %s: stop and remove of container %s failed: %s' % (task_id, name, explain(exc)))
-    return dict(changed=True, task_id=task_id, container=name,
+    return dict(changed=True, task_id=task_id, container=name, warnings=warnings,
                 reaped=[dict(container=name, task_id=task_id, status=status, reason='asked for (state=absent)')])

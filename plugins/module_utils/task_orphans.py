@@ -17,7 +17,7 @@ import re
 import socket
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, explain, remove_container
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, remove_container
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     LABEL_MANAGED, LABEL_TASK, LABEL_TASK_DEADLINE, LABEL_TASK_OWNER, task_container_name,
 )
@@ -145,6 +145,15 @@ def find_orphans(client, now=None, machine=None, exclude=()):
             found.append(dict(container=name, task_id=labels[LABEL_TASK], status=summary.get('State'), reason=reason,
                               id=summary['Id']))
     return found
+
+
+def daemon_identity(client):
+    """(name, ID) of the daemon, which task records name so that task_info tells one runner's tasks from another's."""
+    try:
+        info = client.api.info()
+    except DOCKER_ERRORS:
+        return None, None
+    return info.get('Name'), info.get('ID')
 
 
 def stop_and_remove(client, container_id, stop_timeout):

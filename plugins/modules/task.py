@@ -34,8 +34,19 @@ description:
     C(io.kohakuriver.docker.task) (environment containers and VPS sessions). Running orphans are stopped
     (O(stop_timeout)), then removed; their logs on the share are kept. What was removed is returned as RV(reaped) and
     issued as a warning.
-  - With O(state=absent), nothing runs; the container of O(task_id) is stopped and removed (its logs kept), or,
-    without O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs).
+  - With O(state=absent), nothing runs; the container of O(task_id) is stopped (C(SIGTERM), then C(SIGKILL) after
+    the grace period O(stop_timeout)) and removed, its logs kept and its record in O(shared_dir) marked V(cancelled); or, without
+    O(task_id), only the orphans are removed (what the runner role's pre-sync agent runs). This is the cancel of
+    C(kohakuriver task kill); the module that ran the task then ends with the task's exit code.
+  - Beside the logs, C(<shared_dir>/logs/<task_id>/task.json) records the task when its container has started and
+    again when it has ended (command, start, end, status, rc, owner, deadline, the daemon that ran it), so that
+    M(kohakuriver.docker.task_info) lists finished tasks as well as running ones. A record that cannot be written
+    is a warning; the task runs on.
+  - B(Long tasks) run under C(async) with C(poll) set to 0, then C(async_status) (see the examples). Give C(async) more
+    seconds than O(task_timeout) + O(stop_timeout), so that the task's own limit ends it and the module removes its
+    container. When C(async)'s limit comes first, Ansible kills the module with C(SIGKILL), and the container is then an
+    orphan (its owner process is gone), which the next task on the runner and the pre-sync agent remove, and
+    M(kohakuriver.docker.task_info) reports the task V(lost).
   - A O(task_id) whose log folder already holds logs is refused before any container is made, so an earlier task's
     logs are never overwritten; choose another O(task_id) or move the folder away.
 author:
@@ -124,8 +135,8 @@ options:
     type: float
   stop_timeout:
     description:
-      - Seconds between C(SIGTERM) and C(SIGKILL) when O(task_timeout) stops the container, and when a task container
-        is stopped by O(state=absent) or as an orphan.
+      - The grace period, seconds between C(SIGTERM) and C(SIGKILL), when O(task_timeout) stops the container, and when
+        a task container is stopped by O(state=absent) (a cancel) or as an orphan.
     type: int
     default: 10
 notes:
@@ -133,6 +144,8 @@ notes:
   - Deadlines are compared with the clock of whichever machine reaps, so keep the clocks of the nodes in step (NTP).
 seealso:
   - module: kohakuriver.docker.image_sync
+  - module: kohakuriver.docker.task_info
+  - module: ansible.builtin.async_status
 '''
 
 EXAMPLES = r'''
@@ -163,10 +176,29 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ training.log_dir }}"
 
+- name: Start a training of up to 10 hours in the background
+  kohakuriver.docker.task:
+    env: python-data-science
+    command: python /shared/train.py
+    task_id: train-1
+    task_timeout: 36000
+  async: 37000
+  poll: 0
+  register: training
+
+- name: Wait for it, polling once a minute
+  ansible.builtin.async_status:
+    jid: "{{ training.ansible_job_id }}"
+  register: trained
+  until: trained.finished
+  retries: 620
+  delay: 60
+
 - name: Stop a task that runs too long and remove its container (its logs stay on the share)
   kohakuriver.docker.task:
     state: absent
     task_id: my-run-1
+    stop_timeout: 30
 
 - name: Remove the task containers that no module process will remove (as the runner's pre-sync agent does)
   kohakuriver.docker.task:
