@@ -67,8 +67,8 @@ def customisation(tmp_path, env):
         {'name': 'file', 'ansible.builtin.file': {'path': '/opt/my app', 'state': 'directory', 'mode': '0750'}},
         {'name': 'copy', 'ansible.builtin.copy': {'src': str(source), 'dest': TRICKY_DEST, 'mode': '0640'}},
         {'name': 'template', 'ansible.builtin.template': {'src': str(template), 'dest': '/etc/app.conf', 'mode': '0644'}},
-        {'name': 'lineinfile', 'ansible.builtin.lineinfile': {'path': '/etc/profile.d/threads.sh', 'line': 'export THREADS=8',
-                                                       'create': True, 'mode': '0644'}},
+        {'name': 'lineinfile', 'ansible.builtin.lineinfile': {
+            'path': '/etc/profile.d/threads.sh', 'line': 'export THREADS=8', 'create': True, 'mode': '0644'}},
         {'name': 'ca', 'ansible.builtin.copy': {'src': CA_BUNDLE, 'dest': '/tmp/kohakuriver-ca.pem', 'mode': '0644'}},
         {'name': 'pip', 'ansible.builtin.pip': {'name': 'six'}, 'environment': pip_env},
         {'name': 'apt', 'ansible.builtin.apt': {'name': 'tree', 'update_cache': True, 'cache_valid_time': 3600}},
