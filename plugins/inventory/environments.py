@@ -16,7 +16,8 @@ description:
     C(io.kohakuriver.docker.env) label); containers made by hand or by KohakuRiver, with or without the name, never are.
   - Every host is in the group C(kohakuriver_environments), and in C(kohakuriver_environments_running) or
     C(kohakuriver_environments_stopped) (any state but running, paused included).
-  - "Host variables: C(ansible_connection=kohakuriver.docker.env), C(ansible_host=<env>), the connection variables
+  - "Host variables: C(ansible_connection=kohakuriver.docker.env), C(ansible_host=<env>),
+    C(ansible_python_interpreter=auto_silent) (the container's own Python, whatever a group says), the connection variables
     C(kohakuriver_docker_host), C(kohakuriver_docker_api_version), C(kohakuriver_docker_timeout), C(kohakuriver_docker_tls),
     C(kohakuriver_docker_validate_certs) and, when set, C(kohakuriver_docker_ca_path), C(kohakuriver_docker_client_cert),
     C(kohakuriver_docker_client_key); and C(kohakuriver_env) (the environment), C(kohakuriver_env_host) (the Host's
@@ -210,6 +211,7 @@ def host_variables(host, record):
     variables = {
         'ansible_connection': CONNECTION,
         'ansible_host': record['env'],
+        'ansible_python_interpreter': 'auto_silent',  # found inside the container, never a group's controller path
         'kohakuriver_docker_host': host['docker_host'],
         'kohakuriver_docker_api_version': host['api_version'],
         'kohakuriver_docker_timeout': host['timeout'],
