@@ -26,8 +26,9 @@ TASKS = [
     {'name': 'Template a config', 'ansible.builtin.template': {'src': '{{ kr_test_template }}', 'dest': '/etc/krtest.ini', 'mode': '0644'}},
     {'name': 'Run once', 'ansible.builtin.command': {'cmd': 'touch /opt/ran-once', 'creates': '/opt/ran-once'}},
 ]
-ROLE_TASKS = [{'name': 'Configure', 'ansible.builtin.lineinfile': {'path': '/etc/krtest.conf', 'line': 'threads = 8', 'create': True,
-                                                                 'mode': '0644'}}]
+ROLE_TASKS = [
+    {'name': 'Configure', 'ansible.builtin.lineinfile': {'path': '/etc/krtest.conf', 'line': 'threads = 8', 'create': True, 'mode': '0644'}},
+]
 
 
 def image_run(testbed, env, *command):
