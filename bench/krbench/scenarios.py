@@ -25,6 +25,7 @@ THIN_LOAD = 'docker load -i of the thin archive image_sync sends'
 IMAGE_LOAD_PLAYBOOK = 'community.docker docker_image_load playbook'
 PING_PLAYBOOK = 'ansible.builtin.ping playbook'
 SIGNED_SYNC_PLAYBOOK = 'image_sync playbook, signature checked'
+SIGNED_SYNC_MODULE = 'image_sync module, signature checked'
 SIGNATURE_NAMESPACE = 'kohakuriver.docker-sidecar@v1'
 TARBALL_MODULE = 'tarball module'
 COMMIT_SAVE = 'docker commit + docker save -o'
@@ -283,10 +284,13 @@ def _has(runner, tarball):
     return runner.has_image(tarball.image_id)
 
 
-def _sync_module(ctx, runner, profile=None):
-    return measure.run_module('image_sync', dict(name=ctx.images.env, tarball_dir=str(ctx.tarball_dir),
-                                                 state_dir=str(ctx.state_dir(runner)),
-                                                 docker_host=runner.docker_host, timeout=1800), profile=profile)
+def _sync_module(ctx, runner, profile=None, signed=None):
+    """image_sync of the benchmark environment; signed: an allowed-signers file, checked with require_signature."""
+    args = dict(name=ctx.images.env, tarball_dir=str(ctx.tarball_dir), state_dir=str(ctx.state_dir(runner)),
+                docker_host=runner.docker_host, timeout=1800)
+    if signed:
+        args.update(allowed_signers=signed, require_signature=True)
+    return measure.run_module('image_sync', args, profile=profile)
 
 
 def _sync_profile(ctx, runner):
@@ -483,6 +487,8 @@ def up_to_date(ctx, runner):
         Contender(IMAGE_LOAD_PLAYBOOK, lambda: _playbook(ctx, 'image_load.yml', runner.name, {'krbench_tarball': v2.path}),
                   current, unchanged(IMAGE_LOAD_PLAYBOOK), rss_label=' (whole playbook)'),
         Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), current, module_check),
+        Contender(SIGNED_SYNC_MODULE, lambda: _sync_module(ctx, runner, signed=signed_vars['krbench_allowed_signers']),
+                  current, module_check),
         Contender(DOCKER_LOAD, lambda: measure.run_shell(docker(runner, 'load', '-i', v2.path)), current,
                   lambda sample: None, rss_label=' (CLI only)'),
     ]
