@@ -24,6 +24,9 @@ DOCKER_LOAD = 'docker load -i'
 THIN_LOAD = 'docker load -i of the thin archive image_sync sends'
 IMAGE_LOAD_PLAYBOOK = 'community.docker docker_image_load playbook'
 PING_PLAYBOOK = 'ansible.builtin.ping playbook'
+SIGNED_SYNC_PLAYBOOK = 'image_sync playbook, signature checked'
+SIGNED_SYNC_MODULE = 'image_sync module, signature checked'
+SIGNATURE_NAMESPACE = 'kohakuriver.docker-sidecar@v1'
 TARBALL_MODULE = 'tarball module'
 COMMIT_SAVE = 'docker commit + docker save -o'
 COMMIT_SAVE_SYNC = 'docker commit + docker save -o + sync FILE'
@@ -281,10 +284,13 @@ def _has(runner, tarball):
     return runner.has_image(tarball.image_id)
 
 
-def _sync_module(ctx, runner, profile=None):
-    return measure.run_module('image_sync', dict(name=ctx.images.env, tarball_dir=str(ctx.tarball_dir),
-                                                 state_dir=str(ctx.state_dir(runner)),
-                                                 docker_host=runner.docker_host, timeout=1800), profile=profile)
+def _sync_module(ctx, runner, profile=None, signed=None):
+    """image_sync of the benchmark environment; signed: an allowed-signers file, checked with require_signature."""
+    args = dict(name=ctx.images.env, tarball_dir=str(ctx.tarball_dir), state_dir=str(ctx.state_dir(runner)),
+                docker_host=runner.docker_host, timeout=1800)
+    if signed:
+        args.update(allowed_signers=signed, require_signature=True)
+    return measure.run_module('image_sync', args, profile=profile)
 
 
 def _sync_profile(ctx, runner):
@@ -425,6 +431,23 @@ def update_sync(ctx, runner):
 
 # ---------------------------------------------------------------- 4. up-to-date sync
 
+def _signed(ctx, tarball):
+    """Sign tarball's sidecar as the tarball module does with signing_key (ssh-keygen -Y sign); the allowed-signers
+    file that accepts it."""
+    keys = ctx.work / 'signing'
+    allowed = keys / 'allowed_signers'
+    if not allowed.exists():
+        keys.mkdir(exist_ok=True)
+        measure.run_shell('ssh-keygen -q -t ed25519 -N "" -f %s' % shlex.quote(str(keys / 'key')))
+        public = (keys / 'key.pub').read_text(encoding='utf-8').split()
+        allowed.write_text('krbench-host namespaces="%s" %s %s\n' % (SIGNATURE_NAMESPACE, public[0], public[1]),
+                           encoding='utf-8')
+    measure.run_shell('ssh-keygen -Y sign -q -f %s -n %s < %s > %s' % (
+        shlex.quote(str(keys / 'key')), SIGNATURE_NAMESPACE, shlex.quote(tarball.path + '.json'),
+        shlex.quote(tarball.path + '.json.sig')))
+    return allowed
+
+
 def up_to_date(ctx, runner):
     require(module='image_sync')
     v2, images = ctx.v2, ctx.images
@@ -452,19 +475,26 @@ def up_to_date(ctx, runner):
                'image_sync found work to do on an up-to-date runner: %s' % sample.result.get('action'))
         return 'unchanged'
 
+    signed_vars = {'krbench_allowed_signers': str(_signed(ctx, v2))}
+
     contenders = [
         Contender(PING_PLAYBOOK, lambda: _playbook(ctx, 'ping.yml', runner.name), current, unchanged(PING_PLAYBOOK),
                   rss_label=' (whole playbook)'),
         Contender(IMAGE_SYNC_PLAYBOOK, lambda: _playbook(ctx, 'image_sync.yml', runner.name), current,
                   unchanged(IMAGE_SYNC_PLAYBOOK), rss_label=' (whole playbook)', profile=_sync_profile(ctx, runner)),
+        Contender(SIGNED_SYNC_PLAYBOOK, lambda: _playbook(ctx, 'image_sync.yml', runner.name, signed_vars), current,
+                  unchanged(SIGNED_SYNC_PLAYBOOK), rss_label=' (whole playbook)'),
         Contender(IMAGE_LOAD_PLAYBOOK, lambda: _playbook(ctx, 'image_load.yml', runner.name, {'krbench_tarball': v2.path}),
                   current, unchanged(IMAGE_LOAD_PLAYBOOK), rss_label=' (whole playbook)'),
         Contender(IMAGE_SYNC_MODULE, lambda: _sync_module(ctx, runner), current, module_check),
+        Contender(SIGNED_SYNC_MODULE, lambda: _sync_module(ctx, runner, signed=signed_vars['krbench_allowed_signers']),
+                  current, module_check),
         Contender(DOCKER_LOAD, lambda: measure.run_shell(docker(runner, 'load', '-i', v2.path)), current,
                   lambda sample: None, rss_label=' (CLI only)'),
     ]
     table = new_table('4-' + runner.name, '4. Up-to-date sync: %s' % runner.label, PING_PLAYBOOK, contenders,
-                      [Target(IMAGE_SYNC_PLAYBOOK, 1.15, 'reports unchanged')])
+                      [Target(IMAGE_SYNC_PLAYBOOK, 1.15, 'reports unchanged'),
+                       Target(SIGNED_SYNC_PLAYBOOK, 1.15, 'reports unchanged')])
     _reset_empty(ctx, runner)
     try:
         alternate(ctx, table, contenders, warmup=True, cached=[v2.path])
@@ -472,7 +502,8 @@ def up_to_date(ctx, runner):
     finally:
         _reset_empty(ctx, runner)
     table.notes.append('Each contender ran once untimed first (Python bytecode caches). The community.docker row '
-                       'must report changed: it always does, and rereads the whole tarball.')
+                       'must report changed: it always does, and rereads the whole tarball. The signed row checks the '
+                       'sidecar\'s OpenSSH signature (allowed_signers, require_signature) before anything else.')
     return table
 
 

@@ -100,4 +100,20 @@ options:
         M(kohakuriver.docker.image_sync)).
     type: bool
     default: false
+  allowed_signers:
+    description:
+      - Path on the runner of the allowed-signers file that lists the Host's public key; the sync checks the
+        tarball's signature against it (see M(kohakuriver.docker.image_sync)).
+    type: path
+  require_signature:
+    description:
+      - Refuse to sync a tarball without the Host's signature (see M(kohakuriver.docker.image_sync)). Needs
+        O(allowed_signers).
+    type: bool
+    default: false
+  revoked_keys:
+    description:
+      - Path on the runner of revoked keys (a KRL or public key lines) whose signatures are refused. Needs
+        O(allowed_signers).
+    type: path
 '''

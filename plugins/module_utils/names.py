@@ -36,6 +36,8 @@ DEFAULT_STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when a containe
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
 DEFAULT_TIMEOUT = 60
+# The OpenSSH signature namespace (ssh-keygen -Y sign -n) of sidecar signatures: a key signs nothing else under it.
+SIGNATURE_NAMESPACE = 'kohakuriver.docker-sidecar@v1'
 
 LABEL_MANAGED = 'io.kohakuriver.docker.managed'
 LABEL_ENV = 'io.kohakuriver.docker.env'

@@ -38,6 +38,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     BASE_TAG, container_name, image_reference, image_repository, tarball_name, validate_env_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import SAVE_CHUNK_SIZE, stream_to_file
+from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import Signer, signer_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.times import DaemonClock, iso_now, iso_seconds, parse_docker_time
 
@@ -84,6 +85,7 @@ class PackagingRequest(object):
         self.adopt = bool(params.get('adopt'))
         self.image_timeout = params.get('image_timeout') or IMAGE_TIMEOUT
         self.docker_host = params.get('docker_host') or 'the Docker host'
+        self.signer = Signer(params['signing_key']) if params.get('signing_key') else None
         if self.keep < 1:
             raise Failure('keep is %d; keep at least 1 tarball (the new one).' % self.keep)
 
@@ -181,19 +183,30 @@ class Packaging(object):
     def _predict(self, container, created):
         newest = None if created else store.newest_tarball(self.folder, self.env)
         reasons = reasons_to_package(self.request.force, newest, container, self._changes_of(container), self.env,
-                                     self._base_config(container))
+                                     self._base_config(container)) + self._signing_reasons(newest)
         before = [] if created else self._before()
         self.result.update(changed=bool(reasons), reasons=reasons, diff=dict(before=dict(tarballs=before)))
         if reasons:
             timestamp = store.choose_timestamp(DaemonClock(self.client).now(), newest.timestamp if newest else None)
             after = ([tarball_name(self.env, timestamp)] + before)[:self.keep]
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
-                                          env=self.env, timestamp=timestamp)
+                                          env=self.env, timestamp=timestamp,
+                                          signed_by=self.request.signer.signed_by if self.request.signer else None)
         else:
             after = before
             self.result['tarball'] = self._tarball_result(newest)
         self.result['diff']['after'] = dict(tarballs=after)
         return self.result
+
+    def _signing_reasons(self, newest):
+        """With signing_key, a newest tarball not signed by that key is packaged again (a new key, or none before)."""
+        signer = self.request.signer
+        if signer is None or newest is None:
+            return []
+        signed_by = signer_of(store.signature_path(newest.path))
+        if signed_by is not None and signed_by['key'] == str(signer.key):
+            return []
+        return ['the newest tarball %s is not signed by signing_key (%s)' % (newest.file_name, signer.key)]
 
     def _changes_of(self, container):
         return lambda: self.client.api.diff(container['Id']) or []
@@ -202,7 +215,7 @@ class Packaging(object):
         sidecar = tarball.sidecar or {}
         return dict(path=tarball.path, file=tarball.file_name, env=self.env, timestamp=tarball.timestamp,
                     date=iso_seconds(tarball.timestamp), size=sidecar.get('size'), sha256=sidecar.get('sha256'),
-                    image_id=sidecar.get('image_id'))
+                    image_id=sidecar.get('image_id'), signed_by=signer_of(store.signature_path(tarball.path)))
 
     def _restart_after_killed_run(self):
         """A run killed while the container was stopped left a marker: start the container it stopped."""
@@ -226,6 +239,7 @@ class Packaging(object):
         newest = store.newest_tarball(folder, env)
         self.step = 'comparing %s with its newest tarball' % container_name(env)
         reasons = reasons_to_package(self.request.force, newest, container, self._changes_of(container), env, base_config)
+        reasons += self._signing_reasons(newest)
         self.step = 'reading the clock of %s' % self.docker_host
         clock = DaemonClock(self.client)
         self.daemon_name = clock.info.get('Name')
@@ -263,7 +277,8 @@ class Packaging(object):
         self.result['changed'] = True
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
                                       date=iso_seconds(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
-                                      image_id=sidecar['image_id'])
+                                      image_id=sidecar['image_id'],
+                                      signed_by=self.request.signer.signed_by if self.request.signer else None)
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
         self.result['removed'] = store.remove_beyond(folder, env, self.keep)
         try:
@@ -382,7 +397,9 @@ class Packaging(object):
             sidecar = self._sidecar(container, image, timestamp, changes, described, size, whole.hexdigest(), final)
             self.guard.require_restarted()
             self.step = 'publishing %s' % final
-            store.publish(temp, final, sidecar, self.request.mode)
+            signer = self.request.signer
+            store.publish(temp, final, sidecar, self.request.mode,
+                          sign=(lambda raw: signer.sign(raw, store.sidecar_path(final))) if signer else None)
         finally:
             if fd is not None:
                 os.close(fd)

@@ -16,6 +16,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_SHARED_DIR, DEFAULT_STATE_DIR, DEFAULT_STOP_TIMEOUT, TARBALL_FOLDER, image_reference, validate_env_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy
 
 SHARED_MOUNT = '/shared'
 _ENV_KEY = re.compile(r'^[^=\0]+$')
@@ -46,6 +47,9 @@ RUN_ARGUMENT_SPEC = dict(
     runtime=dict(type='str'),
     sync=dict(type='bool', default=True),
     allow_stale=dict(type='bool', default=False),
+    allowed_signers=dict(type='path'),
+    require_signature=dict(type='bool', default=False),
+    revoked_keys=dict(type='path', no_log=False),
 )
 
 
@@ -333,6 +337,7 @@ class RunOptions(object):
         self.network = params.get('network') or None
         self.sync = params.get('sync', True)
         self.allow_stale = params.get('allow_stale', False)
+        self.signing = SigningPolicy.of(params)
 
     @property
     def image(self):

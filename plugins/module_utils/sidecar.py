@@ -33,6 +33,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 
 FORMAT = 'kohakuriver.docker/tarball-v1'
 SUFFIX = '.json'
+SIGNATURE_SUFFIX = '.sig'  # '<tarball>.json.sig': the Host's signature over the sidecar's bytes (signing.py)
 MAX_SIZE = 64 * 1024 * 1024
 COMPLETE = ('size', 'sha256', 'image_id', 'layers', 'members')
 _HEX = re.compile(r'^[0-9a-f]{64}$')
@@ -219,8 +220,8 @@ def parse(raw, where):
     return validate(data, where)
 
 
-def read(tarball_path):
-    """The validated Sidecar of tarball_path, None when it has none; an unreadable or invalid one is a Failure."""
+def read_raw(tarball_path):
+    """The bytes of tarball_path's sidecar, None when it has none; an unreadable or oversized one is a Failure."""
     where = path_of(tarball_path)
     try:
         with open(where, 'rb') as handle:
@@ -232,7 +233,13 @@ def read(tarball_path):
                       'unverified.' % (where, exc.strerror))
     if len(raw) > MAX_SIZE:
         raise Failure('%s: larger than %d bytes, not a sidecar; %s' % (where, MAX_SIZE, _ADVICE))
-    return parse(raw, where)
+    return raw
+
+
+def read(tarball_path):
+    """The validated Sidecar of tarball_path, None when it has none; an unreadable or invalid one is a Failure."""
+    raw = read_raw(tarball_path)
+    return None if raw is None else parse(raw, path_of(tarball_path))
 
 
 def require_complete(data, where):

@@ -26,9 +26,10 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.times import is
 
 SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
+SIGNATURE_SUFFIX = SIDECAR_SUFFIX + sidecar_format.SIGNATURE_SUFFIX
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
-_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json(?:\\.sig)?)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -56,12 +57,21 @@ class Tarball(object):
             self._sidecar_read = True
         return self._sidecar
 
+    def use_sidecar(self, sidecar):
+        """Take sidecar (read and checked elsewhere: its signature, signing.py) as this tarball's."""
+        self._sidecar, self._sidecar_read = sidecar, True
+
     def __repr__(self):
         return 'Tarball(%r)' % self.path
 
 
 def sidecar_path(tarball_path):
     return tarball_path + SIDECAR_SUFFIX
+
+
+def signature_path(tarball_path):
+    """The Host's signature over the sidecar of tarball_path."""
+    return tarball_path + SIGNATURE_SUFFIX
 
 
 def read_sidecar(tarball_path):
@@ -277,11 +287,21 @@ def remove_quietly(path):
         return False
 
 
+def json_bytes(data):
+    """data as the JSON bytes a sidecar is written (and signed) as."""
+    return json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n'
+
+
 def write_json_atomically(path, data, mode):
     """Write data as JSON to a temporary file, flush it, and rename it over path."""
+    write_atomically(path, json_bytes(data), mode)
+
+
+def write_atomically(path, raw, mode):
+    """Write the bytes raw to a temporary file, flush it, and rename it over path."""
     temp, fd = create_temp(path)
     try:
-        write_all(fd, json.dumps(data, indent=1, sort_keys=True).encode('utf-8') + b'\n', temp)
+        write_all(fd, raw, temp)
         seal(fd, temp, mode)
         fd = None
         os.rename(temp, path)
@@ -293,20 +313,27 @@ def write_json_atomically(path, data, mode):
         remove_quietly(temp)
 
 
-def publish(temp_path, final_path, sidecar, mode):
-    """Make a sealed temporary tarball visible: sidecar first, then the tarball under its final name, then the folder.
+def publish(temp_path, final_path, sidecar, mode, sign=None):
+    """Make a sealed temporary tarball visible: signature and sidecar first, then the tarball under its final name,
+    then the folder. sign: a function from the sidecar's bytes to their signature (signing.Signer), or None.
 
     The tarball never replaces an existing file: it is hard-linked to its final name (a filesystem without hard
-    links gets a rename after a check). A reader that sees the tarball therefore sees its sidecar.
+    links gets a rename after a check). A reader that sees the tarball therefore sees its sidecar and signature.
     """
     folder = os.path.dirname(final_path)
     if os.path.lexists(final_path):
         raise Failure('%s appeared while this tarball was made; not replacing it.' % final_path)
-    write_json_atomically(sidecar_path(final_path), sidecar, mode)
+    raw = json_bytes(sidecar)
+    if sign is not None:
+        write_atomically(signature_path(final_path), sign(raw), mode)
+    else:
+        remove_quietly(signature_path(final_path))
+    write_atomically(sidecar_path(final_path), raw, mode)
     try:
         os.link(temp_path, final_path)
     except FileExistsError:
         remove_quietly(sidecar_path(final_path))
+        remove_quietly(signature_path(final_path))
         raise Failure('%s appeared while this tarball was made; not replacing it.' % final_path)
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
@@ -317,8 +344,8 @@ def publish(temp_path, final_path, sidecar, mode):
 
 
 def remove_tarball(tarball):
-    """Delete a tarball, then its sidecar; return the paths that were removed."""
-    removed = [path for path in (tarball.path, tarball.sidecar_path) if remove_quietly(path)]
+    """Delete a tarball, then its sidecar and signature; return the paths that were removed."""
+    removed = [path for path in (tarball.path, tarball.sidecar_path, signature_path(tarball.path)) if remove_quietly(path)]
     return removed
 
 
@@ -334,7 +361,8 @@ def remove_beyond(folder, env, keep):
 
 
 def clean_stale(folder, env, before):
-    """Delete what killed runs of env left: our temporary files older than before, and sidecars without tarball.
+    """Delete what killed runs of env left: our temporary files older than before, and sidecars (or signatures)
+    without tarball.
 
     Call it holding env's package lock, with before = the time the lock was taken: no live writer of env exists.
     """
@@ -343,8 +371,8 @@ def clean_stale(folder, env, before):
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
         stale_temp = temp.match(name)
-        orphan = name.endswith(SIDECAR_SUFFIX) and parse_tarball_name(name[:-len(SIDECAR_SUFFIX)], env) \
-            and not os.path.lexists(path[:-len(SIDECAR_SUFFIX)])
+        suffix = next((suffix for suffix in (SIDECAR_SUFFIX, SIGNATURE_SUFFIX) if name.endswith(suffix)), None)
+        orphan = suffix and parse_tarball_name(name[:-len(suffix)], env) and not os.path.lexists(path[:-len(suffix)])
         if not (stale_temp or orphan):
             continue
         try:

@@ -20,6 +20,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
+from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy, verified_sidecar
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball, refuse_link_out_of, tarball_folder
 
 NOTHING, TAG, LOAD = 'none', 'tag', 'load'
@@ -55,8 +56,9 @@ class Survey(object):
     """What the folder and the daemon say about one environment, and what to do about it."""
 
     def __init__(self, env, tarball=None, sidecar=None, base=None, action=NOTHING, candidate=None, stale=False,
-                 warnings=None):
+                 warnings=None, signed_by=None):
         self.env = env
+        self.signed_by = signed_by
         self.tarball = tarball
         self.sidecar = sidecar
         self.base = base
@@ -70,8 +72,11 @@ class Survey(object):
         return self.sidecar.image_id if self.sidecar is not None else None
 
 
-def survey(daemon, env, tarball_dir, allow_stale=False):
-    """Compare the newest tarball of env with the local :base image: one listing, one sidecar read, one inspect."""
+def survey(daemon, env, tarball_dir, allow_stale=False, signing=None):
+    """Compare the newest tarball of env with the local :base image: one listing, one sidecar read, one inspect.
+
+    signing: a SigningPolicy; the sidecar's signature is then checked before anything the sidecar says is used.
+    """
     try:
         tarball = newest_tarball(tarball_dir, env)
     except Failure as failure:
@@ -85,6 +90,7 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
                       warnings=['%s Using the local image %s (allow_stale).' % (failure.msg, image_reference(env))])
     if tarball is not None:
         refuse_link_out_of(tarball_dir, tarball.path, 'load it')
+    signed_by = _check_signature(tarball, signing)
     sidecar = tarball.sidecar if tarball else None
     if sidecar is not None:
         require_complete(sidecar, tarball.sidecar_path)
@@ -99,13 +105,25 @@ def survey(daemon, env, tarball_dir, allow_stale=False):
         return Survey(env, base=base,
                       warnings=['No tarball of environment %s in %s; keeping the local image %s.'
                                 % (env, tarball_dir, image_reference(env))])
-    found = Survey(env, tarball, sidecar, base)
+    found = Survey(env, tarball, sidecar, base, signed_by=signed_by)
+    if signing is not None and signed_by is None:
+        found.warnings.append('%s has no signature; it was trusted without one (set require_signature: true to refuse '
+                              'unsigned tarballs).' % tarball.path)
     if not is_current(base, env, tarball.timestamp, found.expected_id):
         found.candidate = daemon.inspect_image(found.expected_id or image_reference(env, tarball.timestamp))
         found.action = refresh_action(found.candidate, found.expected_id)
     if sidecar is not None and found.action != LOAD:
         confirm_tarball_holds(tarball, sidecar, image_reference(env))
     return found
+
+
+def _check_signature(tarball, signing):
+    """signed_by of tarball's sidecar under signing (None: nothing checked); the checked sidecar becomes the tarball's."""
+    if tarball is None or signing is None:
+        return None
+    sidecar, signed_by = verified_sidecar(tarball.path, signing)
+    tarball.use_sidecar(sidecar)
+    return signed_by
 
 
 def confirm_tarball_holds(tarball, sidecar, keeping):
@@ -123,7 +141,8 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
 
 
 class SyncRequest(object):
-    """image_sync's parameters, validated: env (the name), tarball_dir, state_dir, prune, allow_stale, lock_timeout."""
+    """image_sync's parameters, validated: env (the name), tarball_dir, state_dir, prune, allow_stale, lock_timeout,
+    signing (a SigningPolicy from allowed_signers, require_signature and revoked_keys, or None)."""
 
     def __init__(self, params):
         self.env = validate_env_name(params['name'])
@@ -132,29 +151,31 @@ class SyncRequest(object):
         self.prune = params['prune']
         self.allow_stale = params['allow_stale']
         self.lock_timeout = params['lock_timeout']
+        self.signing = SigningPolicy.of(params)
 
 
 def sync(daemon, request, check_mode=False):
     """image_sync: sync_environment for a SyncRequest."""
     return sync_environment(daemon, request.env, request.tarball_dir, request.state_dir, prune=request.prune,
-                            allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout)
+                            allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout,
+                            signing=request.signing)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,
-                     lock_timeout=3600):
+                     lock_timeout=3600, signing=None):
     """Make kohakuriver/<env>:base the newest tarball's image; return the result dict of image_sync.
 
-    daemon: a daemon.Daemon (Daemon.of(client) for an SDK client).
+    daemon: a daemon.Daemon (Daemon.of(client) for an SDK client). signing: a SigningPolicy, or None.
     """
     started = time.monotonic()
     tarball_dir = tarball_folder(tarball_dir)
-    found = survey(daemon, env, tarball_dir, allow_stale)
+    found = survey(daemon, env, tarball_dir, allow_stale, signing)
     result = _result(found)
     if found.action != NOTHING and not check_mode:
         _make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
             result['lock_wait'] = round(waited, 3)
-            found = survey(daemon, env, tarball_dir, allow_stale)
+            found = survey(daemon, env, tarball_dir, allow_stale, signing)
             result.update(_result(found))
             if found.action != NOTHING:
                 applied = _apply(daemon.client, found, prune)
@@ -176,7 +197,7 @@ def _result(found):
         previous_image_id=(found.base or {}).get('Id'),
         verified=bool(found.sidecar) and (current or found.action == TAG),
         loaded=False, thin=False, bytes_read=0, bytes_sent=0, layers_sent=0, layers_skipped=0, lock_wait=0.0,
-        pruned=[], stale=found.stale, warnings=list(found.warnings),
+        pruned=[], stale=found.stale, warnings=list(found.warnings), signed_by=found.signed_by,
     )
 
 

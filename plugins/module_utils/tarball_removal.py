@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tarball module with state=absent: delete one tarball of an environment, or all of them, each with its sidecar.
+"""The tarball module with state=absent: delete one tarball of an environment, or all of them, each with its sidecar and signature.
 
 No Docker daemon is contacted, unless purge: then the environment is going away, and its package lock and the images
 packaging committed for it (images.remove_committed_images) go too.
@@ -41,7 +41,8 @@ def remove_tarballs(request, check_mode=False, client=None):
     if request.tarball is not None:
         found = store.named_tarball(folder, env, request.tarball)
         targets = [found] if found else []
-        orphans = [] if found else [path for path in [store.sidecar_path(os.path.join(folder, request.tarball))]
+        named = os.path.join(folder, request.tarball)
+        orphans = [] if found else [path for path in [store.sidecar_path(named), store.signature_path(named)]
                                     if os.path.isfile(path)]
     elif os.path.isdir(folder):
         targets = [store.named_tarball(folder, env, tarball.file_name) for tarball in store.list_tarballs(folder, env)]

@@ -27,6 +27,16 @@ description:
     the layers. An image ID is the sha256 of the config, which lists the layers' diff IDs, so a daemon image with
     that ID is the tarball's image. A sidecar that disagrees with its tarball is refused with an error naming both
     files, and the runner keeps what it had.
+  - B(Signatures.) With O(allowed_signers), the sidecar's bytes are read once and its signature
+    C(<tarball>.json.sig) (made on the Host by M(kohakuriver.docker.tarball) with
+    O(kohakuriver.docker.tarball#module:signing_key)) is checked over those bytes before any field of the sidecar
+    is used. C(ssh-keygen -Y find-principals) names the signer from O(allowed_signers), C(ssh-keygen -Y verify)
+    checks the signature (namespace C(kohakuriver.docker-sidecar@v1)) and O(revoked_keys). Then the tarball is
+    checked against the signed sidecar as below, so a signature covers the tarball's sha256 and every layer. That costs a
+    small read and two short C(ssh-keygen) runs, never a re-hash of the tarball. A signature by a key
+    O(allowed_signers) does not list or O(revoked_keys) revokes, a corrupt one, one over another sidecar, a
+    sidecar edited after signing, or a signed sidecar describing another file is refused with an error naming
+    the file and the key, and the runner keeps what it had.
   - A tarball that is a link leading out of O(tarball_dir) is refused, as M(kohakuriver.docker.tarball) with
     O(kohakuriver.docker.tarball#module:state=absent) refuses to delete one.
   - When the image is B(missing or outdated), the tarball is streamed into the daemon (never into memory) without its
@@ -96,6 +106,29 @@ options:
         failing. Without a local image it still fails.
     type: bool
     default: false
+  allowed_signers:
+    description:
+      - Path on the runner of an OpenSSH allowed-signers file (C(ssh-keygen(1)) ALLOWED SIGNERS) listing the Host's
+        public key, for example C(kohakuriver-host namespaces="kohakuriver.docker-sidecar@v1" ssh-ed25519 AAAA...).
+        The P(kohakuriver.docker.runner#role) role installs it. Set, a tarball's signature is checked before its
+        sidecar is used (see the description); unset, signatures are not checked.
+      - B(Rotation.) List the old and the new key (two lines) while the Host signs with the new one and the old
+        tarballs are replaced; then remove the old line.
+    type: path
+  require_signature:
+    description:
+      - Refuse a tarball whose sidecar has no signature, and a tarball without sidecar (made by KohakuRiver).
+        Needs O(allowed_signers).
+      - V(false) (the default) keeps clusters that do not sign working, and accepts an unsigned tarball with a
+        warning. Whoever can write the shared folder can then remove the signature and replace tarball and
+        sidecar with a consistent pair of their own, so turn it on once the Host signs.
+    type: bool
+    default: false
+  revoked_keys:
+    description:
+      - Path on the runner of revoked keys, an OpenSSH KRL (C(ssh-keygen -k)) or a file of public key lines; a
+        signature by one of them is refused even when O(allowed_signers) still lists the key. Needs O(allowed_signers).
+    type: path
   lock_timeout:
     description:
       - Seconds to wait for another sync of the same environment on this runner before failing.
@@ -118,6 +151,12 @@ EXAMPLES = r'''
     name: my-python-env
     tarball_dir: /srv/share/kohakuriver-containers
     prune: true
+
+- name: Load only what the Host signed
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+    allowed_signers: /etc/kohakuriver-docker/allowed_signers
+    require_signature: true
 
 - name: Keep running on the local image when the shared storage is down
   kohakuriver.docker.image_sync:
@@ -175,6 +214,16 @@ verified:
       was unreachable (O(allow_stale)).
   returned: always
   type: bool
+signed_by:
+  description:
+    - The signature that was checked over the sidecar (see O(allowed_signers)) - C(principal) (its name in
+      O(allowed_signers)), C(key) (as C(ssh-keygen -l) names it) and C(signature) (the file) - or V(null) when no
+      signature was checked (no O(allowed_signers), an unsigned tarball accepted without O(require_signature), or
+      the folder unreachable). With RV(verified), the image is the tarball that key signed.
+  returned: always
+  type: dict
+  sample: {principal: kohakuriver-host, key: 'ED25519 SHA256:r5RcjAgf1S+11XyTl3IkRiXNTd9qTzTx8XP7UNP+tt0',
+           signature: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar.json.sig}
 loaded:
   description: Whether the tarball was read and loaded in this run.
   returned: always
@@ -233,6 +282,9 @@ ARGUMENT_SPEC = dict(
     prune=dict(type='bool', default=False),
     allow_stale=dict(type='bool', default=False),
     lock_timeout=dict(type='int', default=3600),
+    allowed_signers=dict(type='path'),
+    require_signature=dict(type='bool', default=False),
+    revoked_keys=dict(type='path', no_log=False),
 )
 
 

@@ -44,6 +44,13 @@ description:
     sha256, the source container and the engine version. Each byte is hashed once, for the whole file; a large
     layer member's sha256 is its diff ID (or, in an OCI layout, its blob name), which the daemon checks as it
     exports the layer.
+  - B(Signed sidecars.) With O(signing_key), the sidecar's exact bytes are signed with that OpenSSH key
+    (C(ssh-keygen -Y sign), namespace C(kohakuriver.docker-sidecar@v1)) and the signature
+    C(<name>-<timestamp>.tar.json.sig) is published before the sidecar and the tarball, written the same way (a
+    hidden temporary file, flushed, renamed). The sidecar holds the tarball's sha256 and every layer's digest, so
+    runners that check the signature (M(kohakuriver.docker.image_sync) with
+    O(kohakuriver.docker.image_sync#module:allowed_signers)) load only what this key signed. A newest tarball not
+    signed by the key (made before signing was turned on, or with the previous key) is packaged again.
   - Only after publishing, tarballs of this environment beyond O(keep) are deleted with their sidecars, and
     the superseded C(kohakuriver/<name>) images this module committed on the Host that no container uses.
     Nothing of another environment is touched, and no host-wide prune is done.
@@ -57,7 +64,7 @@ description:
     A tarball whose image still has the container's keep-alive loop and managed label (made before images kept
     their base image's runtime) differs in its config, so the first run after the upgrade makes a new one.
   - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
-    its sidecar. No Docker daemon is contacted, unless O(purge=true).
+    its sidecar and signature. No Docker daemon is contacted, unless O(purge=true).
 author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
@@ -153,6 +160,16 @@ options:
         O(kohakuriver.docker.image_sync#module:prune=true) removes superseded ones).
     type: bool
     default: false
+  signing_key:
+    description:
+      - Path on the Host of the OpenSSH private key (without passphrase, mode 0600, kept off the shared storage) that
+        signs each new sidecar; the P(kohakuriver.docker.host#role) role makes one. Unset, sidecars are not signed.
+      - OpenSSH signatures were chosen over a signature library because administrators know the keys and the
+        allowed-signers file, C(ssh-keygen) 8.2 or later is on every node already, and runners need no new Python
+        package. The private key is read by C(ssh-keygen) only, never by this module, and never appears in results.
+      - A missing C(ssh-keygen), a key with a passphrase or one readable by others is an error before anything is
+        committed.
+    type: path
   tarball:
     description:
       - With O(state=absent), the file name of the one tarball to delete, for example
@@ -176,6 +193,11 @@ EXAMPLES = r'''
     pause: true
     keep: 3
     tarball_dir: /nfs/kohakuriver-containers
+
+- name: Package and sign the sidecar with the Host's key (runners check it with allowed_signers)
+  kohakuriver.docker.tarball:
+    name: my-python-env
+    signing_key: /etc/kohakuriver-docker/signing_key
 
 - name: Delete one tarball (kohakuriver docker tar delete my-python-env-1700000000.tar)
   kohakuriver.docker.tarball:
@@ -232,6 +254,12 @@ tarball:
       description: ID of the image in it (null for a tarball without sidecar).
       type: str
       sample: sha256:0f3a...
+    signed_by:
+      description:
+        - The key whose signature the sidecar has (C(key), as C(ssh-keygen -l) names it; C(principal) is null on the
+          Host, which does not read allowed-signers), or null when the tarball has no signature.
+      type: dict
+      sample: {principal: null, key: 'ED25519 SHA256:r5RcjAgf1S+11XyTl3IkRiXNTd9qTzTx8XP7UNP+tt0'}
 removed:
   description: Paths of the tarballs deleted (retention beyond O(keep), or O(state=absent)); their sidecars went too.
   returned: always
@@ -307,6 +335,7 @@ ARGUMENT_SPEC = dict(
     adopt=dict(type='bool', default=False),
     purge=dict(type='bool', default=False),
     tarball=dict(type='str'),
+    signing_key=dict(type='path', no_log=False),
 )
 
 
