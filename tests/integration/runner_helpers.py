@@ -77,7 +77,12 @@ def image_id_on(runner, sidecar):
     if runner.get('image_store') != 'containerd':
         return ids[0]
     # an OCI archive has blobs besides its manifest (Docker 26 saves one per layer's legacy config): the manifest is the one loaded
-    return next((image_id for image_id in ids[1:] if has_image(runner, image_id)), ids[1])
+    client = runner.get('client') or docker.DockerClient(base_url=runner['docker_host'], version='auto')
+    try:
+        return next((image_id for image_id in ids[1:] if has_image(dict(runner, client=client), image_id)), ids[1])
+    finally:
+        if client is not runner.get('client'):
+            client.close()
 
 
 def has_image(runner, image_id):
