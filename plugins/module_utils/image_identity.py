@@ -78,17 +78,19 @@ def image_ids(archive_format, config_id, config_size, layers, blobs):
 
 
 def sidecar_image_ids(sidecar):
-    """image_ids from a sidecar alone (a sidecar.Sidecar): its image_id first; () without one."""
-    if sidecar is None or not sidecar.image_id:
+    """image_ids from a sidecar alone, or from what archive_indexer describes (a dict with the same keys): its image_id
+    first; () without one."""
+    if sidecar is None or not sidecar.get('image_id'):
         return ()
-    members = sidecar.members
-    sizes = dict((member.name, member.size) for member in members)
-    by_sha256 = dict((member.sha256, member.size) for member in members)
+    members = [member for member in sidecar.get('members') or [] if isinstance(member, dict)]
+    sizes = dict((member.get('name'), member.get('size')) for member in members)
+    by_sha256 = dict((member.get('sha256'), member.get('size')) for member in members)
+    diff_ids = sidecar.get('layers')
     layers = None
-    if sidecar.layers is not None and all(diff_id[len('sha256:'):] in by_sha256 for diff_id in sidecar.layers):
-        layers = [(diff_id, by_sha256[diff_id[len('sha256:'):]]) for diff_id in sidecar.layers]
-    return image_ids(sidecar.archive_format, sidecar.image_id, sizes.get(sidecar.config), layers,
-                     [(member.name, member.size) for member in members])
+    if diff_ids is not None and all(diff_id[len('sha256:'):] in by_sha256 for diff_id in diff_ids):
+        layers = [(diff_id, by_sha256[diff_id[len('sha256:'):]]) for diff_id in diff_ids]
+    return image_ids(sidecar.get('archive_format'), sidecar['image_id'], sizes.get(sidecar.get('config')), layers,
+                     [(member.get('name'), member.get('size')) for member in members])
 
 
 def archive_image_ids(archive):
