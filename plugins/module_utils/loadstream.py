@@ -32,7 +32,10 @@ import tarfile
 import threading
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import (
-    BLOCK, END_OF_ARCHIVE, LEGACY_REPOSITORIES, MANIFEST, OCI_INDEX, CorruptArchive, read_at, strip_index_names,
+    BLOCK, END_OF_ARCHIVE, LEGACY_REPOSITORIES, MANIFEST, OCI_INDEX, OCI_LAYOUT, CorruptArchive, read_at, strip_index_names,
+)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import (
+    LEGACY_MANIFEST_TYPE, MANIFEST_LIMIT, OCI_LAYOUT_FILE, digest_of, legacy_manifest, oci_index,
 )
 
 CHUNK_SIZE = 8 * 1024 * 1024  # one read of the tarball, one piece for the socket; two wait for BackgroundDigest at most
@@ -291,12 +294,16 @@ class ThinStream(LoadStream):
         super(ThinStream, self).__init__(archive, chunk_size)
         self.layers_skipped = held
         self.layers_sent = len(archive.diff_ids) - held
-        self._layers = list(zip(archive.layer_names, archive.layer_infos))[held:]
+        self._layers = self._layer_members()[held:]
         self._length = len(END_OF_ARCHIVE)
         for name, info in self._layers:
             self._length += len(_fresh_header(name, info.size, info)) + info.size + len(_padding(info.size))
         for name, data, like in self._metadata():
             self._length += len(_fresh_header(name, len(data), like)) + len(data) + len(_padding(len(data)))
+
+    def _layer_members(self):
+        """(name in the stream, TarInfo in the archive) of every layer, bottom first."""
+        return list(zip(self.archive.layer_names, self.archive.layer_infos))
 
     def _metadata(self):
         """The config and manifest.json as checked when the archive was opened: they are not read again."""
@@ -329,3 +336,58 @@ class ThinStream(LoadStream):
             yield data
             padding_due = _padding(len(data))
         yield self._last(padding_due + END_OF_ARCHIVE)
+
+
+class OciThinStream(ThinStream):
+    """A ThinStream laid out as OCI (blobs/sha256/<digest>, index.json, oci-layout), for the containerd image store.
+
+    Its import finds a docker-legacy manifest.json's layers by member name in the archive alone (a thin one is refused:
+    `failed to resolve layers`), while an OCI layout's layers are blobs it may already hold in its content store. A
+    docker-legacy archive's image is given the manifest containerd makes of the whole archive
+    (image_identity.legacy_manifest), so thin and whole loads give one image ID; an OCI archive keeps its own blobs.
+    """
+
+    def _layer_members(self):
+        if self._is_oci():
+            return super(OciThinStream, self)._layer_members()
+        return [('blobs/sha256/' + diff_id[len('sha256:'):], info)
+                for diff_id, info in zip(self.archive.diff_ids, self.archive.layer_infos)]
+
+    def _is_oci(self):
+        return OCI_INDEX in self.archive.by_name
+
+    def _metadata(self):
+        cached = getattr(self, '_oci_metadata', None)
+        if cached is None:
+            try:
+                cached = self._oci_members() if self._is_oci() else self._legacy_members()
+            except (OSError, EOFError, tarfile.TarError, CorruptArchive) as exc:
+                raise self.archive.failure(exc)
+            self._oci_metadata = cached
+        return cached
+
+    def _legacy_members(self):
+        archive = self.archive
+        layers = [(diff_id, info.size) for diff_id, info in zip(archive.diff_ids, archive.layer_infos)]
+        manifest = legacy_manifest(archive.image_id, archive.config_info.size, layers)
+        manifest_id = digest_of(manifest)
+        like = archive.manifest_info
+        return [('blobs/sha256/' + archive.image_id[len('sha256:'):], archive.config, archive.config_info),
+                ('blobs/sha256/' + manifest_id[len('sha256:'):], manifest, like),
+                (OCI_INDEX, oci_index(LEGACY_MANIFEST_TYPE, manifest_id, len(manifest)), like),
+                (OCI_LAYOUT, OCI_LAYOUT_FILE, like)]
+
+    def _oci_members(self):
+        """The config, every other blob that is no layer (manifests, indexes), index.json without names, oci-layout."""
+        archive = self.archive
+        layers = set(info.name for info in archive.layer_infos) | set(archive.layer_names)
+        members = [(archive.config_info.name, archive.config, archive.config_info)]
+        with open(archive.path, 'rb', buffering=0) as handle:
+            for info in archive.members:
+                if (info.isreg() and info.name.startswith('blobs/') and info.name not in layers and info is not archive.config_info
+                        and info.size <= MANIFEST_LIMIT):
+                    members.append((info.name, archive.read_member(handle, info), info))
+            index = archive.by_name[OCI_INDEX]
+            members.append((OCI_INDEX, strip_index_names(archive.read_member(handle, index)), index))
+        members.append((OCI_LAYOUT, OCI_LAYOUT_FILE, archive.manifest_info))
+        return members

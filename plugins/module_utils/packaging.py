@@ -32,6 +32,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.container_optio
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.freshness import changes_digest, reasons_to_package, same_content
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import commit_config, runtime_config
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import remove_committed_images, remove_quietly
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import PACKAGE_PURPOSE, env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -390,7 +391,7 @@ class Packaging(object):
             fd = None
             ended = time.monotonic()
             described = indexer.describe(read_member_from(temp))
-            if described['image_id'] != image['Id'] or self.reference not in described['repo_tags']:
+            if image['Id'] not in sidecar_image_ids(described) or self.reference not in described['repo_tags']:
                 raise Failure('The daemon saved image %s tagged %s, not %s as %s; was %s retagged meanwhile? Nothing '
                               'was published.' % (described['image_id'], described['repo_tags'], image['Id'],
                                                   self.reference, self.reference))

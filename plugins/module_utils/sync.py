@@ -17,6 +17,7 @@ import os
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import matches, sidecar_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
@@ -39,17 +40,25 @@ def carries_timestamp(image, env, timestamp):
 
 
 def is_current(base, env, timestamp, expected_id=None):
-    """Is the local :base image (inspect dict or None) the tarball with this timestamp (and sidecar image ID)?"""
+    """Is the local :base image (inspect dict or None) the tarball with this timestamp (and sidecar image ID: one, or
+    the tuple of IDs it may have on either image store, image_identity.sidecar_image_ids)?"""
     if base is None or not carries_timestamp(base, env, timestamp):
         return False
-    return expected_id is None or base.get('Id') == expected_id
+    return matches(base, expected_id)
 
 
 def refresh_action(candidate, expected_id=None):
     """TAG when the tarball's image is already on the daemon (candidate: its inspect dict or None), else LOAD."""
-    if candidate is None or (expected_id is not None and candidate.get('Id') != expected_id):
-        return LOAD
-    return TAG
+    return TAG if matches(candidate, expected_id) else LOAD
+
+
+def find_candidate(daemon, env, timestamp, expected_ids):
+    """The tarball's image if the daemon has it: inspected by each ID it may have (config digest first), else by tag."""
+    for image_id in expected_ids:
+        found = daemon.inspect_image(image_id)
+        if found is not None:
+            return found
+    return None if expected_ids else daemon.inspect_image(image_reference(env, timestamp))
 
 
 class Survey(object):
@@ -70,6 +79,11 @@ class Survey(object):
     @property
     def expected_id(self):
         return self.sidecar.image_id if self.sidecar is not None else None
+
+    @property
+    def expected_ids(self):
+        """The IDs the sidecar's image may have on this daemon's image store (image_identity); None without a sidecar."""
+        return sidecar_image_ids(self.sidecar) or None
 
 
 def survey(daemon, env, tarball_dir, allow_stale=False, signing=None):
@@ -109,9 +123,9 @@ def survey(daemon, env, tarball_dir, allow_stale=False, signing=None):
     if signing is not None and signed_by is None:
         found.warnings.append('%s has no signature; it was trusted without one (set require_signature: true to refuse '
                               'unsigned tarballs).' % tarball.path)
-    if not is_current(base, env, tarball.timestamp, found.expected_id):
-        found.candidate = daemon.inspect_image(found.expected_id or image_reference(env, tarball.timestamp))
-        found.action = refresh_action(found.candidate, found.expected_id)
+    if not is_current(base, env, tarball.timestamp, found.expected_ids):
+        found.candidate = find_candidate(daemon, env, tarball.timestamp, found.expected_ids or ())
+        found.action = refresh_action(found.candidate, found.expected_ids)
     if sidecar is not None and found.action != LOAD:
         confirm_tarball_holds(tarball, sidecar, image_reference(env))
     return found

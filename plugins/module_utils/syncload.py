@@ -18,7 +18,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, ThinStream
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids, uses_containerd_store
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, OciThinStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
 
 OWN_IMAGES_ASKED = 4
@@ -64,6 +65,7 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
         if held is None:
             held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
         present_before = set(client.api.images(quiet=True, all=True))
+        thin_stream = OciThinStream if held and uses_containerd_store(client.api.info()) else ThinStream
     except _TRANSPORT_ERRORS as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
@@ -71,7 +73,7 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     warnings = []
     if held_layers:
         try:
-            return _load(client, env, tarball, ThinStream(archive, held_layers), present_before, warnings)
+            return _load(client, env, tarball, thin_stream(archive, held_layers), present_before, warnings)
         except Refused as refused:
             warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
                             % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
@@ -99,29 +101,30 @@ def _load(client, env, tarball, stream, present_before, warnings):
     try:
         loaded_id = loaded_image_id(client.api.load_image(stream, quiet=True))
     except Failure:
-        _discard(client, stream.image_id, present_before)
+        _discard(client, archive_image_ids(stream.archive), present_before)
         raise
     except ValueError as exc:
-        _discard(client, stream.image_id, present_before)
+        _discard(client, archive_image_ids(stream.archive), present_before)
         raise Refused('The daemon refused %s: %s' % (tarball.path, exc), tarball=tarball.path)
     except APIError as exc:
-        _discard(client, stream.image_id, present_before)
+        _discard(client, archive_image_ids(stream.archive), present_before)
         raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
     except _TRANSPORT_ERRORS as exc:
-        _discard(client, stream.image_id, present_before)
+        _discard(client, archive_image_ids(stream.archive), present_before)
         raise Failure('Loading %s into the Docker daemon failed after %d of %d bytes were sent: %s. Nothing was tagged; '
                       'sync again once the daemon answers.' % (tarball.path, stream.bytes_sent, len(stream), explain(exc)),
                       tarball=tarball.path)
     image_id = loaded_id or stream.image_id
+    expected = archive_image_ids(stream.archive)
     problem = None
     if not stream.complete:
         problem = 'the daemon answered before the whole archive was sent'
     elif image_id is None:
         problem = 'the daemon did not report the loaded image ID'
-    elif image_id != stream.image_id:
-        problem = 'the daemon loaded image %s, the archive describes %s' % (image_id, stream.image_id)
+    elif image_id not in expected:
+        problem = 'the daemon loaded image %s, the archive describes %s' % (image_id, ' or '.join(expected))
     if problem:
-        _discard(client, image_id, present_before)
+        _discard(client, (image_id,), present_before)
         raise Failure('Cannot load %s: %s.' % (tarball.path, problem), tarball=tarball.path)
     try:
         tag(client, env, image_id, tarball.timestamp)
@@ -135,17 +138,19 @@ def _load(client, env, tarball, stream, present_before, warnings):
                 load_seconds=round(time.monotonic() - started, 3), warnings=warnings)
 
 
-def _discard(client, image_id, present_before):
-    """Remove an image a failed load left behind: only if it is new, untagged and no container uses it.
+def _discard(client, image_ids, present_before):
+    """Remove an image a failed load left behind (under any of image_ids): only if it is new, untagged and no
+    container uses it.
 
     Called while a load's own error is raised: an error of its own (the daemon gone, say) is dropped, never raised
     in place of that one."""
-    if not image_id or image_id in present_before:
-        return
-    try:
-        remove_if_untagged(client, image_id)
-    except _TRANSPORT_ERRORS:
-        pass
+    for image_id in image_ids:
+        if not image_id or image_id in present_before:
+            continue
+        try:
+            remove_if_untagged(client, image_id)
+        except _TRANSPORT_ERRORS:
+            return
 
 
 def prune_superseded(client, env, current_id, previous_id=None):

@@ -193,7 +193,10 @@ timestamp:
   type: int
   sample: 1700000000
 image_id:
-  description: The image ID of C(kohakuriver/<name>:base) afterwards (in check mode, the ID a load would give when known).
+  description:
+    - The image ID of C(kohakuriver/<name>:base) afterwards, as this daemon names it (C(docker image inspect)): the digest
+      of the image config on the classic image store, of the image's manifest on the containerd image store.
+    - In check mode, for a load, the sidecar's image ID (the config digest) when there is a sidecar.
   returned: always
   type: str
   sample: sha256:2a2409f583c41090bd100fb443935488435ff96544c94767b1c057f74cd76d0c

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import docker
 import pytest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import Sidecar
 
 from tarball_factory import BUSYBOX, TarballFactory
 from tarball_support import ensure_image
 
-RUNNERS = ['runner1', 'runner2']
+RUNNERS = ['runner1', 'runner2', 'runner3']
 
 
 def runner_node(testbed, name):
@@ -65,6 +67,22 @@ def base_of(runner, env):
         return runner['client'].api.inspect_image('kohakuriver/%s:base' % env)
     except docker.errors.NotFound:
         return None
+
+
+def image_id_on(runner, sidecar):
+    """The ID the runner's daemon gives the image a sidecar (dict) describes: its config digest, the sidecar's image_id;
+    on the containerd image store the digest of its manifest (image_identity.py; test_containerd_store.py proves that
+    one with `docker save`)."""
+    ids = sidecar_image_ids(Sidecar(sidecar))
+    if runner.get('image_store') != 'containerd':
+        return ids[0]
+    # an OCI archive has blobs besides its manifest (Docker 26 saves one per layer's legacy config): the manifest is the one loaded
+    client = runner.get('client') or docker.DockerClient(base_url=runner['docker_host'], version='auto')
+    try:
+        return next((image_id for image_id in ids[1:] if has_image(dict(runner, client=client), image_id)), ids[1])
+    finally:
+        if client is not runner.get('client'):
+            client.close()
 
 
 def has_image(runner, image_id):

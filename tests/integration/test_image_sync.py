@@ -15,7 +15,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import c
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball
 from support.ansible_runs import run_module, warnings_of
-from runner_helpers import base_of, factory, has_image, remove_env_from, runner, sync_args  # noqa: F401 pylint: disable=unused-import
+from runner_helpers import base_of, factory, has_image, image_id_on, remove_env_from, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, flip_byte, read_sidecar, truncate, write_sidecar
 
 pytestmark = pytest.mark.integration
@@ -45,13 +45,13 @@ def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_
     sidecar = read_sidecar(path)
     first = run_module('image_sync', sync_args)
     assert first['changed'] and first['action'] == 'load' and first['loaded'] and first['verified'], first
-    assert first['image_id'] == sidecar['image_id']
+    assert first['image_id'] == image_id_on(runner, sidecar)
     # The runner holds busybox, the image the environment container was created from: only the top layer goes.
     assert first['thin'] and (first['layers_sent'], first['layers_skipped']) == (1, len(sidecar['layers']) - 1), first
     assert first['bytes_read'] == top_layer(sidecar)['size'] < first['bytes_sent'] < os.path.getsize(path) // 2
     assert first['previous_image_id'] is None
     base = base_of(runner, unique_env)
-    assert base['Id'] == sidecar['image_id']
+    assert base['Id'] == image_id_on(runner, sidecar)
     assert sorted(base['RepoTags']) == sorted(['kohakuriver/%s:base' % unique_env,
                                                'kohakuriver/%s:%d' % (unique_env, sidecar['timestamp'])])
 
@@ -59,7 +59,7 @@ def test_first_sync_loads_and_tags_then_the_second_is_unchanged_without_reading_
     second = run_module('image_sync', sync_args)
     assert not second.get('failed') and not second['changed'] and second['action'] == 'none', second
     assert second['bytes_read'] == second['bytes_sent'] == 0 and not second['loaded'] and second['verified']
-    assert second['image_id'] == sidecar['image_id'] and not second['thin']
+    assert second['image_id'] == image_id_on(runner, sidecar) and not second['thin']
 
 
 def test_a_runner_lacking_every_layer_loads_the_whole_tarball(runner, factory, sync_args, unique_env):
@@ -67,7 +67,7 @@ def test_a_runner_lacking_every_layer_loads_the_whole_tarball(runner, factory, s
     path = factory.make(unique_env)
     result = run_module('image_sync', sync_args)
     assert result['loaded'] and result['verified'] and not result['thin'], result
-    assert result['image_id'] == read_sidecar(path)['image_id'] == base_of(runner, unique_env)['Id']
+    assert result['image_id'] == image_id_on(runner, read_sidecar(path)) == base_of(runner, unique_env)['Id']
     assert result['bytes_read'] == os.path.getsize(path)
     assert os.path.getsize(path) - 2048 < result['bytes_sent'] < os.path.getsize(path) + 2048  # the tags stripped
     assert (result['layers_sent'], result['layers_skipped']) == (len(read_sidecar(path)['layers']), 0)
@@ -100,7 +100,7 @@ def test_an_update_sends_only_the_new_layer_and_gives_the_image_a_full_load_give
     sidecar = read_sidecar(new)
     assert sidecar['archive_format'] == ('oci' if maker == 'runner2-oci' else 'docker-legacy')
     restore = hide(new, tmp_path)
-    assert run_module('image_sync', sync_args)['image_id'] == read_sidecar(old)['image_id']
+    assert run_module('image_sync', sync_args)['image_id'] == image_id_on(runner, read_sidecar(old))
     restore()
 
     result = run_module('image_sync', sync_args)
@@ -110,7 +110,7 @@ def test_an_update_sends_only_the_new_layer_and_gives_the_image_a_full_load_give
     assert result['bytes_sent'] < top_layer(sidecar)['size'] + 64 * 1024 < os.path.getsize(new) // 100
     # The image ID is the config's digest: the same as the Host's image, which a full load reproduces.
     base = base_of(runner, unique_env)
-    assert result['image_id'] == base['Id'] == sidecar['image_id']
+    assert result['image_id'] == base['Id'] == image_id_on(runner, sidecar)
     assert base['RootFS']['Layers'] == sidecar['layers']
     assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(new))
     assert not run_module('image_sync', sync_args)['changed']
@@ -127,8 +127,8 @@ def test_a_changed_byte_in_a_layer_the_thin_archive_sends_fails_and_base_stays(
     result = run_module('image_sync', sync_args)
     assert result.get('failed'), result
     assert bad in result['msg'] and 'sha256 of member %s does not match' % layer['name'] in result['msg'], result['msg']
-    assert base_of(runner, unique_env)['Id'] == read_sidecar(good)['image_id']
-    assert not has_image(runner, sidecar['image_id'])
+    assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(good))
+    assert not has_image(runner, image_id_on(runner, sidecar))
     assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(good))
 
 
@@ -148,7 +148,7 @@ def test_a_refused_thin_archive_falls_back_to_the_whole_tarball(runner, factory,
     assert result['bytes_read'] == os.path.getsize(path)
     assert any(warning.startswith('The daemon refused %s' % path) and 'instead of the 1 of %d layers' % len(sidecar['layers'])
                in warning for warning in result['warnings']), result
-    assert result['image_id'] == base_of(runner, unique_env)['Id'] == sidecar['image_id']
+    assert result['image_id'] == base_of(runner, unique_env)['Id'] == image_id_on(runner, sidecar)
 
 
 def test_a_newer_tarball_reloads_and_the_previous_image_stays(runner, factory, sync_args, unique_env):
@@ -157,9 +157,9 @@ def test_a_newer_tarball_reloads_and_the_previous_image_stays(runner, factory, s
     new = factory.make(unique_env)
     result = run_module('image_sync', sync_args)
     assert result['changed'] and result['loaded'] and result['timestamp'] == read_sidecar(new)['timestamp'], result
-    assert result['previous_image_id'] == read_sidecar(old)['image_id']
-    assert base_of(runner, unique_env)['Id'] == read_sidecar(new)['image_id']
-    assert has_image(runner, read_sidecar(old)['image_id'])
+    assert result['previous_image_id'] == image_id_on(runner, read_sidecar(old))
+    assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(new))
+    assert has_image(runner, image_id_on(runner, read_sidecar(old)))
     assert not run_module('image_sync', sync_args)['changed']
 
 
@@ -172,7 +172,7 @@ def test_the_tarballs_image_already_on_the_runner_is_only_tagged(runner, factory
     os.unlink(new + '.json')
     result = run_module('image_sync', sync_args)
     assert result['changed'] and result['action'] == 'tag' and not result['loaded'] and result['bytes_read'] == 0, result
-    assert base_of(runner, unique_env)['Id'] == read_sidecar(old)['image_id']
+    assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(old))
     assert not run_module('image_sync', sync_args)['changed']
 
 
@@ -180,7 +180,7 @@ def test_prune_removes_superseded_images_but_not_one_a_container_uses(runner, fa
     first, second, third = [], [], []
     first.append(factory.make(unique_env))
     run_module('image_sync', sync_args)
-    in_use = read_sidecar(first[0])['image_id']
+    in_use = image_id_on(runner, read_sidecar(first[0]))
     runner['client'].api.create_container(in_use, command=['true'], name='%s-user' % unique_env,
                                           labels={'io.kohakuriver.docker.env': unique_env})
     second.append(factory.make(unique_env))
@@ -188,22 +188,22 @@ def test_prune_removes_superseded_images_but_not_one_a_container_uses(runner, fa
     third.append(factory.make(unique_env))
     result = run_module('image_sync', dict(sync_args, prune=True))
     assert result['changed'] and result['loaded'], result
-    superseded = read_sidecar(second[0])['image_id']
+    superseded = image_id_on(runner, read_sidecar(second[0]))
     assert [entry['id'] for entry in result['pruned']] == [superseded]
     assert not has_image(runner, superseded)
     assert has_image(runner, in_use)
-    assert base_of(runner, unique_env)['Id'] == read_sidecar(third[0])['image_id']
+    assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(third[0]))
 
 
 def test_prune_keeps_vps_session_snapshots(runner, factory, sync_args, unique_env):
     first = factory.make(unique_env)
     run_module('image_sync', sync_args)
     snapshot = 'kohakuriver/%s:vps-alice-1700000000' % unique_env
-    runner['client'].api.tag(read_sidecar(first)['image_id'], 'kohakuriver/%s' % unique_env, 'vps-alice-1700000000')
+    runner['client'].api.tag(image_id_on(runner, read_sidecar(first)), 'kohakuriver/%s' % unique_env, 'vps-alice-1700000000')
     factory.make(unique_env)
     result = run_module('image_sync', dict(sync_args, prune=True))
     assert result['loaded'] and result['pruned'] == [], result
-    assert runner['client'].api.inspect_image(snapshot)['Id'] == read_sidecar(first)['image_id']
+    assert runner['client'].api.inspect_image(snapshot)['Id'] == image_id_on(runner, read_sidecar(first))
 
 
 def test_eight_concurrent_syncs_load_once_and_all_succeed(runner, factory, sync_args, unique_env):
@@ -239,8 +239,8 @@ def test_a_bad_tarball_fails_naming_file_and_cause_and_the_previous_base_keeps_r
     result = run_module('image_sync', sync_args)
     assert result.get('failed'), result
     assert bad in result['msg'] and cause in result['msg'], result['msg']
-    assert base_of(runner, unique_env)['Id'] == read_sidecar(good)['image_id']
-    assert not has_image(runner, sidecar['image_id'])
+    assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(good))
+    assert not has_image(runner, image_id_on(runner, sidecar))
     assert not runner['client'].images.list(filters={'dangling': True, 'label': 'io.kohakuriver.docker.timestamp=%d'
                                                      % sidecar['timestamp']})
     assert run_in_base(runner, unique_env, shared_dir).startswith(version_of(good))
@@ -270,7 +270,7 @@ def test_an_oci_layout_tarball_from_docker_26_loads(runner, testbed, shared_dir,
     sidecar = read_sidecar(path)
     assert sidecar['archive_format'] == 'oci'
     result = run_module('image_sync', sync_args)
-    assert result['loaded'] and result['verified'] and result['image_id'] == sidecar['image_id'], result
+    assert result['loaded'] and result['verified'] and result['image_id'] == image_id_on(runner, sidecar), result
     assert not run_module('image_sync', sync_args)['changed']
 
 
@@ -315,8 +315,8 @@ def test_check_mode_reports_the_load_and_loads_nothing(runner, factory, sync_arg
     path = factory.make(unique_env)
     checked = run_module('image_sync', sync_args, check=True)
     assert checked['changed'] and checked['action'] == 'load' and not checked['loaded'], checked
-    assert checked['image_id'] == read_sidecar(path)['image_id']
-    assert base_of(runner, unique_env) is None and not has_image(runner, checked['image_id'])
+    assert checked['image_id'] == read_sidecar(path)['image_id']  # the config digest, on either image store
+    assert base_of(runner, unique_env) is None and not has_image(runner, image_id_on(runner, read_sidecar(path)))
     assert not os.path.exists(sync_args['state_dir'])
     run_module('image_sync', sync_args)
     assert not run_module('image_sync', sync_args, check=True)['changed']
@@ -356,7 +356,7 @@ def test_sync_and_task_over_ssh(testbed, shared_dir, tmp_path, unique_env):
         args = dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'),
                     docker_host=testbed['ssh']['docker_host'], state_dir=str(tmp_path / 'state'))
         synced = run_module('image_sync', args, env=ssh)
-        assert synced.get('loaded') and synced['verified'] and synced['image_id'] == read_sidecar(path)['image_id'], synced
+        assert synced.get('loaded') and synced['verified'] and synced['image_id'] == image_id_on(runner, read_sidecar(path)), synced
         ran = run_module('task', dict(env=unique_env, shared_dir=str(shared_dir), state_dir=args['state_dir'],
                                       docker_host=args['docker_host'], command='cat /kr-version; echo err >&2; exit 4'),
                          env=ssh)

@@ -14,7 +14,7 @@ import pytest
 
 from support.ansible_runs import run_module, start_module
 from dockerd_support import throwaway_dockerd
-from runner_helpers import base_of, factory, runner, sync_args  # noqa: F401 pylint: disable=unused-import
+from runner_helpers import base_of, factory, image_id_on, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, read_sidecar, write_sidecar
 from tarball_support import environments  # noqa: F401 pylint: disable=unused-import
 
@@ -44,13 +44,13 @@ def test_a_sidecar_naming_an_image_already_on_the_runner_is_refused_and_base_sta
     assert run_module('image_sync', sync_args)['loaded']
     new = factory.make(unique_env)
     lie = runner['client'].api.inspect_image(BUSYBOX_ON_RUNNERS) if claimed == 'busybox' \
-        else runner['client'].api.inspect_image(read_sidecar(old)['image_id'])
+        else runner['client'].api.inspect_image(image_id_on(runner, read_sidecar(old)))
     write_sidecar(new, dict(read_sidecar(new), image_id=lie['Id'], layers=lie['RootFS']['Layers']))
     for check in (True, False):
         result = run_module('image_sync', sync_args, check=check)
         assert 'its config' in refused_for_disagreeing(result, new) and lie['Id'] in result['msg']
         assert 'kohakuriver/%s:base stays as it was' % unique_env in result['msg']
-        assert base_of(runner, unique_env)['Id'] == read_sidecar(old)['image_id']
+        assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(old))
         assert 'kohakuriver/%s:%d' % (unique_env, read_sidecar(new)['timestamp']) not in base_of(runner, unique_env)['RepoTags']
     os.unlink(new + '.json')  # without the lying sidecar the tarball is KohakuRiver's kind: loaded, unverified
     honest = run_module('image_sync', sync_args)
@@ -68,7 +68,7 @@ def test_an_up_to_date_runner_is_not_told_so_when_the_tarball_is_no_longer_the_s
         result = run_module('image_sync', sync_args)
         msg = refused_for_disagreeing(result, synced)
         assert 'sidecar says' in msg or 'differs from its sidecar entry' in msg, msg
-        assert base_of(runner, unique_env)['Id'] == read_sidecar(synced)['image_id']
+        assert base_of(runner, unique_env)['Id'] == image_id_on(runner, read_sidecar(synced))
     finally:
         for path in (replacement, replacement + '.json'):
             os.unlink(path)

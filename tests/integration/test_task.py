@@ -10,14 +10,14 @@ import docker
 import pytest
 
 from support.ansible_runs import run_module
-from runner_helpers import remove_env_from, runner_node
+from runner_helpers import image_id_on, remove_env_from, runner_node
 from tarball_factory import TarballFactory, read_sidecar
 from task_support import on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.integration
 
 
-def test_output_lands_in_the_shared_logs_and_rc_zero_passes(on_runner, task_env):
+def test_output_lands_in_the_shared_logs_and_rc_zero_passes(on_runner, task_env, testbed):
     result = run_module('task', dict(on_runner, command='echo "to out"; echo "to err" >&2; cat /kr-version; pwd'))
     assert not result.get('failed') and result['changed'] and result['rc'] == 0, result
     log_dir = os.path.join(str(task_env['shared_dir']), 'logs', result['task_id'])
@@ -27,7 +27,8 @@ def test_output_lands_in_the_shared_logs_and_rc_zero_passes(on_runner, task_env)
     assert result['stdout'].splitlines()[1].startswith(os.path.basename(task_env['tarball'])[:-4])
     assert result['stdout'].splitlines()[2] == '/shared'
     assert read(os.path.join(log_dir, 'stderr.log')) == 'to err\n' == result['stderr']
-    assert result['image_id'] == read_sidecar(task_env['tarball'])['image_id']
+    node = [node for node in testbed['runners'] if node['docker_host'] == on_runner['docker_host']][0]
+    assert result['image_id'] == image_id_on(node, read_sidecar(task_env['tarball']))
     assert result['argv'] == ['sh', '-c', 'echo "to out"; echo "to err" >&2; cat /kr-version; pwd']
     assert not result['timed_out'] and not result['oom_killed'] and result['duration'] >= 0
     assert result['start'] <= result['end']

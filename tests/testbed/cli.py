@@ -14,6 +14,7 @@ def env_lines(state, config):
     values = [("KR_TESTBED_DIR", config.state_dir), ("KR_TESTBED_STATE", config.state_file),
               ("KR_HOST_DOCKER_HOST", state["host"]["docker_host"])]
     values += [("KR_%s_DOCKER_HOST" % runner["name"].upper(), runner["docker_host"]) for runner in state["runners"]]
+    values += [("KR_%s_IMAGE_STORE" % runner["name"].upper(), runner.get("image_store", "")) for runner in state["runners"]]
     values += [("KR_RUNNER_DOCKER_HOSTS", ",".join(runner["docker_host"] for runner in state["runners"])),
                ("KR_REGISTRY", state["registry"])]
     values += [("KR_IMAGE_%s" % key.upper(), name) for key, name in sorted(state["images"].items())]

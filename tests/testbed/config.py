@@ -32,7 +32,7 @@ class Config:
         self.registry = env.get("KR_TESTBED_REGISTRY", "127.0.0.1:5000")
         self.ssh_port = int(env.get("KR_TESTBED_SSH_PORT", "2222"))
         self.mirror = env.get("KR_TESTBED_MIRROR")
-        self.runners = int(env.get("KR_TESTBED_RUNNERS", "2"))
+        self.runners = int(env.get("KR_TESTBED_RUNNERS", "3"))
         self.prefix = env.get("KR_TESTBED_PREFIX", "kr-")
 
     def path(self, *parts):
@@ -46,6 +46,11 @@ class Config:
         return self.path("state.json")
 
 
+# What runner N runs, in turn: Docker 20.10, Docker 26, Docker 26 with the containerd image store (`docker info`:
+# driver-type io.containerd.snapshotter.v1); the classic store ("graphdriver") keeps images in overlay2.
+RUNNER_KINDS = (("20.10", "graphdriver"), ("26", "graphdriver"), ("26", "containerd"))
+
+
 class Node:
     """A runner: a containerd and a dockerd in network namespace <prefix><name>, containers in cgroup /<prefix><name>."""
 
@@ -54,7 +59,7 @@ class Node:
         self.name = "runner%d" % index
         self.netns = config.prefix + self.name
         self.dir = config.path(self.name)
-        self.generation = "26" if index % 2 == 0 else "20.10"
+        self.generation, self.image_store = RUNNER_KINDS[(index - 1) % len(RUNNER_KINDS)]
 
     @property
     def socket(self):

@@ -3,6 +3,7 @@
 import concurrent.futures
 import contextlib
 import glob
+import json
 import os
 import shutil
 import tempfile
@@ -28,8 +29,8 @@ def ensure_host(bed):
     if not engine.ping():
         _start_host(bed, engine)
     version = engine.version()
-    bed.state["host"] = {"name": "host", "docker_host": engine.docker_host,
-                         "engine_version": version["Version"], "api_version": version["ApiVersion"]}
+    bed.state["host"] = {"name": "host", "docker_host": engine.docker_host, "engine_version": version["Version"],
+                         "api_version": version["ApiVersion"], "image_store": engine.image_store()}
     return engine
 
 
@@ -130,26 +131,34 @@ def engine_env(config, node):
     return {"PATH": path, "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
 
 
-def ensure_runner(bed, node, ids):
+def ensure_runner(bed, node):
     config = bed.config
     engine = Engine(node.name, node.socket)
     fresh = not _runner_alive(bed, node, engine)
     if fresh:
         _start_runner(bed, node, engine)
     started = time.monotonic()
-    load_images(config, engine, ids)
+    load_images(config, engine, node.image_store)
     if time.monotonic() - started > 1:
         log("%s: images loaded in %.1f s" % (node.name, time.monotonic() - started))
     if fresh:
         engine.run_true(IMAGES[0].full(config.registry))
     version = engine.version()
     return {"name": node.name, "docker_host": engine.docker_host, "engine_version": version["Version"],
-            "api_version": version["ApiVersion"], "netns": node.netns}
+            "api_version": version["ApiVersion"], "netns": node.netns, "image_store": engine.image_store()}
 
 
 def _runner_alive(bed, node, engine):
     entries = [bed.entry(kind, node.name) for kind in ("containerd", "dockerd")]
-    return all(entry and process_alive(entry) for entry in entries) and engine.ping()
+    return all(entry and process_alive(entry) for entry in entries) and engine.ping() and _runs_as_asked(node, engine)
+
+
+def _runs_as_asked(node, engine):
+    """An engine of another kind (an older bed where runner N ran another Docker or store) is restarted as asked."""
+    try:
+        return engine.version()["Version"].startswith(node.generation + ".") and engine.image_store() == node.image_store
+    except (TestbedError, KeyError, ValueError):
+        return False
 
 
 def _start_runner(bed, node, engine):
@@ -206,7 +215,8 @@ def _containerd_config(directory, address):
 
 def _start_dockerd(bed, node, env, engine):
     daemon_json = os.path.join(node.dir, "daemon.json")
-    write_file(daemon_json, "{}\n")
+    features = {"features": {"containerd-snapshotter": True}} if node.image_store == "containerd" else {}
+    write_file(daemon_json, json.dumps(features) + "\n")
     argv = ["nsenter", "--net=" + node.netns_path, binary_path("dockerd", env),
             "--config-file", daemon_json,
             "--data-root", os.path.join(node.dir, "data"),
@@ -233,7 +243,7 @@ def runner_count(requested, state):
     return max(requested, len(state.get("runners") or []))
 
 
-def ensure_runners(bed, nodes, ids):
+def ensure_runners(bed, nodes):
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        runners = list(pool.map(lambda node: ensure_runner(bed, node, ids), nodes))
+        runners = list(pool.map(lambda node: ensure_runner(bed, node), nodes))
     bed.state["runners"] = runners

@@ -74,6 +74,11 @@ class Engine:
     def version(self):
         return json.loads(self.call("GET", "/version")[1])
 
+    def image_store(self):
+        """"containerd" when the daemon keeps images in containerd (snapshotter), else "graphdriver"."""
+        status = json.loads(self.call("GET", "/info")[1]).get("DriverStatus") or []
+        return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in status else "graphdriver"
+
     def has_image(self, name):
         return self.image_id(name) is not None
 

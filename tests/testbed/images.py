@@ -153,6 +153,24 @@ def archive_image_id(path):
     return "sha256:" + os.path.basename(manifest[0]["Config"]).split(".")[0]
 
 
+def engine_image_id(path, image_store):
+    """The ID a daemon gives the image of a docker-legacy archive: its config digest, or on the containerd image store
+    the digest of the manifest containerd writes on import (plugins/module_utils/image_identity.py explains it)."""
+    config_id = archive_image_id(path)
+    if image_store != "containerd":
+        return config_id
+    with tarfile.open(path) as tar:
+        entry = json.load(tar.extractfile("manifest.json"))[0]
+        config = tar.getmember(entry["Config"])
+        diff_ids = json.load(tar.extractfile(config))["rootfs"]["diff_ids"]
+        sizes = [tar.getmember(name).size for name in entry["Layers"]]
+    layer_type = "application/vnd.docker.image.rootfs.diff.tar"
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_id, "size": config.size},
+                "layers": [{"mediaType": layer_type, "digest": diff_id, "size": size} for diff_id, size in zip(diff_ids, sizes)]}
+    return "sha256:" + hashlib.sha256(json.dumps(manifest, separators=(",", ":")).encode()).hexdigest()
+
+
 @contextlib.contextmanager
 def host_tags(host, names):
     """Remove afterwards those of names the Host engine did not have before."""
@@ -199,9 +217,9 @@ def _build_archive(config, host, spec):
     record_checksum(spec.archive(config))
 
 
-def load_images(config, engine, ids):
+def load_images(config, engine, image_store):
     for spec in IMAGES:
         full = spec.full(config.registry)
-        if engine.image_id(full) != ids[spec.key]:
+        if engine.image_id(full) != engine_image_id(spec.archive(config), image_store):
             engine.load(spec.archive(config))
             engine.tag(spec.short, full)

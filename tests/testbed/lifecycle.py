@@ -10,7 +10,7 @@ from .config import Config, HOST_SOCKET, MAX_STATE_DIR_LEN, NETNS_DIR, Node, Tes
 from .daemons import ensure_docker26, ensure_host, ensure_runners, runner_count
 from .engine import Engine, registry_image_id, socket_answers, ssh_banner
 from .fresh import drop_unverified_cache, remove_project_objects
-from .images import IMAGES, archive_image_id, ensure_archives
+from .images import IMAGES, archive_image_id, engine_image_id, ensure_archives
 from .processes import process_alive, remove_cgroup, remove_tree, run, stop_process, sweep_processes, unmount_under
 from .registry import ensure_registry, ensure_registry_images
 from .ssh import ensure_ssh
@@ -55,7 +55,7 @@ def ensure_up(runners=None, fresh=False):
         fresh_registry = ensure_registry(bed, ids)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             pushing = pool.submit(ensure_registry_images, bed, host, ids, fresh_registry)
-            ensure_runners(bed, nodes, ids)
+            ensure_runners(bed, nodes)
             pushing.result()
         ensure_ssh(bed)
         bed.save()
@@ -97,8 +97,11 @@ def _check_runner(bed, runner, config, ids):
     name = runner["name"]
     engine = Engine(name, runner["docker_host"][len("unix://"):])
     alive = all(bed.entry(kind, name) and process_alive(bed.entry(kind, name)) for kind in ("containerd", "dockerd"))
-    ok = alive and engine.ping() and all(engine.image_id(spec.full(config.registry)) == ids.get(spec.key, "") for spec in IMAGES)
-    return name, ok, "%s Docker %s (API %s) netns %s" % (runner["docker_host"], runner["engine_version"], runner["api_version"], runner["netns"])
+    store = runner.get("image_store")
+    ok = alive and engine.ping() and bool(ids) and all(engine.image_id(spec.full(config.registry)) == engine_image_id(spec.archive(config), store)
+                                                       for spec in IMAGES)
+    return name, ok, "%s Docker %s (API %s) netns %s, image store %s" % (
+        runner["docker_host"], runner["engine_version"], runner["api_version"], runner["netns"], store)
 
 
 def _check_ssh(bed, ssh, config):
@@ -111,6 +114,8 @@ def healthy(state=None):
     state = state if state is not None else load_state()
     if not state or not state.get("host") or not state.get("runners") or not state.get("ssh"):
         return False
+    if any("image_store" not in node for node in [state["host"]] + state["runners"]):
+        return False  # recorded by an older test bed: `up` fills it in without restarting anything
     try:
         return all(result[1] for result in check(state))
     except TestbedError:

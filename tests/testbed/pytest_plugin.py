@@ -54,7 +54,8 @@ def testbed_fixture():
 
 @pytest.fixture(scope="session")
 def docker_hosts(testbed):
-    """Every engine of the test bed, Host first: dicts with name, docker_host, engine_version, api_version."""
+    """Every engine of the test bed, Host first: dicts with name, docker_host, engine_version, api_version, image_store
+    (graphdriver or containerd)."""
     return [dict(node) for node in [testbed["host"]] + testbed["runners"]]
 
 

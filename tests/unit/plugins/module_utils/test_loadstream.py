@@ -13,7 +13,10 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import BackgroundDigest, FullStream, ThinStream, _withhold_last_byte
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import (
+    BackgroundDigest, FullStream, OciThinStream, ThinStream, _withhold_last_byte,
+)
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import FORMAT, Sidecar
 
 # Three layers of sizes that are not block aligned and span several chunks at chunk_size=1024.
@@ -436,3 +439,32 @@ def test_an_abandoned_background_digest_ends_its_thread():
     digest.close()
     digest.close()
     assert not any(thread.name == 'load-digest' for thread in threading.enumerate())
+
+
+def test_oci_thin_stream_of_a_legacy_archive_is_an_oci_layout_with_the_manifest_a_whole_load_gives(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    archive = open_archive(path, make_sidecar(path))
+    stream = OciThinStream(archive, 2, chunk_size=1024)
+    result = read_back(streamed(stream))
+    index = json.loads(result.pop('index.json'))
+    manifest_id = index['manifests'][0]['digest']
+    manifest = result.pop('blobs/sha256/' + manifest_id[len('sha256:'):])
+    assert manifest_id == archive_image_ids(archive)[1] == 'sha256:' + hashlib.sha256(manifest).hexdigest()
+    assert [layer['digest'] for layer in json.loads(manifest)['layers']] == ['sha256:' + h for h in HEXES]
+    assert json.loads(result.pop('oci-layout')) == {'imageLayoutVersion': '1.0.0'}
+    assert result == {'blobs/sha256/' + HEXES[2]: LAYERS[2], 'blobs/sha256/' + CONFIG_HEX: CONFIG}
+    assert stream.thin and stream.verified and (stream.layers_sent, stream.layers_skipped) == (1, 2)
+
+
+def test_oci_thin_stream_of_an_oci_archive_keeps_its_blobs_but_the_held_layers_and_names_no_image(tmp_path):
+    manifest_blob = json.dumps({'config': {'digest': IMAGE_ID}}).encode()
+    manifest_hex = hashlib.sha256(manifest_blob).hexdigest()
+    members = oci_members()
+    members.insert(2, ('blobs/sha256/' + manifest_hex, manifest_blob, tarfile.REGTYPE))
+    path = write_archive(tmp_path / 'env-1.tar', members)
+    archive = open_archive(path, make_sidecar(path))
+    result = read_back(streamed(OciThinStream(archive, 1)))
+    index = json.loads(result.pop('index.json'))
+    assert all('io.containerd.image.name' not in entry.get('annotations', {}) for entry in index['manifests'])
+    assert set(result) == {'blobs/sha256/' + h for h in HEXES[1:] + [CONFIG_HEX, manifest_hex]} | {'oci-layout'}
+    assert 'sha256:' + manifest_hex in archive_image_ids(archive)

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import (
-    LOAD, TAG, SyncRequest, carries_timestamp, image_timestamp, is_current, refresh_action,
+    LOAD, TAG, SyncRequest, carries_timestamp, find_candidate, image_timestamp, is_current, refresh_action,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import loaded_image_id
 
@@ -46,6 +46,8 @@ def test_the_timestamp_is_carried_by_label_or_by_a_tag_on_the_same_image():
     (image(label='4'), ID_A, False),  # the image is the right one but not labelled: tag it
     (image(label='6'), None, False),  # a local image newer than the newest tarball still follows the folder
     (image(tags=('kohakuriver/env:base', 'kohakuriver/env:5')), None, True),  # KohakuRiver tarball loaded earlier
+    (image(ID_B, label='5'), (ID_A, ID_B), True),  # the containerd store names it by its manifest digest
+    (image(label='5'), (ID_B,), False),
 ])
 def test_is_current(base, expected_id, current):
     assert is_current(base, 'env', 5, expected_id) is current
@@ -57,6 +59,28 @@ def test_refresh_tags_an_image_already_present_and_loads_otherwise():
     assert refresh_action(image(ID_A)) == TAG
     assert refresh_action(image(ID_A), ID_A) == TAG
     assert refresh_action(image(ID_B), ID_A) == LOAD
+    assert refresh_action(image(ID_B), (ID_A, ID_B)) == TAG
+
+
+class Inspecting(object):
+    """A daemon that holds the images given and records what was asked."""
+
+    def __init__(self, *held):
+        self.held = dict((found['Id'], found) for found in held)
+        self.asked = []
+
+    def inspect_image(self, reference):
+        self.asked.append(reference)
+        return self.held.get(reference)
+
+
+def test_the_candidate_is_asked_by_each_id_it_may_have_config_digest_first_else_by_tag():
+    on_containerd = Inspecting(image(ID_B))
+    assert find_candidate(on_containerd, 'env', 5, (ID_A, ID_B))['Id'] == ID_B and on_containerd.asked == [ID_A, ID_B]
+    classic = Inspecting(image(ID_A))
+    assert find_candidate(classic, 'env', 5, (ID_A, ID_B))['Id'] == ID_A and classic.asked == [ID_A]
+    untrusted = Inspecting()
+    assert find_candidate(untrusted, 'env', 5, ()) is None and untrusted.asked == ['kohakuriver/env:5']
 
 
 def test_loaded_image_id_from_the_load_messages():
