@@ -101,6 +101,11 @@ class CommitGuard(object):
         if self.sigterm is not None:
             self.sigterm.ending()
 
+    def settled(self):
+        """Wait until the start commit() began (or what replaced it) has ended; its outcome stays for wait_for_restart."""
+        if self.restart is not None:
+            self.restart.thread.join()
+
     def wait_for_restart(self):
         """Wait for the start commit() began: None once the container runs again (or none was begun), else why not."""
         restart, self.restart = self.restart, None

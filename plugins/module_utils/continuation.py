@@ -83,7 +83,11 @@ def continuation_config(attrs, image_id):
     host_config = copy.deepcopy(attrs.get('HostConfig') or {})
     host_config['Mounts'] = list(host_config.get('Mounts') or []) + _volumes_to_reattach(attrs, host_config)
     config['HostConfig'] = host_config
-    primary = host_config.get('NetworkMode')
+    primary = host_config.get('NetworkMode') or ''
+    if primary.startswith('container:'):
+        # Docker gives it the other container's hostname and refuses one of its own.
+        for key in ('Hostname', 'Domainname', 'MacAddress'):
+            config.pop(key, None)
     networks = user_networks(attrs)
     if primary in networks:
         config['NetworkingConfig'] = dict(EndpointsConfig={primary: networks[primary]})
@@ -142,15 +146,26 @@ class Continuation(object):
             self.client.api.remove_container(self.state['old_id'], v=False)
             _reach('removed')
         except BaseException as exc:
-            problem = roll_back(self.client, self.state)
+            problem = roll_back(self.client, self.state, start=False)
             self.new_id = None
             if problem is None:
+                # The old container is back under its name: what is left (starting it) is the restart marker's.
                 store.remove_quietly(self.marker)
+                problem = self._start_old()
             cause = exc.msg if isinstance(exc, Failure) else explain(exc)
-            raise Failure('could not continue %s from its commit: %s; it was put back as it was%s.'
+            raise Failure('could not continue %s from its commit: %s; it was put back as it was%s'
                           % (self.name, cause.rstrip('.'), '' if problem is None else ', but ' + problem))
         store.remove_quietly(self.marker)
         return self.new_id
+
+    def _start_old(self):
+        if not self.state['running']:
+            return None
+        try:
+            self.client.api.start(self.state['old_id'])
+        except _QUIET as exc:
+            return 'could not start it again: %s' % explain(exc).rstrip('.')
+        return None
 
     def _mark(self):
         store.write_json_atomically(self.marker, self.state, 0o644)
@@ -171,9 +186,9 @@ class Continuation(object):
             raise Failure('it exited right after it started, with exit code %s' % state.get('ExitCode'))
 
 
-def roll_back(client, state):
-    """Put the old container of a continuation (state: its marker) back under its name, as it ran; None when done,
-    else what could not be done."""
+def roll_back(client, state, start=True):
+    """Put the old container of a continuation (state: its marker) back under its name (and with start, running
+    when it ran); None when done, else what could not be done."""
     try:
         new_id = state.get('new_id') or _unrecorded_new(client, state)
         if new_id:
@@ -187,7 +202,7 @@ def roll_back(client, state):
             return 'the old container %s is gone' % state['old_id'][:12]
         if old['Name'].lstrip('/') != state['name']:
             client.api.rename(state['old_id'], state['name'])
-        if state.get('running') and not old['State'].get('Running'):
+        if start and state.get('running') and not old['State'].get('Running'):
             client.api.start(state['old_id'])
     except _QUIET as exc:
         return 'putting it back failed: %s' % explain(exc)

@@ -27,14 +27,14 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive_indexer import ArchiveIndexer, read_member_from
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.commit_guard import CommitGuard, recover_stopped
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import declared_image, foreign_container, is_managed
-from ansible_collections.kohakuriver.docker.plugins.module_utils.continuation import Continuation, marker_path, recover
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import foreign_container, is_managed
+from ansible_collections.kohakuriver.docker.plugins.module_utils.continuation import base_labels, marker_path
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.freshness import changes_digest, reasons_to_package, same_content
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import commit_config, runtime_config
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import remove_committed_images, remove_quietly
-from ansible_collections.kohakuriver.docker.plugins.module_utils.layer_plan import made_update, predicted_update
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import PACKAGE_PURPOSE, env_lock
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_chain import ChainSteps
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, container_name, image_reference, image_repository, tarball_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import SAVE_CHUNK_SIZE, stream_to_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
@@ -56,7 +56,7 @@ def _container_or_fail(client, env, docker_host):
         raise
 
 
-class Packaging(object):
+class Packaging(ChainSteps):
     """One packaging run of one environment; run() returns the module result."""
 
     def __init__(self, client, request, check_mode=False):
@@ -71,6 +71,7 @@ class Packaging(object):
         self.reference = image_reference(self.env)
         self.guard = None
         self.continuation = None
+        self.squashed_id = None
         self.sigterm = None
         # What is being done and for which file, for the message of a Docker or disk error (see _failure).
         self.step = 'reading %s' % container_name(self.env)
@@ -125,7 +126,9 @@ class Packaging(object):
 
     def _run(self):
         created = store.ensure_folder(self.folder, check_mode=self.check_mode)
-        container = self._container()
+        if self.check_mode or not os.path.exists(marker_path(self.folder, self.env)):
+            # (A killed continuation may have left the container renamed aside: the locked run puts it back first.)
+            container = self._container()
         if self.check_mode:
             return self._predict(container, created)
         with SigtermAsFailure('Interrupted by SIGTERM; nothing was published.') as self.sigterm:
@@ -151,20 +154,12 @@ class Packaging(object):
             after = ([tarball_name(self.env, timestamp)] + before)[:self.keep]
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
                                           env=self.env, timestamp=timestamp)
-            self.result['update'] = predicted_update(
-                self.request.layout, self.request.max_layers, self.image_layers, self._base_layers(container),
-                newest.sidecar.layers if newest and newest.sidecar else None,
-                self.client.api.inspect_container(container['Id'], size=True).get('SizeRw') or 0)
+            self.result['update'] = self._predicted_update(container, newest)
         else:
             after = before
             self.result['tarball'] = self._tarball_result(newest)
         self.result['diff']['after'] = dict(tarballs=after, update=self.result['update'])
         return self.result
-
-    def _base_layers(self, container):
-        """The layers of the image the container was declared with (its own image's when that is gone)."""
-        declared = inspect_or_none(self.client, declared_image(container)[1])
-        return ((declared or {}).get('RootFS') or {}).get('Layers') or self.image_layers
 
     def _changes_of(self, container):
         return lambda: self.client.api.diff(container['Id']) or []
@@ -178,10 +173,7 @@ class Packaging(object):
     def _restart_after_killed_run(self):
         """A run killed while the container was stopped left a marker: start the container it stopped (and first
         complete or roll back the continuation it had begun)."""
-        continued = recover(self.client, marker_path(self.folder, self.env))
-        if continued is not None:
-            self.result['reasons'].append(continued)
-            self.result['cleaned'].append(marker_path(self.folder, self.env))
+        self._recover_continuation()
         marker = store.restart_marker_path(self.folder, self.env)
         started = recover_stopped(self.client, marker)
         if started is None:
@@ -214,11 +206,7 @@ class Packaging(object):
         store.wait_until(timestamp, clock=clock.now)
         self.target = os.path.join(folder, tarball_name(env, timestamp))
         running = container['State'].get('Running') and not container['State'].get('Paused')
-        # A container committed paused keeps running, so it cannot continue from the commit (what it writes after
-        # the commit would be lost): its next commit holds the changes since its last continuation.
-        self.continuation = None
-        if self.request.layout == 'chain' and not (running and self.request.pause):
-            self.continuation = Continuation(self.client, container, marker_path(folder, env), on_step=self._set_step)
+        self._plan_continuation(container, running)
         image = None
         if not reasons:
             image = self._commit(container, base_config, timestamp, stop=False, trial=True)
@@ -232,8 +220,11 @@ class Packaging(object):
                 image = None
         with self.guard.awaiting_restart():
             if image is None:
-                then = self.continuation.run if self.continuation is not None else None
+                then, squash = self._after_commit(container)
                 image = self._commit(container, base_config, timestamp, stop=running and not self.request.pause, then=then)
+                if squash:
+                    self.guard.require_restarted()  # the squashed image is the one saved
+                    image = self.client.api.inspect_image(self.squashed_id)
             self.result['reasons'] = reasons + self.result['reasons']
             self._check_created(image, timestamp)
             if self.continuation is not None:
@@ -250,8 +241,7 @@ class Packaging(object):
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
                                       date=iso_seconds(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'])
-        self.result['update'] = made_update(self.request.layout, sidecar['layers'], newest.sidecar.layers if newest and newest.sidecar
-                                            else None, sidecar['members'], sidecar['layer_members'], False)
+        self.result['update'] = self._made_update(sidecar, newest)
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
         self.result['removed'] = store.remove_beyond(folder, env, self.keep)
         try:
@@ -267,6 +257,10 @@ class Packaging(object):
         it first and start it again right after (self.guard: the save does not wait for that start, the publish does).
         """
         conf = commit_config(container.get('Config'), base_config, self.env, timestamp)
+        if then is not None:
+            # The continuing container gets these labels (continuation.py); the image has them too, so that its
+            # config is what a commit of the continuing container gives (the next run finds nothing changed).
+            conf['Labels'].update(base_labels(container))
 
         def commit():
             with self._patient():
@@ -287,7 +281,7 @@ class Packaging(object):
     def _check_created(self, image, timestamp):
         created = parse_docker_time(image.get('Created'))
         if int(created) < timestamp:
-            remove_quietly(self.client, image['Id'])
+            self._drop(image['Id'])
             raise Failure('The image was created at %s, before its timestamp %d: the clock of %s went back; retry.'
                           % (image.get('Created'), timestamp, self.docker_host))
 
@@ -298,7 +292,7 @@ class Packaging(object):
         needed = image.get('Size') or 0
         free = store.free_bytes(self.folder)
         if free < needed:
-            remove_quietly(self.client, image['Id'])
+            self._drop(image['Id'])
             raise Failure('Tarball folder %s is full: %d MB free, the image needs about %d MB; free space or set '
                           'tarball_dir. Nothing was published.' % (self.folder, free // 1000000, needed // 1000000 + 1))
         self.step = 'tagging the image %s' % self.reference
@@ -317,7 +311,7 @@ class Packaging(object):
                 self.client.api.tag(previous_id, self.repository, BASE_TAG)
             else:
                 self.client.api.remove_image(self.reference)
-            remove_quietly(self.client, image_id)
+            self._drop(image_id)
         except _TRANSPORT_ERRORS:
             pass
 
@@ -397,10 +391,6 @@ class Packaging(object):
             created=iso_now(), image_created=image.get('Created'),
             runtime_config=runtime_config(image.get('Config'), self.env), container_changes=changes_digest(listed),
             described=described)
-
-    def _source_id(self, container):
-        """The container the tarball's image is the content of: the continuing one when there is one."""
-        return self.continuation.new_id if self.continuation is not None and self.continuation.new_id else container['Id']
 
     def _remove_superseded_images(self, current_id):
         """Remove this environment's images this module committed, other than current_id, that nothing uses."""

@@ -4,7 +4,6 @@ packaging continues keeps its files, config, mounts, volumes and running state."
 from __future__ import annotations
 
 import contextlib
-import os
 import tarfile
 
 import pytest
@@ -69,6 +68,11 @@ def test_each_version_adds_one_layer_of_its_changes_and_loads_whole_on_an_empty_
     assert attrs['Config']['Labels'][LABEL_BASE_IMAGE_ID] == inspect_image(maker, BUSYBOX)['Id']
     assert sidecars[2]['source']['container_id'] == attrs['Id']
     assert not package(unique_env, folder, maker, keep=3)['changed']
+    # The container's changes are those since the newest tarball, so check mode sees a rewritten file (flat does not).
+    environments.exec(maker, unique_env, 'echo three-b > /kr-three')
+    predicted = package(unique_env, folder, maker, check=True, diff=True, keep=3)
+    assert predicted['changed'] and predicted['update']['layers_sent'] == 1 and predicted['update']['new_layer_bytes'] > 0
+    assert predicted['diff']['after']['update'] == predicted['update']
 
     # KohakuRiver's runner view: plain docker load -i onto an empty daemon, then docker run --rm IMAGE sh -c.
     with throwaway_dockerd(unique_env) as daemon:
@@ -156,3 +160,32 @@ def test_flat_layout_makes_one_layer_over_the_base_and_keeps_the_container(docke
     assert len(sidecar['layers']) == base_layers + 1
     assert [n for n in layer_names(second['tarball']['path'], sidecar, -1) if n.startswith('kr-')] == ['kr-one', 'kr-two']
     assert inspect(host, unique_env)['Id'] == made and container_state(host, unique_env)['Running']
+
+
+def test_past_max_layers_the_environment_layers_are_squashed_into_one_over_the_shared_base(
+        docker_hosts, environments, unique_env, shared_dir):
+    host = engine(docker_hosts, 'host')['docker_host']
+    loader = engine(docker_hosts, 'runner2')['docker_host']
+    folder = shared_dir / 'kohakuriver-containers'
+    environments.make(host, unique_env)
+    base = inspect_image(host, BUSYBOX)['RootFS']['Layers']
+    made = []
+    for step, script in enumerate(['echo one > /kr-one; mkdir /kr-dir; echo a > /kr-dir/a; ln /kr-one /kr-link',
+                                   'echo two > /kr-two; rm -r /kr-dir; echo one-b > /kr-one',
+                                   'echo three > /kr-three; rm /bin/true', 'echo four > /kr-four']):
+        environments.exec(host, unique_env, script)
+        made.append(package(unique_env, folder, host, keep=4, max_layers=len(base) + 2))
+        assert made[-1]['changed'], step
+    layers = [check_tarball_against_sidecar(r['tarball']['path'])['layers'] for r in made]
+    assert [len(found) for found in layers] == [len(base) + 1, len(base) + 2, len(base) + 1, len(base) + 2]
+    assert all(found[:len(base)] == base for found in layers) and layers[3][:-1] == layers[2]
+    assert [r['update']['squash'] for r in made] == [False, False, True, False]
+    assert inspect(host, unique_env)['Image'] == made[3]['tarball']['image_id']
+    script = 'cat /kr-one /kr-link /kr-two /kr-three /kr-four; test ! -e /kr-dir && test ! -e /bin/true && echo gone'
+    expected = ['one-b', 'one', 'two', 'three', 'four', 'gone']
+    assert docker_cli(host, 'exec', container_name(unique_env), 'sh', '-c', script).split() == expected
+    environments.loaded_on(loader, unique_env)
+    docker_cli(loader, 'load', '-i', made[2]['tarball']['path'])
+    output = docker_cli(loader, 'run', '--rm', '--network', 'none', image_reference(unique_env), '/bin/sh', '-c',
+                        script.replace('/kr-four', ''))
+    assert output.split() == expected[:4] + ['gone']
