@@ -56,7 +56,7 @@ description:
     whiteouts) is written as one layer, and the image of the base image's layers plus that one is loaded back.
     The base layers stay shared, so runners keep them. That one update moves the whole environment layer, and
     the following ones are deltas again. The container stays stopped while this runs. Only the daemon's API is
-    used. The PyPI package docker-squash is not used: it is a separate tool with its own dependencies, and it
+    used. The PyPI package docker-squash is not used, since it is a separate tool with its own dependencies, and it
     unpacks the whole image into temporary folders twice. C(docker export) piped into C(docker import) would put
     the base image into the same single layer, shared with nothing.
   - With O(layout=flat) the container is started again as it was, so every tarball is its base image plus one
