@@ -29,7 +29,7 @@ SIDECAR_FORMAT = sidecar_format.FORMAT
 SIGNATURE_SUFFIX = SIDECAR_SUFFIX + sidecar_format.SIGNATURE_SUFFIX
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
-_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json(?:\\.sig)?)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json(?:\\.sig)?)?|\\.restart|\\.continue))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 

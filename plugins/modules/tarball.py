@@ -33,6 +33,36 @@ description:
     O(adopt=true), as M(kohakuriver.docker.container) does.
   - The container is stopped for the commit (or paused, with O(pause=true)) and started again right after it,
     also when the commit fails. A container that was not running is committed as it is and left so.
+  - With O(layout=chain) (the default) every tarball is the previous tarball's image plus one layer holding only
+    what changed since it, so a runner that holds the previous version loads only that layer
+    (M(kohakuriver.docker.image_sync) skips the layers it has). For that the container continues from its commit.
+    Instead of starting the old container again, the module renames it aside (C(<container>.chained-<id>)), creates
+    one of the same name from the committed image with the old one's whole config (environment, labels, hostname,
+    user, working folder, binds, mounts, limits, devices, restart policy, networks), every volume attached again by
+    name (anonymous ones too), and starts it when the old one ran. Only once it runs is the old one removed (its
+    volumes stay). Its files are the commit's, so nothing is lost. A failure at any of these steps puts the old
+    container back as it was. A run killed at any step leaves a marker C(.<name>.continue) in O(tarball_dir), and the
+    next run finishes the continuation (when the old container is already gone) or rolls it back.
+  - A continued container runs its commit, not the image it was declared with. The labels
+    C(io.kohakuriver.docker.base_image) and C(io.kohakuriver.docker.base_image_id) keep that image's reference and
+    ID, and M(kohakuriver.docker.container) compares its O(kohakuriver.docker.container#module:image) with them
+    (no drift, so no surprise recreation). Its C(container.image) result shows the declared reference.
+  - With O(pause=true) a running container is committed while it keeps running, so it cannot continue from the
+    commit (what it writes meanwhile would be lost). Its next tarball then carries everything it changed since it
+    last continued, in one layer over the same shared layers.
+  - A chain grows one layer per version, and overlay2 mounts at most about 125. When the next commit would pass
+    O(max_layers), the layers the environment added over its base image are squashed into one. The committed image
+    is saved into a hidden temporary file beside the tarballs, its newest version of every path (deletions kept as
+    whiteouts) is written as one layer, and the image of the base image's layers plus that one is loaded back.
+    The base layers stay shared, so runners keep them. That one update moves the whole environment layer, and
+    the following ones are deltas again. The container stays stopped while this runs. Only the daemon's API is
+    used. The PyPI package docker-squash is not used, since it is a separate tool with its own dependencies, and it
+    unpacks the whole image into temporary folders twice. C(docker export) piped into C(docker import) would put
+    the base image into the same single layer, shared with nothing.
+  - With O(layout=flat) the container is started again as it was, so every tarball is its base image plus one
+    layer of everything the container changed since it was created (the shape of 0.1 and KohakuRiver's own).
+    An environment that already continued keeps the layers it got.
+  - Both layouts make complete images that plain C(docker load -i) and KohakuRiver's runners load.
   - A SIGTERM at any moment ends the run with the container in the state it had before. A stop under way is
     waited for and the container started again. After a SIGKILL, or when the start fails, a marker file
     C(.<name>.restart) in O(tarball_dir) makes the next run start it.
@@ -77,12 +107,18 @@ attributes:
       - Check mode commits nothing. It predicts a new tarball when O(force=true), when there is no tarball of the
         environment or the newest has no sidecar, when the container is not the one the newest tarball was made
         from, when its config differs, or when the set of paths it added, changed or deleted differs.
-      - It cannot see a file whose contents changed when that path had already changed before the newest
-        tarball; the real run, which compares a trial commit, does.
+      - With O(layout=flat) it cannot see a file whose contents changed when that path had already changed before
+        the newest tarball; the real run, which compares a trial commit, does. With O(layout=chain) the container's
+        changes are those since the newest tarball, so check mode sees that file too.
+      - RV(update) says how many layers the new image would have, which layers a runner that holds the newest
+        tarball would be sent, and whether a squash would happen. The new layer does not exist yet, so its size
+        is an estimate. It is the container's C(SizeRw), the size of its writable layer, which holds what it changed
+        since the image it runs (its last commit with O(layout=chain)). A layer tar adds a header of 512 bytes
+        per file to that.
   diff_mode:
     support: full
     details:
-      - The environment's tarball file names before and after.
+      - The environment's tarball file names before and after, and after them the RV(update).
   idempotent:
     support: full
     details:
@@ -170,6 +206,24 @@ options:
       - A missing C(ssh-keygen), a key with a passphrase or one readable by others is an error before anything is
         committed.
     type: path
+  layout:
+    description:
+      - V(chain) makes each tarball the previous one's image plus one layer of what changed since, and continues the
+        container from its commit (see the description).
+      - V(flat) makes each tarball the base image plus one layer of everything the container changed since it was
+        created, and leaves the container as it is.
+    type: str
+    choices: [chain, flat]
+    default: chain
+    version_added: 0.2.0
+  max_layers:
+    description:
+      - With O(layout=chain), the most layers an image may have. When the next commit would have more, the layers
+        above the base image are squashed into one, so that one update is full-size.
+      - From 2 to 120. overlay2 mounts at most about 125 layers.
+    type: int
+    default: 60
+    version_added: 0.2.0
   tarball:
     description:
       - With O(state=absent), the file name of the one tarball to delete, for example
@@ -311,6 +365,38 @@ save:
     flush_seconds:
       description: Of RV(save.seconds), the time the final fsync of the tarball took.
       type: float
+update:
+  description:
+    - What the new tarball (in check mode, the one that would be made) sends to a runner that holds the newest
+      tarball before it. Null when no tarball is made, and with O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    layout:
+      description: The O(layout).
+      type: str
+    layers:
+      description: How many layers its image has.
+      type: int
+    layers_sent:
+      description: How many of them that runner does not have.
+      type: int
+    sent_layers:
+      description: Their diff IDs. In check mode the new layer is named C((the new layer)).
+      type: list
+      elements: str
+    bytes_sent:
+      description: The size of those layers in the tarball. Not returned in check mode.
+      type: int
+    new_layer_bytes:
+      description: In check mode, the estimated size of the new layer (the container's C(SizeRw)).
+      type: int
+    squash:
+      description: Whether the layers above the base image are (or would be) squashed into one (O(max_layers)).
+      type: bool
+    estimate:
+      description: In check mode, how the new layer's size was estimated.
+      type: str
 waited_for_lock:
   description: Seconds spent waiting for another packaging of the same environment.
   returned: when O(state=present) and not in check mode
@@ -319,7 +405,8 @@ waited_for_lock:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT, DEFAULT_TARBALL_DIR
-from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, PackagingRequest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_request import DEFAULT_MAX_LAYERS, PackagingRequest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
 ARGUMENT_SPEC = dict(
@@ -336,6 +423,8 @@ ARGUMENT_SPEC = dict(
     purge=dict(type='bool', default=False),
     tarball=dict(type='str'),
     signing_key=dict(type='path', no_log=False),
+    layout=dict(type='str', choices=['chain', 'flat'], default='chain'),
+    max_layers=dict(type='int', default=DEFAULT_MAX_LAYERS),
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from support.ansible_runs import run_module
 from tarball_support import (  # noqa: F401 pylint: disable=unused-import
-    LABEL_TIMESTAMP, LOADER, check_tarball_against_sidecar, container_state, created_second, docker_cli, engine,
+    BUSYBOX, LABEL_TIMESTAMP, LOADER, check_tarball_against_sidecar, container_state, created_second, docker_cli, engine,
     environments, image_reference, images_of, inspect_image, labels_of,
 )
 
@@ -98,11 +98,12 @@ def test_changes_make_a_new_tarball_that_supersedes_the_old_one(docker_hosts, en
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env)
     environments.exec(host, unique_env, 'echo one > /kr-marker')
-    first = ok(package(unique_env, folder, host))
+    # The flat layout: the container keeps every change since it was created (test_tarball_chain.py: layout chain).
+    first = ok(package(unique_env, folder, host, layout='flat'))
 
     environments.exec(host, unique_env, 'echo two > /kr-marker')
-    predicted = ok(package(unique_env, folder, host, check=True))
-    second = ok(package(unique_env, folder, host))
+    predicted = ok(package(unique_env, folder, host, check=True, layout='flat'))
+    second = ok(package(unique_env, folder, host, layout='flat'))
 
     # Check mode sees added and deleted paths only; a rewritten file that was already added is found by the real run.
     assert not predicted['changed']
@@ -114,7 +115,7 @@ def test_changes_make_a_new_tarball_that_supersedes_the_old_one(docker_hosts, en
     assert visible(folder) == [second['tarball']['file'], second['tarball']['file'] + '.json']
 
     environments.exec(host, unique_env, 'touch /kr-new-file')
-    predicted = ok(package(unique_env, folder, host, check=True, diff=True))
+    predicted = ok(package(unique_env, folder, host, check=True, diff=True, layout='flat'))
     assert predicted['changed'] and 'added or deleted' in predicted['reasons'][0]
     assert predicted['diff']['before']['tarballs'] == [second['tarball']['file']]
     assert predicted['diff']['after']['tarballs'] == [os.path.basename(predicted['tarball']['path'])]
@@ -191,7 +192,9 @@ def test_check_mode_makes_nothing(docker_hosts, environments, unique_env, tmp_pa
     result = ok(package(unique_env, folder, host, check=True, diff=True))
     assert result['changed'] and result['reasons'] == ['there is no tarball of %s yet' % unique_env]
     assert result['diff'] == {'before': {'tarballs': []},
-                              'after': {'tarballs': [os.path.basename(result['tarball']['path'])]}}
+                              'after': {'tarballs': [os.path.basename(result['tarball']['path'])], 'update': result['update']}}
+    # A runner without a tarball of it gets the base image's layers and the new one.
+    assert result['update']['layers'] == result['update']['layers_sent'] == len(inspect_image(host, BUSYBOX)['RootFS']['Layers']) + 1
     assert not folder.exists()
     assert images_of(host, unique_env) == []
     assert container_state(host, unique_env)['StartedAt'] == started
@@ -224,7 +227,8 @@ def test_purge_removes_tarballs_lock_and_committed_images_of_that_environment_on
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     environments.make(host, unique_env)
-    made = ok(package(unique_env, folder, host))['tarball']
+    # The flat layout leaves the container on its base image, so no container uses the committed one.
+    made = ok(package(unique_env, folder, host, layout='flat'))['tarball']
     committed = inspect_image(host, image_reference(unique_env))['Id']
     environments.make(host, unique_env + '-2')
     neighbour = ok(package(unique_env + '-2', folder, host))['tarball']

@@ -56,6 +56,11 @@ def wait_for_temporary(folder, at_least, process, timeout=300):
     pytest.fail('no temporary file of %d bytes after %d s' % (at_least, timeout))
 
 
+def inspect_container_image(host, env):
+    with contextlib.closing(docker.DockerClient(base_url=host, version='auto')) as api:
+        return api.api.inspect_container(container_name(env))['Image']
+
+
 def assert_intact(previous):
     """The previous tarball is still there and matches its sidecar byte for byte."""
     assert sha256_file(previous['path']) == previous['sha256']
@@ -100,7 +105,10 @@ def test_sigterm_while_saving_cleans_up_before_exiting(host, environments, uniqu
     result = result_of(process)
     assert result['failed'] and result['msg'] == 'Interrupted by SIGTERM; nothing was published.'
     assert visible(folder) == [] and temporaries(folder) == []
-    assert inspect_image(host, image_reference(unique_env)) is None
+    # The container continues from the commit (nothing it holds is lost), and Docker keeps the only tag of an image
+    # a running container uses: :base names that commit, or nothing.
+    tagged = inspect_image(host, image_reference(unique_env))
+    assert tagged is None or tagged['Id'] == inspect_container_image(host, unique_env)
     assert container_state(host, unique_env)['Running']
 
 
@@ -226,7 +234,8 @@ def test_the_daemon_stopping_while_saving_publishes_nothing(host, unique_env, sh
         assert result['failed']
         assert result['msg'].startswith('The Docker daemon at %s stopped sending %s for %s/%s-' % (
             own, image_reference(unique_env), folder, unique_env)), result['msg']
-        assert result['msg'].endswith('Nothing was published.')
+        # The container continuing from the commit (on a thread) may have met the dead daemon too: that is said after.
+        assert 'Nothing was published.' in result['msg']
         assert visible(folder) == [previous['file'], previous['file'] + '.json'] and temporaries(folder) == []
         assert_intact(previous)
 
