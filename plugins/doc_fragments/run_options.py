@@ -51,4 +51,10 @@ options:
         M(kohakuriver.docker.image_sync)).
     type: bool
     default: false
+  pin:
+    description:
+      - Sync this kept tarball instead of the newest (see M(kohakuriver.docker.image_sync)'s
+        O(kohakuriver.docker.image_sync#module:pin)), given by its file name (V(my-python-env-1700000000.tar)) or timestamp
+        (V(1700000000)).
+    type: str
 '''

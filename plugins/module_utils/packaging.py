@@ -77,6 +77,7 @@ class PackagingRequest(object):
         self.env = validate_env_name(params['name'])
         self.folder = store.tarball_folder(params['tarball_dir'])
         self.keep = params['keep']
+        self.protect = store.protected_timestamps(self.env, params.get('protect'))
         self.force = params['force']
         self.mode = parse_mode(params['mode'])
         self.pause = params['pause']
@@ -186,7 +187,7 @@ class Packaging(object):
         self.result.update(changed=bool(reasons), reasons=reasons, diff=dict(before=dict(tarballs=before)))
         if reasons:
             timestamp = store.choose_timestamp(DaemonClock(self.client).now(), newest.timestamp if newest else None)
-            after = ([tarball_name(self.env, timestamp)] + before)[:self.keep]
+            after = store.names_kept([tarball_name(self.env, timestamp)] + before, self.keep, self.request.protect)
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
                                           env=self.env, timestamp=timestamp)
         else:
@@ -265,7 +266,7 @@ class Packaging(object):
                                       date=iso_seconds(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'])
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
-        self.result['removed'] = store.remove_beyond(folder, env, self.keep)
+        self.result['removed'] = store.remove_beyond(folder, env, self.keep, self.request.protect)
         try:
             self.result['removed_images'] = self._remove_superseded_images(image['Id'])
         except _TRANSPORT_ERRORS as exc:

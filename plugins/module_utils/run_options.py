@@ -13,6 +13,7 @@ import re
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DockerException, parse_bytes
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import pin_timestamp
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_SHARED_DIR, DEFAULT_STATE_DIR, DEFAULT_STOP_TIMEOUT, TARBALL_FOLDER, image_reference, validate_env_name,
 )
@@ -30,6 +31,7 @@ RUN_ARGUMENT_SPEC = dict(
     gpus=dict(type='list', elements='str'),
     sync=dict(type='bool', default=True),
     allow_stale=dict(type='bool', default=False),
+    pin=dict(type='str'),
 )
 
 
@@ -127,6 +129,9 @@ class RunOptions(object):
         self.network = params.get('network') or None
         self.sync = params.get('sync', True)
         self.allow_stale = params.get('allow_stale', False)
+        self.pin = params.get('pin')
+        if self.pin is not None:
+            pin_timestamp(self.env, self.pin)
 
     @property
     def image(self):

@@ -249,7 +249,7 @@ class Session(object):
         run = self.request.run
         if run.sync:
             synced = sync_environment(Daemon.of(self.client), run.env, run.tarball_dir, run.state_dir, allow_stale=run.allow_stale,
-                                      check_mode=self.check_mode)
+                                      check_mode=self.check_mode, pin=run.pin)
             self.warnings.extend(synced.pop('warnings'))
             self.result['sync'] = synced
             if synced['changed']:
