@@ -29,19 +29,21 @@ def _failures_only(exc):
 
 
 class _Restart(object):
-    """Starting again, on a thread, a container stopped for its commit; wait() says whether it worked."""
+    """Starting again, on a thread, a container stopped for its commit (or what replaces that start: then(), which
+    raises when it fails); wait() says whether it worked."""
 
-    def __init__(self, client, container_id):
+    def __init__(self, client, container_id, then=None):
         self.problem = None
-        self.thread = threading.Thread(target=self._start, args=(client, container_id), name='restart')
+        self.thread = threading.Thread(target=self._start, args=(then or (lambda: client.api.start(container_id)),),
+                                       name='restart')
         self.thread.daemon = True
         self.thread.start()
 
-    def _start(self, client, container_id):
+    def _start(self, start):
         try:
-            client.api.start(container_id)
+            start()
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            self.problem = explain(exc)
+            self.problem = exc.msg if isinstance(exc, Failure) else explain(exc)
 
     def wait(self):
         """None once the container was started, else why it could not be."""
@@ -69,9 +71,11 @@ class CommitGuard(object):
         self.on_step = on_step or (lambda text: None)
         self.restart = None
 
-    def commit(self, commit, stop, trial=False):
+    def commit(self, commit, stop, trial=False, then=None):
         """What commit() (the daemon's commit of the container) returns; with stop, the container is stopped before
-        it and started again after it. trial: a commit only compared, never published (named so in messages)."""
+        it and started again after it. trial: a commit only compared, never published (named so in messages).
+        then(committed): run on the thread in place of that start (stop or not); it raises when it fails, having
+        left the container as it was (continuation.py)."""
         if stop:
             store.write_json_atomically(self.marker, dict(container_id=self.container_id), 0o644)
         try:
@@ -80,8 +84,8 @@ class CommitGuard(object):
                 self.client.api.stop(self.container_id, timeout=self.stop_timeout)
             self.on_step('committing %s%s' % (self.name, ' for a trial comparison' if trial else ''))
             committed = commit()
-            if stop:
-                self.restart = _Restart(self.client, self.container_id)
+            if stop or then is not None:
+                self.restart = _Restart(self.client, self.container_id, then and (lambda: then(committed)))
         except BaseException as exc:
             self.ending()
             failure = self.as_failure(exc)

@@ -15,7 +15,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.client import (
     APIError, Mount, NotFound, explain, inspect_container, parse_repository_tag,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import (
-    actual_options, describe, drift_warning, find_drift, foreign_container, is_managed, state_of,
+    actual_options, declared_image, declared_labels, describe, drift_warning, find_drift, foreign_container, is_managed,
+    state_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
@@ -79,6 +80,7 @@ _NO_SHELL_HINT = ' Environment containers need an image with a POSIX shell (sh).
 
 def create_container(client, request, image):
     create, host_config = request.create_arguments(image)
+    create['labels'].update(declared_labels(image, local_image_id(client, image)))
     if 'mounts' in host_config:
         host_config['mounts'] = _mounts(host_config['mounts'])
     try:
@@ -168,7 +170,7 @@ def ensure(client, request, check_mode=False):
         if drift:
             warnings.append(drift_warning(request.name, drift, request.recreate))
         if drift and request.recreate and not request.image:
-            image = attrs['Config']['Image']
+            image = declared_image(attrs)[0]
             pulled = ensure_image(client, image, request.pull, True, check_mode)[1]
     actions = (['pull'] if pulled else []) + plan(request, attrs, drift)
     if actions and not check_mode:

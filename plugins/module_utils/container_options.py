@@ -13,7 +13,8 @@ import math
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import parse_repository_tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    KEEP_ALIVE, LABEL_ENV, LABEL_MANAGED, container_name, env_of_container, validate_env_name,
+    KEEP_ALIVE, LABEL_BASE_IMAGE, LABEL_BASE_IMAGE_ID, LABEL_ENV, LABEL_MANAGED, container_name, env_of_container,
+    validate_env_name,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import memory_bytes
 from ansible_collections.kohakuriver.docker.plugins.module_utils.times import iso_time
@@ -147,6 +148,26 @@ def _mounts_of(host_config):
     return [found[target] for target in sorted(found)]
 
 
+def declared_labels(reference, image_id):
+    """The labels recording the image a new environment container is declared with (kept when it continues)."""
+    return {LABEL_BASE_IMAGE: reference, LABEL_BASE_IMAGE_ID: image_id} if reference and image_id else {}
+
+
+def declared_image(attrs):
+    """(reference, ID) of the image a container (inspected, or a list entry) was declared with.
+
+    A container that continues from its own commit (continuation.py) runs that commit; its labels name the image it
+    was declared with, and drift compares against that one. Without the labels: the image it runs.
+    """
+    inspected = 'Config' in attrs
+    labels = ((attrs.get('Config') or {}).get('Labels') if inspected else attrs.get('Labels')) or {}
+    reference = (attrs.get('Config') or {}).get('Image') if inspected else attrs.get('Image')
+    image_id = attrs.get('Image') if inspected else attrs.get('ImageID')
+    if labels.get(LABEL_BASE_IMAGE) and labels.get(LABEL_BASE_IMAGE_ID):
+        return labels[LABEL_BASE_IMAGE], labels[LABEL_BASE_IMAGE_ID]
+    return reference, image_id
+
+
 def state_of(attrs):
     """'absent', 'started' or 'stopped', in the words of the state option."""
     if not attrs:
@@ -159,7 +180,7 @@ def actual_options(attrs, request):
     if not attrs:
         return dict(state='absent')
     config, host = attrs.get('Config') or {}, attrs.get('HostConfig') or {}
-    view = dict(state=state_of(attrs), image=config.get('Image'))
+    view = dict(state=state_of(attrs), image=declared_image(attrs)[0])
     if request.env_vars is not None:
         env = _env_of(config)
         view['env'] = dict((key, env.get(key)) for key in request.env_vars)
@@ -185,7 +206,7 @@ def find_drift(request, attrs, image_id=None):
     """
     drift = []
     actual = actual_options(attrs, request)
-    running_id = attrs.get('Image')
+    running_id = declared_image(attrs)[1]
     if request.image:
         same_name = image_key(request.image) == image_key(actual['image'])
         if not same_name and (image_id is None or image_id != running_id):
@@ -229,12 +250,13 @@ def describe(attrs):
     if 'Config' in attrs:
         name = attrs.get('Name', '').lstrip('/')
         config, state = attrs.get('Config') or {}, attrs.get('State') or {}
-        labels, image, image_id = config.get('Labels') or {}, config.get('Image'), attrs.get('Image')
+        labels, image_id = config.get('Labels') or {}, attrs.get('Image')
         status, status_text = state.get('Status'), None
     else:
         name = ((attrs.get('Names') or ['/'])[0]).lstrip('/')
-        labels, image, image_id = attrs.get('Labels') or {}, attrs.get('Image'), attrs.get('ImageID')
+        labels, image_id = attrs.get('Labels') or {}, attrs.get('ImageID')
         status, status_text = attrs.get('State'), attrs.get('Status')
+    image = declared_image(attrs)[0]
     result = dict(id=attrs.get('Id'), name=name, env=env_of_container(name), image=image, image_id=image_id,
                   status=status, running=status in ('running', 'paused', 'restarting'),
                   created=iso_time(attrs.get('Created')), labels=labels, managed=is_managed(labels))

@@ -40,6 +40,10 @@ DEFAULT_TIMEOUT = 60
 LABEL_MANAGED = 'io.kohakuriver.docker.managed'
 LABEL_ENV = 'io.kohakuriver.docker.env'
 LABEL_TIMESTAMP = 'io.kohakuriver.docker.timestamp'
+# On an environment container: the image it was declared with (reference and ID), which a continued container
+# (recreated from its own commit, continuation.py) no longer runs; container drift compares against these.
+LABEL_BASE_IMAGE = 'io.kohakuriver.docker.base_image'
+LABEL_BASE_IMAGE_ID = 'io.kohakuriver.docker.base_image_id'
 LABEL_TASK = 'io.kohakuriver.docker.task'
 LABEL_TASK_OWNER = 'io.kohakuriver.docker.task.owner'
 LABEL_TASK_DEADLINE = 'io.kohakuriver.docker.task.deadline'

@@ -19,7 +19,6 @@ import concurrent.futures
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import time
 
@@ -28,65 +27,23 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.archive_indexer import ArchiveIndexer, read_member_from
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import APIError, DOCKER_ERRORS, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.commit_guard import CommitGuard, recover_stopped
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import foreign_container, is_managed
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_options import declared_image, foreign_container, is_managed
+from ansible_collections.kohakuriver.docker.plugins.module_utils.continuation import Continuation, marker_path, recover
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.freshness import changes_digest, reasons_to_package, same_content
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_config import commit_config, runtime_config
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import remove_committed_images, remove_quietly
+from ansible_collections.kohakuriver.docker.plugins.module_utils.layer_plan import made_update, predicted_update
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import PACKAGE_PURPOSE, env_lock
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
-    BASE_TAG, container_name, image_reference, image_repository, tarball_name, validate_env_name,
-)
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, container_name, image_reference, image_repository, tarball_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import SAVE_CHUNK_SIZE, stream_to_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.times import DaemonClock, iso_now, iso_seconds, parse_docker_time
 
 MAX_CLOCK_LEAD = 120
-IMAGE_TIMEOUT = 1800
 _TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
 # Errors of the daemon or the disk that a packaging step turns into a Failure naming the step (the rest are bugs).
 _STEP_ERRORS = DOCKER_ERRORS + (OSError,)
-
-
-def parse_mode(mode):
-    """The file mode for tarballs and sidecars: octal string or int, owner-readable, never world-writable."""
-    if isinstance(mode, int):
-        value = mode
-    else:
-        text = str(mode).strip()
-        if not re.match(r'^0?o?[0-7]{3,4}$', text):
-            raise Failure('mode %r is not an octal file mode; give one like 0644.' % (mode,))
-        value = int(text.replace('o', ''), 8)
-    if value > 0o777:
-        raise Failure('mode %s sets special bits; give a plain mode like 0644.' % oct(value))
-    if value & 0o002:
-        raise Failure('mode %s would make tarballs world-writable; give one like 0644.' % oct(value))
-    if not value & 0o400:
-        raise Failure('mode %s would make tarballs unreadable by their owner; give one like 0644.' % oct(value))
-    return value
-
-
-class PackagingRequest(object):
-    """The validated parameters of a state=present run. Validation happens here, before any Docker call."""
-
-    def __init__(self, params):
-        if params.get('purge'):
-            raise Failure('purge goes with state=absent.')
-        if params.get('tarball') is not None:
-            raise Failure('tarball names a tarball to delete; use it with state=absent.')
-        self.env = validate_env_name(params['name'])
-        self.folder = store.tarball_folder(params['tarball_dir'])
-        self.keep = params['keep']
-        self.protect = store.protected_timestamps(self.env, params.get('protect'))
-        self.force = params['force']
-        self.mode = parse_mode(params['mode'])
-        self.pause = params['pause']
-        self.stop_timeout = params['stop_timeout']
-        self.adopt = bool(params.get('adopt'))
-        self.image_timeout = params.get('image_timeout') or IMAGE_TIMEOUT
-        self.docker_host = params.get('docker_host') or 'the Docker host'
-        if self.keep < 1:
-            raise Failure('keep is %d; keep at least 1 tarball (the new one).' % self.keep)
 
 
 def _container_or_fail(client, env, docker_host):
@@ -113,12 +70,14 @@ class Packaging(object):
         self.repository = image_repository(self.env)
         self.reference = image_reference(self.env)
         self.guard = None
+        self.continuation = None
         self.sigterm = None
         # What is being done and for which file, for the message of a Docker or disk error (see _failure).
         self.step = 'reading %s' % container_name(self.env)
         self.target = self.folder
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
-                           reasons=[], waited_for_lock=0.0)
+                           reasons=[], waited_for_lock=0.0, update=None)
+        self.image_layers = []
 
     def run(self):
         try:
@@ -153,7 +112,9 @@ class Packaging(object):
         """The Config of the image the container was created from: the commit gives the image its runtime."""
         self.step = 'reading the image %s was created from' % container_name(self.env)
         try:
-            return self.client.api.inspect_image(container['Image']).get('Config') or {}
+            image = self.client.api.inspect_image(container['Image'])
+            self.image_layers = (image.get('RootFS') or {}).get('Layers') or []
+            return image.get('Config') or {}
         except APIError as exc:
             if getattr(exc, 'status_code', None) != 404:
                 raise
@@ -190,11 +151,20 @@ class Packaging(object):
             after = store.names_kept([tarball_name(self.env, timestamp)] + before, self.keep, self.request.protect)
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
                                           env=self.env, timestamp=timestamp)
+            self.result['update'] = predicted_update(
+                self.request.layout, self.request.max_layers, self.image_layers, self._base_layers(container),
+                newest.sidecar.layers if newest and newest.sidecar else None,
+                self.client.api.inspect_container(container['Id'], size=True).get('SizeRw') or 0)
         else:
             after = before
             self.result['tarball'] = self._tarball_result(newest)
-        self.result['diff']['after'] = dict(tarballs=after)
+        self.result['diff']['after'] = dict(tarballs=after, update=self.result['update'])
         return self.result
+
+    def _base_layers(self, container):
+        """The layers of the image the container was declared with (its own image's when that is gone)."""
+        declared = inspect_or_none(self.client, declared_image(container)[1])
+        return ((declared or {}).get('RootFS') or {}).get('Layers') or self.image_layers
 
     def _changes_of(self, container):
         return lambda: self.client.api.diff(container['Id']) or []
@@ -206,7 +176,12 @@ class Packaging(object):
                     image_id=sidecar.get('image_id'))
 
     def _restart_after_killed_run(self):
-        """A run killed while the container was stopped left a marker: start the container it stopped."""
+        """A run killed while the container was stopped left a marker: start the container it stopped (and first
+        complete or roll back the continuation it had begun)."""
+        continued = recover(self.client, marker_path(self.folder, self.env))
+        if continued is not None:
+            self.result['reasons'].append(continued)
+            self.result['cleaned'].append(marker_path(self.folder, self.env))
         marker = store.restart_marker_path(self.folder, self.env)
         started = recover_stopped(self.client, marker)
         if started is None:
@@ -239,6 +214,11 @@ class Packaging(object):
         store.wait_until(timestamp, clock=clock.now)
         self.target = os.path.join(folder, tarball_name(env, timestamp))
         running = container['State'].get('Running') and not container['State'].get('Paused')
+        # A container committed paused keeps running, so it cannot continue from the commit (what it writes after
+        # the commit would be lost): its next commit holds the changes since its last continuation.
+        self.continuation = None
+        if self.request.layout == 'chain' and not (running and self.request.pause):
+            self.continuation = Continuation(self.client, container, marker_path(folder, env), on_step=self._set_step)
         image = None
         if not reasons:
             image = self._commit(container, base_config, timestamp, stop=False, trial=True)
@@ -247,24 +227,31 @@ class Packaging(object):
                 self.result['tarball'] = self._tarball_result(newest)
                 return self.result
             reasons.append('the container content changed since %s' % newest.file_name)
-            if running and not self.request.pause:
+            if (running and not self.request.pause) or self.continuation is not None:
                 remove_quietly(self.client, image['Id'])
                 image = None
         with self.guard.awaiting_restart():
             if image is None:
-                image = self._commit(container, base_config, timestamp, stop=running and not self.request.pause)
+                then = self.continuation.run if self.continuation is not None else None
+                image = self._commit(container, base_config, timestamp, stop=running and not self.request.pause, then=then)
             self.result['reasons'] = reasons + self.result['reasons']
             self._check_created(image, timestamp)
-            # The daemon lists the container's changes (for the next check mode) while it streams the image.
-            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-            changes = pool.submit(self._changes_of(container))
-            pool.shutdown(wait=False)
-            sidecar = self._save_and_publish(container, image, timestamp, changes.result)
+            if self.continuation is not None:
+                # Read once the container continues (its changes since this commit: none yet, or what it wrote since).
+                changes = lambda: self.client.api.diff(self.continuation.new_id) or []  # noqa: E731
+            else:
+                # The daemon lists the container's changes (for the next check mode) while it streams the image.
+                pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+                changes = pool.submit(self._changes_of(container)).result
+                pool.shutdown(wait=False)
+            sidecar = self._save_and_publish(container, image, timestamp, changes)
         final = os.path.join(folder, tarball_name(env, timestamp))
         self.result['changed'] = True
         self.result['tarball'] = dict(path=final, file=os.path.basename(final), env=env, timestamp=timestamp,
                                       date=iso_seconds(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'])
+        self.result['update'] = made_update(self.request.layout, sidecar['layers'], newest.sidecar.layers if newest and newest.sidecar
+                                            else None, sidecar['members'], sidecar['layer_members'], False)
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
         self.result['removed'] = store.remove_beyond(folder, env, self.keep, self.request.protect)
         try:
@@ -272,10 +259,10 @@ class Packaging(object):
         except _TRANSPORT_ERRORS as exc:
             raise Failure('Published %s, but could not remove the superseded images of %s from %s: %s.'
                           % (final, env, self.docker_host, explain(exc)), **self.result)
-        self.result['diff']['after'] = dict(tarballs=self._before())
+        self.result['diff']['after'] = dict(tarballs=self._before(), update=self.result['update'])
         return self.result
 
-    def _commit(self, container, base_config, timestamp, stop, trial=False):
+    def _commit(self, container, base_config, timestamp, stop, trial=False, then=None):
         """Commit the container as an image of its base (image_config.py) labelled with timestamp; with stop, stop
         it first and start it again right after (self.guard: the save does not wait for that start, the publish does).
         """
@@ -285,7 +272,7 @@ class Packaging(object):
             with self._patient():
                 return self.client.api.commit(container['Id'], conf=conf, pause=True)
 
-        committed = self.guard.commit(commit, stop, trial=trial)
+        committed = self.guard.commit(commit, stop, trial=trial, then=then and (lambda found: then(found['Id'])))
         self.step = 'reading the image committed from %s' % container_name(self.env)
         return self.client.api.inspect_image(committed['Id'])
 
@@ -380,8 +367,8 @@ class Packaging(object):
                 raise Failure('The daemon saved image %s tagged %s, not %s as %s; was %s retagged meanwhile? Nothing '
                               'was published.' % (described['image_id'], described['repo_tags'], image['Id'],
                                                   self.reference, self.reference))
-            sidecar = self._sidecar(container, image, timestamp, changes, described, size, whole.hexdigest(), final)
             self.guard.require_restarted()
+            sidecar = self._sidecar(container, image, timestamp, changes, described, size, whole.hexdigest(), final)
             self.step = 'publishing %s' % final
             store.publish(temp, final, sidecar, self.request.mode)
         finally:
@@ -404,12 +391,16 @@ class Packaging(object):
                           'published.' % (self.docker_host, self.reference, self.target, explain(exc)))
         return sidecar_format.build(
             env=self.env, timestamp=timestamp, file=os.path.basename(final), size=size, sha256=sha256,
-            source=dict(container=container_name(self.env), container_id=container['Id'],
+            source=dict(container=container_name(self.env), container_id=self._source_id(container),
                         host=self.daemon_name or socket.gethostname()),
             engine=dict(version=version.get('Version'), api_version=version.get('ApiVersion')),
             created=iso_now(), image_created=image.get('Created'),
             runtime_config=runtime_config(image.get('Config'), self.env), container_changes=changes_digest(listed),
             described=described)
+
+    def _source_id(self, container):
+        """The container the tarball's image is the content of: the continuing one when there is one."""
+        return self.continuation.new_id if self.continuation is not None and self.continuation.new_id else container['Id']
 
     def _remove_superseded_images(self, current_id):
         """Remove this environment's images this module committed, other than current_id, that nothing uses."""

@@ -28,7 +28,7 @@ SIDECAR_SUFFIX = sidecar_format.SUFFIX
 SIDECAR_FORMAT = sidecar_format.FORMAT
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
-_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json)?|\\.restart|\\.continue))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
 _TIMESTAMP = re.compile('[0-9]{1,12}')
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 

@@ -300,7 +300,8 @@ waited_for_lock:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT, DEFAULT_TARBALL_DIR
-from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging, PackagingRequest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_request import DEFAULT_MAX_LAYERS, PackagingRequest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
 ARGUMENT_SPEC = dict(
@@ -317,6 +318,8 @@ ARGUMENT_SPEC = dict(
     adopt=dict(type='bool', default=False),
     purge=dict(type='bool', default=False),
     tarball=dict(type='str'),
+    layout=dict(type='str', choices=['chain', 'flat'], default='chain'),
+    max_layers=dict(type='int', default=DEFAULT_MAX_LAYERS),
 )
 
 
