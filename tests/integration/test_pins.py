@@ -109,8 +109,10 @@ def cluster(testbed, shared_dir, tmp_path, unique_env):
     clients = dict((node['name'], docker.DockerClient(base_url=node['docker_host'], version='auto'))
                    for node in testbed['runners'])
     versions = [maker.make(unique_env), maker.make(unique_env)]
-    inventory = lambda extra=None: colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,  # noqa: E731
-                                                       dict({'kohakuriver_state_dir': str(tmp_path / 'state')}, **(extra or {})))
+
+    def inventory(extra=None):
+        return colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
+                                   dict({'kohakuriver_state_dir': str(tmp_path / 'state')}, **(extra or {})))
     yield dict(inventory=inventory, versions=versions, clients=clients)
     maker.cleanup()
     for client in clients.values():
