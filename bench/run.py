@@ -24,7 +24,7 @@ import traceback
 import uuid
 from pathlib import Path
 
-from krbench import connection, docker_state, extra_runners, measure, report, scenarios, tarballs
+from krbench import connection, docker_state, extra_runners, incremental, measure, report, scenarios, tarballs
 
 MIB = 1024 * 1024
 SIZES = {
@@ -32,7 +32,7 @@ SIZES = {
     'full': dict(base=900 * MIB, env=100 * MIB, rounds=3),
 }
 RESULTS = measure.REPO / 'bench' / 'results'
-ALL_SCENARIOS = ('1', '2', '3', '4', '5', '6', '7')
+ALL_SCENARIOS = ('1', '2', '3', '4', '5', '6', '7', '8')
 
 
 def parse_args(argv=None):
@@ -42,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument('--rounds', type=int, help='rounds per scenario (default 3 for full, 1 for small)')
     parser.add_argument('--scenarios', nargs='+', choices=ALL_SCENARIOS, default=list(ALL_SCENARIOS),
                         help='1 packaging, 2 first sync, 3 update sync, 4 up-to-date sync, 5 scale, '
-                             '6 = run 2-4 on the Docker 26 runner too, 7 connection overhead (default: all)')
+                             '6 = run 2-4 on the Docker 26 runner too, 7 connection overhead, 8 small change to a large '
+                             'environment and rollback, on both engines (default: all)')
     parser.add_argument('--base-mib', type=int, help='size of the base layer in MiB (overrides --size)')
     parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
     parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
@@ -203,6 +204,9 @@ class Run:
             for key, function in (('2', scenarios.first_sync), ('3', scenarios.update_sync), ('4', scenarios.up_to_date)):
                 if key in chosen:
                     self.scenario(function, runner)
+        if '8' in chosen:
+            for runner in self.runners[:2]:
+                self.scenario(incremental.small_change, runner)
         if '5' in chosen:
             self.scale()
         if '7' in chosen:

@@ -116,4 +116,10 @@ options:
       - Path on the runner of revoked keys (a KRL or public key lines) whose signatures are refused. Needs
         O(allowed_signers).
     type: path
+  pin:
+    description:
+      - Sync this kept tarball instead of the newest (see M(kohakuriver.docker.image_sync)'s
+        O(kohakuriver.docker.image_sync#module:pin)), given by its file name (V(my-python-env-1700000000.tar)) or timestamp
+        (V(1700000000)).
+    type: str
 '''

@@ -153,7 +153,7 @@ class Packaging(ChainSteps):
         self.result.update(changed=bool(reasons), reasons=reasons, diff=dict(before=dict(tarballs=before)))
         if reasons:
             timestamp = store.choose_timestamp(DaemonClock(self.client).now(), newest.timestamp if newest else None)
-            after = ([tarball_name(self.env, timestamp)] + before)[:self.keep]
+            after = store.names_kept([tarball_name(self.env, timestamp)] + before, self.keep, self.request.protect)
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
                                           env=self.env, timestamp=timestamp,
                                           signed_by=self.request.signer.signed_by if self.request.signer else None)
@@ -258,7 +258,7 @@ class Packaging(ChainSteps):
                                       signed_by=self.request.signer.signed_by if self.request.signer else None)
         self.result['update'] = self._made_update(sidecar, newest)
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
-        self.result['removed'] = store.remove_beyond(folder, env, self.keep)
+        self.result['removed'] = store.remove_beyond(folder, env, self.keep, self.request.protect)
         try:
             self.result['removed_images'] = self._remove_superseded_images(image['Id'])
         except _TRANSPORT_ERRORS as exc:

@@ -48,6 +48,7 @@ class PackagingRequest(object):
         self.env = validate_env_name(params['name'])
         self.folder = store.tarball_folder(params['tarball_dir'])
         self.keep = params['keep']
+        self.protect = store.protected_timestamps(self.env, params.get('protect'))
         self.force = params['force']
         self.mode = parse_mode(params['mode'])
         self.pause = params['pause']

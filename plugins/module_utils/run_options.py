@@ -13,6 +13,7 @@ import re
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DockerException, parse_bytes
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import pin_timestamp
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_SHARED_DIR, DEFAULT_STATE_DIR, DEFAULT_STOP_TIMEOUT, TARBALL_FOLDER, image_reference, validate_env_name,
 )
@@ -50,6 +51,7 @@ RUN_ARGUMENT_SPEC = dict(
     allowed_signers=dict(type='path'),
     require_signature=dict(type='bool', default=False),
     revoked_keys=dict(type='path', no_log=False),
+    pin=dict(type='str'),
 )
 
 
@@ -338,6 +340,9 @@ class RunOptions(object):
         self.sync = params.get('sync', True)
         self.allow_stale = params.get('allow_stale', False)
         self.signing = SigningPolicy.of(params)
+        self.pin = params.get('pin')
+        if self.pin is not None:
+            pin_timestamp(self.env, self.pin)
 
     @property
     def image(self):

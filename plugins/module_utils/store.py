@@ -30,6 +30,7 @@ SIGNATURE_SUFFIX = SIDECAR_SUFFIX + sidecar_format.SIGNATURE_SUFFIX
 TEMP_SUFFIX = '.partial'
 FOLDER_MODE = 0o755
 _TEMP_OF = '^\\.(?P<final>%s(?:-\\d+\\.tar(?:\\.json(?:\\.sig)?)?|\\.restart|\\.continue))\\.(?P<pid>\\d+)\\.[0-9a-f]{8,32}' + re.escape(TEMP_SUFFIX) + '$'
+_TIMESTAMP = re.compile('[0-9]{1,12}')
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -349,10 +350,13 @@ def remove_tarball(tarball):
     return removed
 
 
-def remove_beyond(folder, env, keep):
-    """Delete env's tarballs (and sidecars) beyond the newest keep; return the removed tarball paths."""
+def remove_beyond(folder, env, keep, protect=()):
+    """Delete env's tarballs (and sidecars) beyond the newest keep, except those whose timestamp is in protect (the
+    pinned ones); return the removed tarball paths."""
     removed = []
     for tarball in list_tarballs(folder, env)[keep:]:
+        if tarball.timestamp in protect:
+            continue
         remove_tarball(tarball)
         removed.append(tarball.path)
     if removed:
@@ -402,6 +406,45 @@ def named_tarball(folder, env, file_name):
     if not os.path.lexists(path):
         return None
     return Tarball(folder, file_name, env, parsed[1])
+
+
+def pin_timestamp(env, pin):
+    """The timestamp a pin of env names: a tarball file name ('<env>-<unix seconds>.tar') or the timestamp itself."""
+    text = str(pin).strip() if isinstance(pin, (str, int)) and not isinstance(pin, bool) else ''
+    if _TIMESTAMP.fullmatch(text):
+        return int(text)
+    parsed = parse_tarball_name(text)
+    if parsed is None:
+        raise Failure('pin %r is neither a tarball file name like %s nor its timestamp like 1700000000.'
+                      % (pin, tarball_name(env, 1700000000)))
+    if parsed[0] != env:
+        raise Failure('pin %s is a tarball of environment %s, not of %s; pin a tarball of %s.' % (text, parsed[0], env, env))
+    return parsed[1]
+
+
+def protected_timestamps(env, pins):
+    """The timestamps of a list of pins of env (the protect option: file names or timestamps), validated; a frozenset."""
+    if pins is not None and not isinstance(pins, (list, tuple)):
+        raise Failure('protect must be a list of tarball file names or timestamps of %s, not %r.' % (env, pins))
+    return frozenset(pin_timestamp(env, pin) for pin in pins or [])
+
+
+def names_kept(names, keep, protect=()):
+    """Of tarball file names (newest first), those remove_beyond keeps: the newest keep and the protected ones."""
+    return [name for index, name in enumerate(names) if index < keep or (parse_tarball_name(name) or (None, None))[1] in protect]
+
+
+def chosen_tarball(kept, folder, env, pin=None):
+    """Of env's tarballs kept in folder (list_tarballs, newest first): the newest (None when none), or the one a pin names
+    (see pin_timestamp); a pin the folder does not hold is a Failure listing the kept ones."""
+    if pin is None:
+        return kept[0] if kept else None
+    timestamp = pin_timestamp(env, pin)
+    for tarball in kept:
+        if tarball.timestamp == timestamp:
+            return tarball
+    raise Failure('pin %s is not a kept tarball of environment %s in %s; kept: %s.'
+                  % (pin, env, folder, ', '.join(tarball.file_name for tarball in kept) or 'none'))
 
 
 def wait_until(timestamp, clock=time.time, sleep=time.sleep):

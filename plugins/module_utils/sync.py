@@ -22,7 +22,9 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import en
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
 from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy, verified_sidecar
-from ansible_collections.kohakuriver.docker.plugins.module_utils.store import newest_tarball, refuse_link_out_of, tarball_folder
+from ansible_collections.kohakuriver.docker.plugins.module_utils.store import (
+    chosen_tarball, list_tarballs, pin_timestamp, refuse_link_out_of, tarball_folder,
+)
 
 NOTHING, TAG, LOAD = 'none', 'tag', 'load'
 
@@ -86,15 +88,18 @@ class Survey(object):
         return sidecar_image_ids(self.sidecar) or None
 
 
-def survey(daemon, env, tarball_dir, allow_stale=False, signing=None):
-    """Compare the newest tarball of env with the local :base image: one listing, one sidecar read, one inspect.
+def survey(daemon, env, tarball_dir, allow_stale=False, signing=None, pin=None):
+    """Compare the newest tarball of env (the pinned one, given a pin) with the local :base image: one listing, one
+    sidecar read, one inspect.
 
     signing: a SigningPolicy; the sidecar's signature is then checked before anything the sidecar says is used.
     """
     try:
-        tarball = newest_tarball(tarball_dir, env)
+        kept = list_tarballs(tarball_dir, env)
     except Failure as failure:
         base = daemon.inspect_image(image_reference(env))
+        if pin is not None and base is not None and not carries_timestamp(base, env, pin_timestamp(env, pin)):
+            raise Failure('%s The local image %s is not the pinned version %s either.' % (failure.msg, image_reference(env), pin))
         if not allow_stale:
             raise Failure('%s Set allow_stale: true to run on the local image when the folder is unreachable.'
                           % failure.msg)
@@ -102,6 +107,7 @@ def survey(daemon, env, tarball_dir, allow_stale=False, signing=None):
             raise Failure('%s No local image %s either, so there is nothing to run.' % (failure.msg, image_reference(env)))
         return Survey(env, base=base, stale=True,
                       warnings=['%s Using the local image %s (allow_stale).' % (failure.msg, image_reference(env))])
+    tarball = chosen_tarball(kept, tarball_dir, env, pin)
     if tarball is not None:
         refuse_link_out_of(tarball_dir, tarball.path, 'load it')
     signed_by = _check_signature(tarball, signing)
@@ -156,10 +162,13 @@ def confirm_tarball_holds(tarball, sidecar, keeping):
 
 class SyncRequest(object):
     """image_sync's parameters, validated: env (the name), tarball_dir, state_dir, prune, allow_stale, lock_timeout,
-    signing (a SigningPolicy from allowed_signers, require_signature and revoked_keys, or None)."""
+    signing (a SigningPolicy from allowed_signers, require_signature and revoked_keys, or None), pin."""
 
     def __init__(self, params):
         self.env = validate_env_name(params['name'])
+        self.pin = params.get('pin')
+        if self.pin is not None:
+            pin_timestamp(self.env, self.pin)
         self.tarball_dir = tarball_folder(params['tarball_dir'])
         self.state_dir = params['state_dir']
         self.prune = params['prune']
@@ -172,30 +181,36 @@ def sync(daemon, request, check_mode=False):
     """image_sync: sync_environment for a SyncRequest."""
     return sync_environment(daemon, request.env, request.tarball_dir, request.state_dir, prune=request.prune,
                             allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout,
-                            signing=request.signing)
+                            signing=request.signing, pin=request.pin)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,
-                     lock_timeout=3600, signing=None):
-    """Make kohakuriver/<env>:base the newest tarball's image; return the result dict of image_sync.
+                     lock_timeout=3600, signing=None, pin=None):
+    """Make kohakuriver/<env>:base the newest tarball's image (the pinned one: pin, a tarball file name or timestamp);
+    return the result dict of image_sync.
 
     daemon: a daemon.Daemon (Daemon.of(client) for an SDK client). signing: a SigningPolicy, or None.
     """
     started = time.monotonic()
     tarball_dir = tarball_folder(tarball_dir)
-    found = survey(daemon, env, tarball_dir, allow_stale, signing)
+    found = survey(daemon, env, tarball_dir, allow_stale, signing, pin)
     result = _result(found)
+    result['pin'] = pin
+    if found.action == LOAD and check_mode:
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_plan
+        result.update(load_plan(daemon.client, env, found.tarball, found.sidecar, found.base))
     if found.action != NOTHING and not check_mode:
         _make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
             result['lock_wait'] = round(waited, 3)
-            found = survey(daemon, env, tarball_dir, allow_stale, signing)
+            found = survey(daemon, env, tarball_dir, allow_stale, signing, pin)
             result.update(_result(found))
             if found.action != NOTHING:
-                applied = _apply(daemon.client, found, prune)
+                applied = _apply(daemon.client, found, prune, pin)
                 result['warnings'].extend(applied.pop('warnings', []))
                 result.update(applied)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
+    result['diff'] = _diff(found, result)
     result['seconds'] = round(time.monotonic() - started, 3)
     return result
 
@@ -211,8 +226,17 @@ def _result(found):
         previous_image_id=(found.base or {}).get('Id'),
         verified=bool(found.sidecar) and (current or found.action == TAG),
         loaded=False, thin=False, bytes_read=0, bytes_sent=0, layers_sent=0, layers_skipped=0, lock_wait=0.0,
-        pruned=[], stale=found.stale, warnings=list(found.warnings), signed_by=found.signed_by,
+        layers_to_send=[], bytes_to_send=0, pruned=[], stale=found.stale, warnings=list(found.warnings),
+        signed_by=found.signed_by,
     )
+
+
+def _diff(found, result):
+    """Before: the :base image and its timestamp; after: the image it becomes, and the layers and bytes a load sends."""
+    before = dict(image_id=result['previous_image_id'], timestamp=image_timestamp(found.base) if found.base else None)
+    after = dict(before) if found.action == NOTHING else dict(image_id=result['image_id'], timestamp=result['timestamp'])
+    after.update(layers_to_send=result['layers_to_send'], bytes_to_send=result['bytes_to_send'])
+    return dict(before=before, after=after)
 
 
 def _make_dir(path):
@@ -222,7 +246,7 @@ def _make_dir(path):
         raise Failure('Cannot create the state folder %s for locks: %s; set state_dir.' % (path, exc.strerror))
 
 
-def _apply(client, found, prune):
+def _apply(client, found, prune, pin=None):
     """Tag or load as found.action says, then prune if asked; the result entries this changes."""
     from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball, prune_superseded, tag
     if found.action == TAG:
@@ -232,5 +256,6 @@ def _apply(client, found, prune):
         applied = load_tarball(client, found.env, found.tarball, found.sidecar, found.base)
     if prune:
         previous_id = found.base.get('Id') if found.base else None
-        applied['pruned'] = prune_superseded(client, found.env, applied['image_id'], previous_id)
+        protect = () if pin is None else (pin_timestamp(found.env, pin),)
+        applied['pruned'] = prune_superseded(client, found.env, applied['image_id'], previous_id, protect)
     return applied

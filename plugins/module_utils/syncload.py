@@ -60,16 +60,13 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     the daemon when None); if it refuses that thin archive, the whole tarball is sent. An error of the daemon or of
     the connection is a Failure naming the load and the tarball.
     """
-    archive = ImageArchive(tarball.path, sidecar)
+    archive, held_layers = _plan(client, env, tarball, sidecar, base, held)
     try:
-        if held is None:
-            held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
         present_before = set(client.api.images(quiet=True, all=True))
         thin_stream = OciThinStream if held and uses_containerd_store(client.api.info()) else ThinStream
     except _TRANSPORT_ERRORS as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
-    held_layers = held_layer_count(archive.diff_ids, held)
     warnings = []
     if held_layers:
         try:
@@ -78,6 +75,26 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
             warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
                             % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
     return _load(client, env, tarball, FullStream(archive), present_before, warnings)
+
+
+def _plan(client, env, tarball, sidecar, base, held=None):
+    """The tarball's ImageArchive and how many of its bottom layers the daemon holds (held: its chain IDs, or None)."""
+    archive = ImageArchive(tarball.path, sidecar)
+    try:
+        if held is None:
+            held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
+    except _TRANSPORT_ERRORS as exc:
+        raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
+                      tarball=tarball.path)
+    return archive, held_layer_count(archive.diff_ids, held)
+
+
+def load_plan(client, env, tarball, sidecar, base=None):
+    """What load_tarball would send, sending nothing: layers_to_send (the diff IDs of the layers the daemon lacks) and
+    bytes_to_send (the size of the thin archive of those, or of the whole tarball when the daemon holds none)."""
+    archive, held_layers = _plan(client, env, tarball, sidecar, base)
+    stream = ThinStream(archive, held_layers) if held_layers else FullStream(archive)
+    return dict(layers_to_send=list(archive.diff_ids[held_layers:]), bytes_to_send=len(stream))
 
 
 def _images_sharing_layers(client, env, base, parent_image):
@@ -135,6 +152,7 @@ def _load(client, env, tarball, stream, present_before, warnings):
         warnings.append('%s has no sidecar: loaded unverified (made by KohakuRiver itself?).' % tarball.path)
     return dict(image_id=image_id, verified=stream.verified, loaded=True, thin=stream.thin, bytes_read=stream.bytes_read,
                 bytes_sent=stream.bytes_sent, layers_sent=stream.layers_sent, layers_skipped=stream.layers_skipped,
+                layers_to_send=list(stream.archive.diff_ids[stream.layers_skipped:]), bytes_to_send=len(stream),
                 load_seconds=round(time.monotonic() - started, 3), warnings=warnings)
 
 
@@ -153,13 +171,17 @@ def _discard(client, image_ids, present_before):
             return
 
 
-def prune_superseded(client, env, current_id, previous_id=None):
-    """Remove kohakuriver/<env> images other than current_id that no container uses; return what went."""
+def prune_superseded(client, env, current_id, previous_id=None, protect=()):
+    """Remove kohakuriver/<env> images other than current_id that no container uses and that carry no timestamp of
+    protect (the pinned versions) in a kohakuriver/<env>:<timestamp> tag; return what went."""
     repository = image_repository(env)
     ours = dict((image['Id'], [tag for tag in image.get('RepoTags') or [] if tag.startswith(repository + ':')])
                 for image in client.api.images(name=repository) if image['Id'] != current_id)
     if previous_id and previous_id != current_id and previous_id not in ours:
         ours[previous_id] = []
+    protected_tags = set('%s:%d' % (repository, timestamp) for timestamp in protect)
+    for image_id in [image_id for image_id, tags in ours.items() if protected_tags.intersection(tags)]:
+        del ours[image_id]
     if not ours:
         return []
     in_use = images_in_use(client)

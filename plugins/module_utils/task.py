@@ -141,7 +141,7 @@ def run_task(client, spec, check_mode=False):
         raise _with_result(_logs_refusal(spec), result)
     if spec.sync:
         synced = sync_environment(Daemon.of(client), spec.env, spec.tarball_dir, spec.state_dir, allow_stale=spec.allow_stale,
-                                  signing=spec.signing, check_mode=check_mode)
+                                  signing=spec.signing, check_mode=check_mode, pin=spec.pin)
         result['warnings'].extend(synced.pop('warnings'))
         result['sync'] = synced
         result['image_id'] = synced['image_id']

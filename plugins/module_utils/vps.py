@@ -251,7 +251,7 @@ class Session(object):
         run = self.request.run
         if run.sync:
             synced = sync_environment(Daemon.of(self.client), run.env, run.tarball_dir, run.state_dir, allow_stale=run.allow_stale,
-                                      signing=run.signing, check_mode=self.check_mode)
+                                      signing=run.signing, check_mode=self.check_mode, pin=run.pin)
             self.warnings.extend(synced.pop('warnings'))
             self.result['sync'] = synced
             if synced['changed']:

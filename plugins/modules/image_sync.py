@@ -62,6 +62,10 @@ description:
   - One lock per environment (a file in O(state_dir)), so concurrent syncs of one environment load it once and all
     succeed, and syncing one environment never waits for another.
   - Never pulls from a registry. No tarball and no local image is an error.
+  - B(Pin and roll back.) With O(pin), C(:base) becomes that kept tarball's image instead of the newest one. A runner
+    that still holds the pinned version (its C(kohakuriver/<name>:<timestamp>) tag, or the sidecar's image ID) is only
+    re-tagged, moving no bytes (RV(action=tag), RV(bytes_sent=0)); otherwise the tarball is loaded (thin when the
+    daemon holds its bottom layers). O(prune) never removes the pinned version.
 author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:
@@ -71,9 +75,13 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reports whether a load (or a re-tag) would happen; loads, tags and prunes nothing, and takes no lock.
+      - Reports whether a load (or a re-tag) would happen, and for a load which layers it would send and how many bytes
+        (RV(layers_to_send), RV(bytes_to_send); the daemon is asked which layers it holds, the tarball's headers are
+        read); loads, tags and prunes nothing, and takes no lock.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - The diff shows the image ID and timestamp of C(:base) before and after, with the layers and bytes a load sends.
   idempotent:
     support: full
 options:
@@ -134,6 +142,13 @@ options:
       - Seconds to wait for another sync of the same environment on this runner before failing.
     type: int
     default: 3600
+  pin:
+    description:
+      - Run this kept tarball instead of the newest, given by its file name (V(my-python-env-1700000000.tar), no folder) or its
+        timestamp (V(1700000000)). A pin that is not a tarball of this environment in O(tarball_dir) is an error that
+        lists the kept ones. Unset, the newest tarball runs.
+      - KohakuRiver's own runners always load the newest tarball; see the README on pins in a mixed cluster.
+    type: str
 notes:
   - The connection O(timeout) bounds the silence between two messages of the daemon, not the whole load.
 seealso:
@@ -157,6 +172,11 @@ EXAMPLES = r'''
     name: my-python-env
     allowed_signers: /etc/kohakuriver-docker/allowed_signers
     require_signature: true
+
+- name: Roll the runner back to a kept version (a re-tag when the runner still holds it)
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+    pin: my-python-env-1700000000.tar
 
 - name: Keep running on the local image when the shared storage is down
   kohakuriver.docker.image_sync:
@@ -183,12 +203,14 @@ action:
   type: str
   sample: load
 tarball:
-  description: The newest tarball of the environment, or V(null) when there is none or the folder is unreachable.
+  description:
+    - The newest tarball of the environment (the pinned one with O(pin)), or V(null) when there is none or the folder is
+      unreachable.
   returned: always
   type: str
   sample: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar
 timestamp:
-  description: The newest tarball's timestamp (Unix seconds).
+  description: The timestamp (Unix seconds) of that tarball.
   returned: always
   type: int
   sample: 1700000000
@@ -251,6 +273,23 @@ layers_skipped:
   description: Layers of the image left out of the load because the daemon already held them.
   returned: always
   type: int
+pin:
+  description: The pin asked for (O(pin)), V(null) for the newest tarball.
+  returned: always
+  type: str
+layers_to_send:
+  description:
+    - The diff IDs of the layers a load sends (the layers the daemon lacks; all of them for a whole load). In check
+      mode, what a load would send; V([]) when nothing is (or would be) loaded.
+  returned: always
+  type: list
+  elements: str
+bytes_to_send:
+  description:
+    - The bytes of the archive a load sends (thin or whole); in check mode, what it would send; V(0) when nothing is
+      (or would be) loaded.
+  returned: always
+  type: int
 seconds:
   description: Wall time of the whole sync, lock wait included.
   returned: always
@@ -288,6 +327,7 @@ ARGUMENT_SPEC = dict(
     allowed_signers=dict(type='path'),
     require_signature=dict(type='bool', default=False),
     revoked_keys=dict(type='path', no_log=False),
+    pin=dict(type='str'),
 )
 
 

@@ -153,9 +153,18 @@ options:
   keep:
     description:
       - How many tarballs of this environment to keep, the new one included. Older ones are deleted with their
-        sidecars once the new one is published. V(1) is KohakuRiver's automatic cleanup.
+        sidecars once the new one is published, except the protected ones (O(protect)). V(1) is KohakuRiver's
+        automatic cleanup.
     type: int
     default: 1
+  protect:
+    description:
+      - Tarballs of this environment that O(keep) never deletes, each given by its file name
+        (V(my-python-env-1700000000.tar)) or timestamp (V(1700000000)); the pinned versions (O(kohakuriver.docker.image_sync#module:pin)),
+        which the environment role and the C(tar_create) playbook pass from the C(pin) of the inventory's definitions.
+      - A protected tarball that no longer exists is ignored.
+    type: list
+    elements: str
   force:
     description:
       - Make a new tarball even when the container has not changed.
@@ -414,6 +423,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     tarball_dir=dict(type='path', default=DEFAULT_TARBALL_DIR),
     keep=dict(type='int', default=1),
+    protect=dict(type='list', elements='str'),
     force=dict(type='bool', default=False),
     mode=dict(type='raw', default='0644'),
     pause=dict(type='bool', default=False),

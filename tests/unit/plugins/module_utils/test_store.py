@@ -299,3 +299,60 @@ def test_tarball_info_lists_the_asked_environment_of_the_validated_folder(tmp_pa
         store.InfoRequest(dict(name='A/B', tarball_dir=str(tmp_path)))
     with pytest.raises(Failure, match='not an absolute path'):
         store.InfoRequest(dict(name=None, tarball_dir='relative'))
+
+
+# Pins: a kept tarball chosen by file name or timestamp, and protected from retention.
+
+@pytest.mark.parametrize('pin', ['my-env-1700000001.tar', '1700000001', 1700000001, ' 1700000001 '])
+def test_a_pin_is_a_file_name_or_a_timestamp(pin):
+    assert store.pin_timestamp('my-env', pin) == 1700000001
+
+
+@pytest.mark.parametrize('pin, says', [
+    ('other-1700000001.tar', 'a tarball of environment other, not of my-env'),
+    ('my-env-2-1700000001.tar', 'environment my-env-2, not of my-env'),
+    ('../my-env-1700000001.tar', 'neither a tarball file name'),
+    ('my-env-1700000001.tar.json', 'neither a tarball file name'),
+    ('', 'neither a tarball file name'),
+    (True, 'neither a tarball file name'),
+    ('-5', 'neither a tarball file name'),
+])
+def test_a_bad_pin_says_what_a_pin_is(pin, says):
+    with pytest.raises(Failure) as raised:
+        store.pin_timestamp('my-env', pin)
+    assert says in raised.value.msg and '\n' not in raised.value.msg
+
+
+def test_chosen_tarball_is_the_newest_or_the_pinned_one_and_a_missing_pin_lists_the_kept_ones(tmp_path):
+    for timestamp in (1700000001, 1700000002, 1700000003):
+        touch(tmp_path, 'my-env-%d.tar' % timestamp)
+    kept = store.list_tarballs(str(tmp_path), 'my-env')
+    assert store.chosen_tarball(kept, str(tmp_path), 'my-env').timestamp == 1700000003
+    assert store.chosen_tarball(kept, str(tmp_path), 'my-env', '1700000002').file_name == 'my-env-1700000002.tar'
+    assert store.chosen_tarball(kept, str(tmp_path), 'my-env', 'my-env-1700000001.tar').timestamp == 1700000001
+    assert store.chosen_tarball([], str(tmp_path), 'my-env') is None
+    with pytest.raises(Failure) as raised:
+        store.chosen_tarball(kept, str(tmp_path), 'my-env', '1700000000')
+    assert raised.value.msg == ('pin 1700000000 is not a kept tarball of environment my-env in %s; kept: my-env-1700000003.tar, '
+                                'my-env-1700000002.tar, my-env-1700000001.tar.' % tmp_path)
+
+
+def test_retention_never_removes_a_protected_tarball(tmp_path):
+    for timestamp in (1700000001, 1700000002, 1700000003, 1700000004):
+        touch(tmp_path, 'my-env-%d.tar' % timestamp)
+        touch(tmp_path, 'my-env-%d.tar.json' % timestamp, b'{}')
+    protect = store.protected_timestamps('my-env', ['my-env-1700000002.tar', '1700000009'])
+    names = [tarball.file_name for tarball in store.list_tarballs(str(tmp_path), 'my-env')]
+    assert store.names_kept(names, 1, protect) == ['my-env-1700000004.tar', 'my-env-1700000002.tar']
+    removed = store.remove_beyond(str(tmp_path), 'my-env', 1, protect)
+    assert sorted(os.path.basename(path) for path in removed) == ['my-env-1700000001.tar', 'my-env-1700000003.tar']
+    assert sorted(os.listdir(tmp_path)) == ['my-env-1700000002.tar', 'my-env-1700000002.tar.json', 'my-env-1700000004.tar',
+                                            'my-env-1700000004.tar.json']
+
+
+def test_protect_must_be_a_list_of_pins():
+    assert store.protected_timestamps('my-env', None) == frozenset()
+    with pytest.raises(Failure, match='protect must be a list'):
+        store.protected_timestamps('my-env', '1700000001')
+    with pytest.raises(Failure, match='other, not of my-env'):
+        store.protected_timestamps('my-env', ['other-1700000001.tar'])

@@ -140,3 +140,43 @@ def test_a_sync_request_holds_the_validated_parameters():
 def test_a_bad_sync_parameter_is_a_failure_that_says_what_to_fix(change, message):
     with pytest.raises(Failure, match=message):
         SyncRequest(dict(PARAMS, **change))
+
+
+def test_a_pin_is_validated_with_the_request_before_any_docker_call():
+    assert SyncRequest(dict(PARAMS, pin='my-env-1700000000.tar')).pin == 'my-env-1700000000.tar'
+    assert SyncRequest(dict(PARAMS, pin=None)).pin is None
+    with pytest.raises(Failure, match='pin other-1700000000.tar is a tarball of environment other, not of my-env'):
+        SyncRequest(dict(PARAMS, pin='other-1700000000.tar'))
+
+
+class FakeDaemon(object):
+    """inspect_image over a dict of references (and IDs) to inspect dicts."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def inspect_image(self, reference):
+        return self.images.get(reference)
+
+
+def test_a_pinned_survey_chooses_the_kept_tarball_and_tags_a_held_one(tmp_path):
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import survey
+    for timestamp in (1700000001, 1700000002):
+        (tmp_path / ('env-%d.tar' % timestamp)).write_bytes(b'x')
+    older = image(ID_A, tags=('kohakuriver/env:1700000001',))
+    newer = image(ID_B, label='1700000002', tags=('kohakuriver/env:base', 'kohakuriver/env:1700000002'))
+    daemon = FakeDaemon({'kohakuriver/env:base': newer, 'kohakuriver/env:1700000001': older})
+    assert survey(daemon, 'env', str(tmp_path)).action == 'none'
+    pinned = survey(daemon, 'env', str(tmp_path), pin='1700000001')
+    assert (pinned.action, pinned.tarball.file_name, pinned.candidate['Id']) == (TAG, 'env-1700000001.tar', ID_A)
+    daemon.images.pop('kohakuriver/env:1700000001')
+    assert survey(daemon, 'env', str(tmp_path), pin='env-1700000001.tar').action == LOAD
+
+
+def test_an_unreachable_folder_with_a_pin_refuses_a_local_image_of_another_version(tmp_path):
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import survey
+    daemon = FakeDaemon({'kohakuriver/env:base': image(ID_B, label='1700000002')})
+    with pytest.raises(Failure, match='is not the pinned version 1700000001 either'):
+        survey(daemon, 'env', str(tmp_path / 'gone'), allow_stale=True, pin='1700000001')
+    stale = survey(daemon, 'env', str(tmp_path / 'gone'), allow_stale=True, pin='1700000002')
+    assert stale.stale and stale.base['Id'] == ID_B
