@@ -134,7 +134,7 @@ PRIVATE = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM,
     ('---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n---- END SSH2 PUBLIC KEY ----', 'RFC 4716'),
     ('ssh-dss AAAAB3NzaC1kc3MAAACB', 'DSA'),
     ('ssh-ed25519-cert-v01@openssh.com AAAA', 'certificate'),
-])
+], ids=lambda value: 'entry' if 'AAAA' in str(value) else None)
 def test_bad_entries_are_refused_with_a_reason(entry, says):
     with pytest.raises(Failure) as raised:
         parse_authorized_keys([ED25519, entry])
