@@ -295,4 +295,3 @@ class Connection(ConnectionBase):
             raise AnsibleConnectionFailure(failure.msg)
         except (OSError,) + docker_client.DOCKER_ERRORS as exc:
             raise AnsibleConnectionFailure('Cannot fetch %s: %s' % (what, docker_client.explain(exc)))
-

@@ -216,8 +216,8 @@ timestamp:
   sample: 1700000000
 image_id:
   description:
-    - The image ID of C(kohakuriver/<name>:base) afterwards, as this daemon names it (C(docker image inspect)): the digest
-      of the image config on the classic image store, of the image's manifest on the containerd image store.
+    - "The image ID of C(kohakuriver/<name>:base) afterwards, as this daemon names it (C(docker image inspect)): the digest
+      of the image config on the classic image store, of the image's manifest on the containerd image store."
     - In check mode, for a load, the sidecar's image ID (the config digest) when there is a sidecar.
   returned: always
   type: str
