@@ -106,9 +106,9 @@ from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import client as docker_client
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_files import _Chunks, resolve_links
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_files import ChunkReader, resolve_links
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import _feed, frames
+from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import feed_stdin, frames
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_DOCKER_HOST, container_name, validate_env_name
 from ansible_collections.kohakuriver.docker.plugins.plugin_utils.env_transfer import (
     CHUNK, container_problem, file_tar, is_folder, remote_path, write_member,
@@ -214,7 +214,7 @@ class Connection(ConnectionBase):
         try:
             getattr(stream.sock, '_sock', stream.sock).settimeout(None)  # a command may be silent for long
             if in_data is not None:
-                feeder = threading.Thread(target=_feed, args=(stream.sock, to_bytes(in_data)))
+                feeder = threading.Thread(target=feed_stdin, args=(stream.sock, to_bytes(in_data)))
                 feeder.daemon = True
                 feeder.start()
             for number, data in frames(stream.sock, stream.read_ahead):
@@ -288,7 +288,7 @@ class Connection(ConnectionBase):
                 raise Failure('Cannot fetch %s: it is a folder.' % what)
             chunks, _stat = self._client.api.get_archive(self._container_id, path, chunk_size=CHUNK)
             try:
-                write_member(_Chunks(chunks), to_text(out_path, errors='surrogate_or_strict'), what)
+                write_member(ChunkReader(chunks), to_text(out_path, errors='surrogate_or_strict'), what)
             finally:
                 getattr(chunks, 'close', lambda: None)()
         except Failure as failure:

@@ -54,11 +54,11 @@ def file_archive(entries):
     return buffer.getvalue()
 
 
-class _Chunks(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A readable file over an iterator of byte strings (the archive stream), for tarfile's stream mode."""
 
     def __init__(self, chunks):
-        super(_Chunks, self).__init__()
+        super(ChunkReader, self).__init__()
         self._chunks = iter(chunks)
         self._pending = b''
 
@@ -99,7 +99,7 @@ def read_file(client, container_id, path, limit=MAX_TEXT, expected=None):
             return None
         raise
     try:
-        with tarfile.open(fileobj=_Chunks(stream), mode='r|') as archive:
+        with tarfile.open(fileobj=ChunkReader(stream), mode='r|') as archive:
             member = archive.next()
             if member is None:
                 return None

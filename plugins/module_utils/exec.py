@@ -62,7 +62,7 @@ def _close_write(sock):
         raw.shutdown(socket.SHUT_WR)
 
 
-def _feed(sock, data):
+def feed_stdin(sock, data):
     try:
         if data:
             _raw(sock).sendall(data)
@@ -106,7 +106,7 @@ def run(client, container_id, argv, chdir=None, env=None, user=None, stdin=None,
     raw.settimeout(None)
     feeder = None
     if stdin is not None:
-        feeder = threading.Thread(target=_feed, args=(sock, stdin.encode('utf-8')))
+        feeder = threading.Thread(target=feed_stdin, args=(sock, stdin.encode('utf-8')))
         feeder.daemon = True
         feeder.start()
     tails = {STDOUT: Tail(limit), STDERR: Tail(limit)}

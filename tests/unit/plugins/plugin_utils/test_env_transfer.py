@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.container_files import _Chunks
+from ansible_collections.kohakuriver.docker.plugins.module_utils.container_files import ChunkReader
 from ansible_collections.kohakuriver.docker.plugins.plugin_utils.env_transfer import (
     GO_MODE_DIR, TransferError, container_problem, file_tar, is_folder, remote_path, write_member,
 )
@@ -112,7 +112,7 @@ def archive_of(*members):
 
 
 def chunked(data, size=1000):
-    return _Chunks(data[index:index + size] for index in range(0, len(data), size))
+    return ChunkReader(data[index:index + size] for index in range(0, len(data), size))
 
 
 def test_a_fetched_file_is_written_beside_its_destination_then_renamed_over_it(tmp_path):
