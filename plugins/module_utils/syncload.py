@@ -63,7 +63,7 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     archive, held_layers = _plan(client, env, tarball, sidecar, base, held)
     try:
         present_before = set(client.api.images(quiet=True, all=True))
-        thin_stream = OciThinStream if held and uses_containerd_store(client.api.info()) else ThinStream
+        thin_stream = _thin_stream_type(client, held_layers)
     except _TRANSPORT_ERRORS as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
@@ -93,8 +93,17 @@ def load_plan(client, env, tarball, sidecar, base=None):
     """What load_tarball would send, sending nothing: layers_to_send (the diff IDs of the layers the daemon lacks) and
     bytes_to_send (the size of the thin archive of those, or of the whole tarball when the daemon holds none)."""
     archive, held_layers = _plan(client, env, tarball, sidecar, base)
-    stream = ThinStream(archive, held_layers) if held_layers else FullStream(archive)
+    try:
+        stream = _thin_stream_type(client, held_layers)(archive, held_layers) if held_layers else FullStream(archive)
+    except _TRANSPORT_ERRORS as exc:
+        raise Failure('Cannot plan the load of %s: the Docker daemon failed: %s.' % (tarball.path, explain(exc)),
+                      tarball=tarball.path)
     return dict(layers_to_send=list(archive.diff_ids[held_layers:]), bytes_to_send=len(stream))
+
+
+def _thin_stream_type(client, held_layers):
+    """The thin archive this daemon takes: OCI on the containerd image store, docker-legacy on the classic one."""
+    return OciThinStream if held_layers and uses_containerd_store(client.api.info()) else ThinStream
 
 
 def _images_sharing_layers(client, env, base, parent_image):

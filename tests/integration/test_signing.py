@@ -15,8 +15,8 @@ import docker
 import pytest
 
 from support.ansible_runs import run_module, warnings_of
-from runner_helpers import RUNNERS, remove_env_from, runner_node
-from tarball_factory import TarballFactory
+from runner_helpers import RUNNERS, image_id_on, remove_env_from, runner_node
+from tarball_factory import TarballFactory, read_sidecar
 from tarball_support import Environments, remove_env_from as remove_env_from_host
 
 pytestmark = pytest.mark.integration
@@ -99,8 +99,8 @@ def test_the_host_signs_and_a_client_we_did_not_write_accepts_the_signature(sign
 
 def test_each_runner_loads_the_signed_package_and_says_who_signed_it(runner, signed):
     expected = dict(principal=PRINCIPAL, key=signed['host_key']['fingerprint'], signature=signed['tarball'] + '.json.sig')
-    assert runner['loaded']['signed_by'] == expected and runner['loaded']['image_id'] == \
-        signed['packaged']['tarball']['image_id']
+    assert runner['loaded']['signed_by'] == expected
+    assert runner['loaded']['image_id'] == image_id_on(runner['node'], read_sidecar(signed['tarball']))
     current = run_module('image_sync', runner['args'])
     assert current['action'] == 'none' and current['verified'] and current['signed_by'] == expected, current
     docker_run = subprocess.run(['docker', '-H', runner['node']['docker_host'], 'run', '--rm',
