@@ -26,7 +26,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LA
 pytestmark = pytest.mark.integration
 
 MAKER = {'docker-legacy': 'host', 'oci': 'runner2'}
-RUNNERS = ('runner1', 'runner2')
+RUNNERS = ('runner1', 'runner2', 'runner3')  # 20.10, 26 (graph driver), 26 (containerd image store)
 RUN_TIMEOUT = 60
 ENTRYPOINT = ['/bin/sh', '-c', 'echo ep-$0 "$@"; exec "$@"', 'x']
 # A base image with its own ENTRYPOINT, CMD, WORKDIR, USER, ENV (and StopSignal SIGUSR1; CUDA images have an ENTRYPOINT).
@@ -124,7 +124,8 @@ def test_plain_docker_load_and_run_and_kohakuriver_task_form_on_both_runners(pac
     (shared_data / 'kr-input').write_text('from-the-share\n')
     os.chmod(str(shared_data / 'kr-input'), 0o644)
     reference = image_reference(unique_env)
-    for runner in RUNNERS:
+    # The maker's own environment container runs from the image it committed (layout chain): load everywhere else.
+    for runner in [name for name in RUNNERS if name != MAKER[packaged['layout']]]:
         loader = engine(docker_hosts, runner)['docker_host']
         environments.loaded_on(loader, unique_env)
         subprocess.run(['docker', '-H', loader, 'rmi', reference], capture_output=True, check=False)
