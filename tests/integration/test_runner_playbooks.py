@@ -11,7 +11,7 @@ import pytest
 
 from support.ansible_runs import run_playbook
 from playbook_support import colliding_inventory, summary
-from runner_helpers import remove_env_from
+from runner_helpers import image_id_on, remove_env_from
 from tarball_factory import TarballFactory, read_sidecar
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,8 @@ def cluster(testbed, shared_dir, tmp_path, unique_env):
     envs = [unique_env, unique_env + '-b']
     clients = dict((node['name'], docker.DockerClient(base_url=node['docker_host'], version='auto'))
                    for node in testbed['runners'])
-    yield dict(inventory=inventory, factory=maker, envs=envs, clients=clients, shared_dir=shared_dir)
+    nodes = dict((node['name'], dict(node, client=clients[node['name']])) for node in testbed['runners'])
+    yield dict(inventory=inventory, factory=maker, envs=envs, clients=clients, nodes=nodes, shared_dir=shared_dir)
     maker.cleanup()
     for client in clients.values():
         for env in envs:
@@ -51,9 +52,9 @@ def test_sync_playbook_loads_every_environment_on_every_runner_and_a_second_run_
 
     first = run_playbook('kohakuriver.docker.sync', cluster['inventory'])
     assert first.rc == 0 and all(first.changed(node) == 1 for node in cluster['clients']), first
-    for client in cluster['clients'].values():
+    for node in cluster['nodes'].values():
         for env, path in tarballs.items():
-            assert base_id(client, env) == read_sidecar(path)['image_id']
+            assert base_id(node['client'], env) == image_id_on(node, read_sidecar(path)), node['name']
     assert re.search(r'%s: loaded %s \(.* verified\)' % (cluster['envs'][1], os.path.basename(tarballs[cluster['envs'][1]])),
                      first.stdout)
 
