@@ -356,7 +356,7 @@ def test_sync_and_task_over_ssh(testbed, shared_dir, tmp_path, unique_env):
         args = dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'),
                     docker_host=testbed['ssh']['docker_host'], state_dir=str(tmp_path / 'state'))
         synced = run_module('image_sync', args, env=ssh)
-        assert synced.get('loaded') and synced['verified'] and synced['image_id'] == image_id_on(runner, read_sidecar(path)), synced
+        assert synced.get('loaded') and synced['verified'] and synced['image_id'] == image_id_on(testbed['host'], read_sidecar(path)), synced
         ran = run_module('task', dict(env=unique_env, shared_dir=str(shared_dir), state_dir=args['state_dir'],
                                       docker_host=args['docker_host'], command='cat /kr-version; echo err >&2; exit 4'),
                          env=ssh)
