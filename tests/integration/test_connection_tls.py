@@ -15,7 +15,11 @@ import subprocess
 import docker
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import container_name
+from connection_plugin_support import docker_cli, env_inventory, run_json, write_playbook
+from container_support import removed_afterwards
 from runner_helpers import runner_node
+from support.ansible_runs import run_module
 from tls_proxy import TLSProxy
 
 pytestmark = pytest.mark.integration
@@ -169,3 +173,34 @@ def test_tls_hostname_is_the_name_checked_on_the_daemons_certificate(module, pki
 def test_tls_hostname_without_tls_is_refused_in_one_line(module, runner1):
     result = module('container_info', dict(docker_host=runner1['docker_host'], tls_hostname='node1.cluster'))
     assert result.get('failed') and result['msg'].startswith('tls_hostname applies to TLS connections'), result
+
+
+def test_the_env_connection_plugin_carries_modules_and_files_over_mutual_tls(proxy, pki, runner1, testbed, unique_env,
+                                                                             tmp_path):
+    """An inventory host that is an environment on a tcp:// daemon behind mutual TLS: a module, put_file (copy) and
+    fetch_file (fetch) go through the proxy with our client certificate; the docker CLI on the unix socket sees it."""
+    with removed_afterwards(runner1['docker_host'], unique_env):
+        made = run_module('container', dict(docker_host=runner1['docker_host'], name=unique_env, pull='never',
+                                            image=testbed['images']['python'], state='started'))
+        assert not made.get('failed'), made
+        source = tmp_path / 'over tls.txt'
+        source.write_text('through mutual TLS\n')
+        tasks = [
+            {'name': 'copy', 'ansible.builtin.copy': {'src': str(source), 'dest': '/opt/over tls.txt', 'mode': '0644'}},
+            {'name': 'command', 'ansible.builtin.command': {'argv': ['cat', '/etc/hostname']}, 'changed_when': False},
+            {'name': 'fetch', 'ansible.builtin.fetch': {'src': '/opt/over tls.txt', 'dest': str(tmp_path / 'back.txt'),
+                                                        'flat': True}},
+        ]
+        playbook = write_playbook(tmp_path / 'tls.yml', [{'hosts': unique_env, 'gather_facts': False, 'tasks': tasks}])
+        inventory = env_inventory(tmp_path / 'inventory.json', {unique_env: {
+            'kohakuriver_docker_host': proxy.address, 'kohakuriver_docker_tls': True,
+            'kohakuriver_docker_validate_certs': True, 'kohakuriver_docker_ca_path': pki['ca'],
+            'kohakuriver_docker_client_cert': pki['client_cert'], 'kohakuriver_docker_client_key': pki['client_key'],
+            'ansible_python_interpreter': '/usr/bin/python3'}})
+        run = run_json(playbook, inventory, env=dict(ANSIBLE_HOME=str(tmp_path / 'ansible'),
+                                                     ANSIBLE_LOCAL_TEMP=str(tmp_path / 'local')))
+        assert run.rc == 0, (run.stdout, run.stderr)
+        assert run.results(unique_env)['copy']['changed'] and (tmp_path / 'back.txt').read_text() == 'through mutual TLS\n'
+        assert docker_cli(runner1['docker_host'], 'exec', container_name(unique_env), 'cat', '/opt/over tls.txt') == \
+            (0, 'through mutual TLS\n')
+    assert set(proxy.client_names) == {CLIENT_NAME}
