@@ -85,6 +85,11 @@ def tarballs(shared_dir, env):
     return sorted(name for name in os.listdir(folder) if parse_tarball_name(name, env))
 
 
+def sidecar_layers(shared_dir, tarball):
+    """The diff IDs a tarball's sidecar lists, bottom first."""
+    return json.loads((shared_dir / 'kohakuriver-containers' / (tarball + '.json')).read_text())['layers']
+
+
 def task_block(stdout, title):
     """The lines a playbook printed for the task whose title contains title (up to the next task)."""
     blocks = stdout.split('\nTASK [')

@@ -10,7 +10,7 @@ import pytest
 
 from support.ansible_runs import run_playbook
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
-    BUSYBOX, PYTHON, environments_made, exec_in, marker, role_inventory, task_block, tarballs,
+    BUSYBOX, PYTHON, environments_made, exec_in, marker, role_inventory, sidecar_layers, task_block, tarballs,
 )
 
 pytestmark = pytest.mark.integration
@@ -81,6 +81,7 @@ def test_a_change_reruns_only_the_steps_from_it_on_and_packages_again(testbed, i
     assert exec_in(testbed, unique_env, ['sh', '-c', 'ls /root/.cache/pip /tmp/kohakuriver-ca-bundle.pem 2>&1'])[0] != 0
     before = tarballs(shared_dir, unique_env)
     assert len(before) == 1
+    layers_before = sidecar_layers(shared_dir, before[0])
 
     exec_in(testbed, unique_env, ['rm', '/opt/commands-ran'])
     definition['files'] = [{'dest': '/etc/motd', 'content': 'data science\n'}]
@@ -92,6 +93,8 @@ def test_a_change_reruns_only_the_steps_from_it_on_and_packages_again(testbed, i
     assert exec_in(testbed, unique_env, ['ls', '/opt/commands-ran'])[0] == 0, 'commands come after files and rerun'
     after = tarballs(shared_dir, unique_env)
     assert len(after) == 1 and after != before, 'a changed environment is packaged again (keep 1)'
+    layers_after = sidecar_layers(shared_dir, after[0])
+    assert layers_after[:-1] == layers_before and len(layers_after) == len(layers_before) + 1, 'one delta layer'
 
 
 def test_vps_ready_environment_lets_root_in_by_key_only(testbed, inventory, unique_env, environments_made):

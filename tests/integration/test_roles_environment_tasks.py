@@ -13,7 +13,7 @@ import yaml
 from support.ansible_runs import run_playbook
 from support.collection import COLLECTION_ROOT
 from roles_support import (  # noqa: F401 pylint: disable=unused-import
-    PYTHON, changed_tasks, environments_made, exec_in, failures, role_inventory, tarballs, task_block,
+    PYTHON, changed_tasks, environments_made, exec_in, failures, role_inventory, sidecar_layers, tarballs, task_block,
 )
 from task_support import docker_cli
 
@@ -59,6 +59,7 @@ def test_tasks_and_a_role_run_inside_and_only_their_changes_make_a_tarball(testb
     assert 'changed: [host -> kohakuriver-env-%s]' % unique_env in first.stdout
     made = tarballs(shared_dir, unique_env)
     assert len(made) == 1
+    first_layers = sidecar_layers(shared_dir, made[0])
     assert image_run(testbed, unique_env, 'cat', GREETING_PATH, '/etc/krtest.ini', '/etc/krtest.conf') == (
         'hello\n[main]\nenv = host -> %s\nthreads = 8\n' % unique_env)
     assert image_run(testbed, unique_env, 'stat', '-c', '%a', "/opt/it's here", '/opt/ran-once') == '750\n644\n'
@@ -81,6 +82,12 @@ def test_tasks_and_a_role_run_inside_and_only_their_changes_make_a_tarball(testb
     remade = tarballs(shared_dir, unique_env)
     assert len(remade) == 1 and remade != made
     assert image_run(testbed, unique_env, 'cat', GREETING_PATH) == 'bonjour\n'
+    # layout chain: the change is one delta layer over the previous version's layers, as the Docker CLI sees the image
+    new_layers = sidecar_layers(shared_dir, remade[0])
+    assert new_layers[:-1] == first_layers and len(new_layers) == len(first_layers) + 1, (first_layers, new_layers)
+    inspected = docker_cli(testbed['host']['docker_host'], 'image', 'inspect', '-f', '{{json .RootFS.Layers}}',
+                           'kohakuriver/%s:base' % unique_env)
+    assert json.loads(inspected) == new_layers
 
 
 def test_a_play_on_the_inventory_group_customises_and_a_play_on_the_host_packages(testbed, shared_dir, tmp_path,
