@@ -243,7 +243,7 @@ class Packaging(ChainSteps):
             self._check_created(image, timestamp)
             if self.continuation is not None:
                 # Read once the container continues (its changes since this commit: none yet, or what it wrote since).
-                changes = lambda: self.client.api.diff(self.continuation.new_id) or []  # noqa: E731
+                changes = self._changes_of(dict(Id=self.continuation.new_id))
             else:
                 # The daemon lists the container's changes (for the next check mode) while it streams the image.
                 pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)

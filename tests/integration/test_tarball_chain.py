@@ -83,7 +83,7 @@ def test_each_version_adds_one_layer_of_its_changes_and_loads_whole_on_an_empty_
 
 
 def test_the_container_keeps_files_config_mounts_volumes_and_state(docker_hosts, environments, unique_env,
-                                                                     shared_dir, tmp_path):
+                                                                   shared_dir, tmp_path):
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     bound = tmp_path / 'bound'
@@ -147,7 +147,7 @@ def test_an_anonymous_volume_and_a_stopped_container_continue(docker_hosts, envi
 
 
 def test_flat_layout_makes_one_layer_over_the_base_and_keeps_the_container(docker_hosts, environments, unique_env,
-                                                                             shared_dir):
+                                                                           shared_dir):
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     made = environments.make(host, unique_env)
