@@ -62,7 +62,7 @@ class Environments(object):
         sample = measure.run_module('tarball', dict(name=env, tarball_dir=str(folder), keep=3, force=True, layout=layout,
                                                     docker_host=self.ctx.host.docker_host, timeout=1800))
         path = sample.result['tarball']['path']
-        self.packaged[os.path.basename(path)] = dict(seconds=sample.seconds, update=sample.result.get('update'))
+        self.packaged[os.path.basename(path)] = dict(seconds=sample.seconds, runner_update=sample.result.get('runner_update'))
         from ansible_collections.kohakuriver.docker.plugins.module_utils import store  # pylint: disable=import-outside-toplevel,import-error
         return Tarball(path, store.read_sidecar(path))
 

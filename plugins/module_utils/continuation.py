@@ -175,8 +175,8 @@ class Continuation(object):
         primary = (self.attrs.get('HostConfig') or {}).get('NetworkMode')
         for network, endpoint in user_networks(self.attrs).items():
             if network != primary:
-                self.client.api.connect_container_to_network(created['Id'], network, aliases=endpoint.get('Aliases'),
-                                                              links=endpoint.get('Links'))
+                self.client.api.connect_container_to_network(created['Id'], network,
+                                                             aliases=endpoint.get('Aliases'), links=endpoint.get('Links'))
         return created['Id']
 
     def _start(self, container_id):

@@ -79,7 +79,7 @@ class Packaging(ChainSteps):
         self.step = 'reading %s' % container_name(self.env)
         self.target = self.folder
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
-                           reasons=[], waited_for_lock=0.0, update=None)
+                           reasons=[], waited_for_lock=0.0, runner_update=None)
         self.image_layers = []
 
     def run(self):
@@ -157,11 +157,11 @@ class Packaging(ChainSteps):
             self.result['tarball'] = dict(path=os.path.join(self.folder, tarball_name(self.env, timestamp)),
                                           env=self.env, timestamp=timestamp,
                                           signed_by=self.request.signer.signed_by if self.request.signer else None)
-            self.result['update'] = self._predicted_update(container, newest)
+            self.result['runner_update'] = self._predicted_update(container, newest)
         else:
             after = before
             self.result['tarball'] = self._tarball_result(newest)
-        self.result['diff']['after'] = dict(tarballs=after, update=self.result['update'])
+        self.result['diff']['after'] = dict(tarballs=after, runner_update=self.result['runner_update'])
         return self.result
 
     def _signing_reasons(self, newest):
@@ -243,7 +243,7 @@ class Packaging(ChainSteps):
             self._check_created(image, timestamp)
             if self.continuation is not None:
                 # Read once the container continues (its changes since this commit: none yet, or what it wrote since).
-                changes = lambda: self.client.api.diff(self.continuation.new_id) or []  # noqa: E731
+                changes = self._changes_of(dict(Id=self.continuation.new_id))
             else:
                 # The daemon lists the container's changes (for the next check mode) while it streams the image.
                 pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
@@ -256,7 +256,7 @@ class Packaging(ChainSteps):
                                       date=iso_seconds(timestamp), size=sidecar['size'], sha256=sidecar['sha256'],
                                       image_id=sidecar['image_id'],
                                       signed_by=self.request.signer.signed_by if self.request.signer else None)
-        self.result['update'] = self._made_update(sidecar, newest)
+        self.result['runner_update'] = self._made_update(sidecar, newest)
         self.step = 'deleting the tarballs of %s beyond keep=%d' % (env, self.keep)
         self.result['removed'] = store.remove_beyond(folder, env, self.keep, self.request.protect)
         try:
@@ -264,7 +264,7 @@ class Packaging(ChainSteps):
         except _TRANSPORT_ERRORS as exc:
             raise Failure('Published %s, but could not remove the superseded images of %s from %s: %s.'
                           % (final, env, self.docker_host, explain(exc)), **self.result)
-        self.result['diff']['after'] = dict(tarballs=self._before(), update=self.result['update'])
+        self.result['diff']['after'] = dict(tarballs=self._before(), runner_update=self.result['runner_update'])
         return self.result
 
     def _commit(self, container, base_config, timestamp, stop, trial=False, then=None):

@@ -110,7 +110,7 @@ attributes:
       - With O(layout=flat) it cannot see a file whose contents changed when that path had already changed before
         the newest tarball; the real run, which compares a trial commit, does. With O(layout=chain) the container's
         changes are those since the newest tarball, so check mode sees that file too.
-      - RV(update) says how many layers the new image would have, which layers a runner that holds the newest
+      - RV(runner_update) says how many layers the new image would have, which layers a runner that holds the newest
         tarball would be sent, and whether a squash would happen. The new layer does not exist yet, so its size
         is an estimate. It is the container's C(SizeRw), the size of its writable layer, which holds what it changed
         since the image it runs (its last commit with O(layout=chain)). A layer tar adds a header of 512 bytes
@@ -118,7 +118,7 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The environment's tarball file names before and after, and after them the RV(update).
+      - The environment's tarball file names before and after, and after them the RV(runner_update).
   idempotent:
     support: full
     details:
@@ -374,7 +374,7 @@ save:
     flush_seconds:
       description: Of RV(save.seconds), the time the final fsync of the tarball took.
       type: float
-update:
+runner_update:
   description:
     - What the new tarball (in check mode, the one that would be made) sends to a runner that holds the newest
       tarball before it. Null when no tarball is made, and with O(state=absent).

@@ -60,7 +60,7 @@ class JsonRun(object):
 
     def __repr__(self):
         return 'JsonRun(rc=%s)\n%s\nstats: %s\nstderr: %s' % (self.rc, '\n'.join(self.problems()), self.stats,
-                                                             self.stderr[-3000:])
+                                                              self.stderr[-3000:])
 
 
 def run_json(playbook, inventory, extra_vars=None, env=None, timed=False, timeout=900):

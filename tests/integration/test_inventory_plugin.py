@@ -137,7 +137,7 @@ def test_keyed_groups_compose_groups_and_filters(environments, tmp_path):
 
 def test_several_hosts_need_a_prefix_for_names_they_share(environments, tmp_path):
     both = [{'name': 'one', 'docker_host': environments.docker_host}, {'name': 'two', 'docker_host': environments.docker_host}]
-    rc, _, stderr = inventory_of(tmp_path, {'hosts': both})
+    rc, _listed, stderr = inventory_of(tmp_path, {'hosts': both})
     assert rc != 0
     assert 'give one of them a prefix in hosts' in stderr, stderr
     both[1]['prefix'] = 'two-'
@@ -149,15 +149,15 @@ def test_several_hosts_need_a_prefix_for_names_they_share(environments, tmp_path
 
 
 def test_a_host_that_does_not_answer_fails_the_source_with_its_name(tmp_path):
-    rc, _, stderr = inventory_of(tmp_path, {'hosts': [{'name': 'gone', 'docker_host': UNREACHABLE}]})
+    rc, _listed, stderr = inventory_of(tmp_path, {'hosts': [{'name': 'gone', 'docker_host': UNREACHABLE}]})
     assert rc != 0
     assert 'Host gone: Cannot reach the Docker daemon at %s' % UNREACHABLE in ' '.join(stderr.split()), stderr
 
 
 def test_bad_configuration_is_one_line_that_says_what_to_fix(tmp_path):
-    rc, _, stderr = inventory_of(tmp_path, {'hosts': [{'docker_host': 'http://x', 'colour': 'red'}]})
+    rc, _listed, stderr = inventory_of(tmp_path, {'hosts': [{'docker_host': 'http://x', 'colour': 'red'}]})
     assert rc != 0 and 'hosts[1] has unknown option(s) colour' in stderr, stderr
-    rc, _, stderr = inventory_of(tmp_path, {'filters': [{'include': 'true', 'exclude': 'false'}]})
+    rc, _listed, stderr = inventory_of(tmp_path, {'filters': [{'include': 'true', 'exclude': 'false'}]})
     assert rc != 0 and 'filters[1] must be a dict with exactly one of include and exclude' in stderr, stderr
 
 

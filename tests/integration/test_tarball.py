@@ -192,9 +192,9 @@ def test_check_mode_makes_nothing(docker_hosts, environments, unique_env, tmp_pa
     result = ok(package(unique_env, folder, host, check=True, diff=True))
     assert result['changed'] and result['reasons'] == ['there is no tarball of %s yet' % unique_env]
     assert result['diff'] == {'before': {'tarballs': []},
-                              'after': {'tarballs': [os.path.basename(result['tarball']['path'])], 'update': result['update']}}
+                              'after': {'tarballs': [os.path.basename(result['tarball']['path'])], 'runner_update': result['runner_update']}}
     # A runner without a tarball of it gets the base image's layers and the new one.
-    assert result['update']['layers'] == result['update']['layers_sent'] == len(inspect_image(host, BUSYBOX)['RootFS']['Layers']) + 1
+    assert result['runner_update']['layers'] == result['runner_update']['layers_sent'] == len(inspect_image(host, BUSYBOX)['RootFS']['Layers']) + 1
     assert not folder.exists()
     assert images_of(host, unique_env) == []
     assert container_state(host, unique_env)['StartedAt'] == started

@@ -60,7 +60,7 @@ def test_each_version_adds_one_layer_of_its_changes_and_loads_whole_on_an_empty_
     # The newest layer holds only what changed since the previous tarball (a deletion is a whiteout).
     assert [n for n in layer_names(third['tarball']['path'], sidecars[2], -1) if n.startswith('kr-')] == ['kr-three']
     assert [n for n in layer_names(second['tarball']['path'], sidecars[1], -1) if 'kr-' in n] == ['.wh.kr-gone', 'kr-two']
-    assert third['update']['layers_sent'] == 1 and third['update']['layers'] == base_layers + 3
+    assert third['runner_update']['layers_sent'] == 1 and third['runner_update']['layers'] == base_layers + 3
 
     attrs = inspect(maker, unique_env)
     assert attrs['Image'] == sidecars[2]['image_id'] and attrs['State']['Running']
@@ -71,8 +71,8 @@ def test_each_version_adds_one_layer_of_its_changes_and_loads_whole_on_an_empty_
     # The container's changes are those since the newest tarball, so check mode sees a rewritten file (flat does not).
     environments.exec(maker, unique_env, 'echo three-b > /kr-three')
     predicted = package(unique_env, folder, maker, check=True, diff=True, keep=3)
-    assert predicted['changed'] and predicted['update']['layers_sent'] == 1 and predicted['update']['new_layer_bytes'] > 0
-    assert predicted['diff']['after']['update'] == predicted['update']
+    assert predicted['changed'] and predicted['runner_update']['layers_sent'] == 1 and predicted['runner_update']['new_layer_bytes'] > 0
+    assert predicted['diff']['after']['runner_update'] == predicted['runner_update']
 
     # KohakuRiver's runner view: plain docker load -i onto an empty daemon, then docker run --rm IMAGE sh -c.
     with throwaway_dockerd(unique_env) as daemon:
@@ -83,7 +83,7 @@ def test_each_version_adds_one_layer_of_its_changes_and_loads_whole_on_an_empty_
 
 
 def test_the_container_keeps_files_config_mounts_volumes_and_state(docker_hosts, environments, unique_env,
-                                                                     shared_dir, tmp_path):
+                                                                   shared_dir, tmp_path):
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     bound = tmp_path / 'bound'
@@ -147,7 +147,7 @@ def test_an_anonymous_volume_and_a_stopped_container_continue(docker_hosts, envi
 
 
 def test_flat_layout_makes_one_layer_over_the_base_and_keeps_the_container(docker_hosts, environments, unique_env,
-                                                                             shared_dir):
+                                                                           shared_dir):
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     made = environments.make(host, unique_env)
@@ -179,7 +179,7 @@ def test_past_max_layers_the_environment_layers_are_squashed_into_one_over_the_s
     layers = [check_tarball_against_sidecar(r['tarball']['path'])['layers'] for r in made]
     assert [len(found) for found in layers] == [len(base) + 1, len(base) + 2, len(base) + 1, len(base) + 2]
     assert all(found[:len(base)] == base for found in layers) and layers[3][:-1] == layers[2]
-    assert [r['update']['squash'] for r in made] == [False, False, True, False]
+    assert [r['runner_update']['squash'] for r in made] == [False, False, True, False]
     assert inspect(host, unique_env)['Image'] == made[3]['tarball']['image_id']
     script = 'cat /kr-one /kr-link /kr-two /kr-three /kr-four; test ! -e /kr-dir && test ! -e /bin/true && echo gone'
     expected = ['one-b', 'one', 'two', 'three', 'four', 'gone']

@@ -26,7 +26,7 @@ def containers_named(docker_host, env):
 
 @pytest.mark.parametrize('step', STEPS)
 def test_a_run_killed_at_a_step_is_completed_or_rolled_back_by_the_next(docker_hosts, environments, unique_env,
-                                                                         shared_dir, step):
+                                                                        shared_dir, step):
     host = engine(docker_hosts, 'host')['docker_host']
     folder = shared_dir / 'kohakuriver-containers'
     old_id = environments.make(host, unique_env)

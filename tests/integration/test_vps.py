@@ -306,7 +306,7 @@ def test_a_session_gets_the_ml_run_options_and_reports_their_drift(node, session
     assert host['Devices'] == [dict(PathOnHost='/dev/zero', PathInContainer='/dev/kr-zero', CgroupPermissions='r')]
     again = vps(session, authorized_keys=[public], **ml)
     assert not again['changed'] and not again.get('drift'), again
-    drifted = vps(session, authorized_keys=[public], **dict(ml, shm_size='256m', ulimits=['nofile:4096']))
+    drifted = vps(dict(session, **ml), authorized_keys=[public], shm_size='256m', ulimits=['nofile:4096'])
     assert not drifted['changed'] and [item['option'] for item in drifted['drift']] == ['shm_size', 'ulimits'], drifted
     refused = vps(session, authorized_keys=[public], gpus=['0'], available_gpus=[])
     assert refused.get('failed') and 'declares no GPUs' in refused['msg'], refused
