@@ -262,9 +262,8 @@ def packaging(ctx):
                        'does not fsync, hence the third row.' % (_mb(made.get('size', 0)), made.get('layers')))
     table.notes.append('Layout measured: %s (the default). With it the module also continues the environment container '
                        'from its commit (a new container of the same config from the committed image; the old one '
-                       'removed), and that is in its time. Both contenders commit the same unchanged container, so each '
-                       'commit adds one empty layer over the same chain and saves the whole image; each module run '
-                       'adds that layer to the chain the next round commits over. The committed images stay (the '
+                       'removed), and that is in its time. Both contenders commit the same unchanged container (an empty '
+                       'commit adds no layer), so every run saves the same layers. The committed images stay (the '
                        'container runs from the newest; the module removes superseded ones nothing uses); the '
                        'CLI\'s image is removed before each of its runs.' % made.get('layout'))
     if made.get('save_seconds'):
