@@ -388,20 +388,22 @@ def _base_share(ctx):
     return shared / float(ctx.v2.sidecar.size)
 
 
-def _thin_archive(ctx):
-    """The archive image_sync sends for v2 to a runner holding v1, written once to a file: the daemon's own share."""
-    path = ctx.work / 'thin-v2.tar'
+def _thin_archive(ctx, runner):
+    """The archive image_sync sends for v2 to a runner holding v1, written once to a file: the daemon's own share.
+    Its layout is the one image_sync sends that runner: OCI to the containerd image store, docker-legacy otherwise."""
+    oci = runner.containerd_store
+    path = ctx.work / ('thin-v2%s.tar' % ('-oci' if oci else ''))
     if not path.exists():
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_layer_count
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
         # pylint: disable-next=import-outside-toplevel,import-error
-        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import ThinStream
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import OciThinStream, ThinStream
         archive = ImageArchive(ctx.v2.path, ctx.v2.sidecar)
         held = held_layer_count(archive.diff_ids, set(chain_ids(ctx.v1.sidecar.layers)))
         with open(path, 'wb') as out:
-            for piece in ThinStream(archive, held):
+            for piece in (OciThinStream if oci else ThinStream)(archive, held):
                 out.write(piece)
     return path
 
@@ -409,7 +411,7 @@ def _thin_archive(ctx):
 def update_sync(ctx, runner):
     require(module='image_sync')
     v1, v2, images = ctx.v1, ctx.v2, ctx.images
-    thin = _thin_archive(ctx)
+    thin = _thin_archive(ctx, runner)
 
     def previous_version():
         runner.remove_image_of(v2.sidecar)
