@@ -47,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument('--base-mib', type=int, help='size of the base layer in MiB (overrides --size)')
     parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
     parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
+    parser.add_argument('--runners', nargs='+', metavar='NAME',
+                        help='the test bed\'s runners for scenarios 2-4 (the first one; every one with 6) and 8 '
+                             '(default: runner1 runner2; runner3 keeps its images in containerd)')
     parser.add_argument('--no-profile', action='store_true',
                         help='do not profile our module (one more run under py-spy, or cProfile without it) where it '
                              'misses a target')
@@ -138,7 +141,7 @@ class Run:
         self.args = args
         self.state = docker_state.testbed_state()
         self.host = docker_state.daemon_of(self.state['host'])
-        self.runners = [docker_state.daemon_of(node) for node in self.state['runners'][:2]]
+        self.runners = self._shared_runners(args.runners or [node['name'] for node in self.state['runners'][:2]])
         self.run_id = uuid.uuid4().hex[:8]
         self.work = Path('/var/tmp') / (docker_state.PREFIX + self.run_id)
         self.images = docker_state.Images(self.host, self.run_id, args.base_bytes, args.env_bytes,
@@ -149,6 +152,13 @@ class Run:
         self.started_runners = False
         self.load = [os.getloadavg()]
         self.started = datetime.datetime.now(datetime.timezone.utc)
+
+    def _shared_runners(self, names):
+        nodes = dict((node['name'], node) for node in self.state['runners'])
+        unknown = [name for name in names if name not in nodes]
+        if unknown:
+            raise SystemExit('--runners: the test bed has no %s (it has %s)' % (', '.join(unknown), ', '.join(nodes)))
+        return [docker_state.daemon_of(nodes[name]) for name in names]
 
     def say(self, message):
         show('==> %s' % message)
@@ -205,7 +215,7 @@ class Run:
                 if key in chosen:
                     self.scenario(function, runner)
         if '8' in chosen:
-            for runner in self.runners[:2]:
+            for runner in self.runners:
                 self.scenario(incremental.small_change, runner)
         if '5' in chosen:
             self.scale()

@@ -35,6 +35,7 @@ class Daemon:
     docker_host: str
     version: str
     api_version: str
+    image_store: str = None  # 'containerd' or 'graphdriver' (the test bed's state.json); None: asked of the daemon
 
     @functools.cached_property
     def client(self):
@@ -42,7 +43,7 @@ class Daemon:
 
     @property
     def label(self):
-        return '%s (Docker %s)' % (self.name, self.version.split('+')[0])
+        return '%s (Docker %s%s)' % (self.name, self.version.split('+')[0], ', containerd image store' if self.containerd_store else '')
 
     def has_image(self, reference):
         try:
@@ -68,6 +69,39 @@ class Daemon:
     def tag(self, image_id, repository, tag):
         self.client.api.tag(image_id, repository, str(tag))
 
+    @property
+    def containerd_store(self):
+        """Does this daemon keep its images in containerd (Docker 26 with the containerd snapshotter, Docker 29)?"""
+        if self.image_store is None:
+            info = self.client.info()
+            self.image_store = 'containerd' if _identity().uses_containerd_store(info) else 'graphdriver'
+        return self.image_store == 'containerd'
+
+    def ids_of(self, sidecar):
+        """The IDs the image a sidecar describes may have here: its config digest on the classic image store; on the
+        containerd store the digests of its manifest (the collection's image_identity.sidecar_image_ids)."""
+        ids = _identity().sidecar_image_ids(sidecar)
+        return ids[1:] if self.containerd_store else ids[:1]
+
+    def id_of(self, sidecar):
+        """The ID this daemon gives the image a sidecar describes, None when it does not hold it."""
+        return next((image_id for image_id in self.ids_of(sidecar) if self.has_image(image_id)), None)
+
+    def holds(self, sidecar):
+        return self.id_of(sidecar) is not None
+
+    def tag_image_of(self, sidecar, repository, tag):
+        """Tag the image a sidecar describes, which this daemon must hold."""
+        image_id = self.id_of(sidecar)
+        if image_id is None:
+            raise RuntimeError('%s does not hold image %s' % (self.name, sidecar.image_id))
+        self.tag(image_id, repository, tag)
+
+    def remove_image_of(self, sidecar):
+        """Remove the image a sidecar describes and all its tags; a missing one is fine."""
+        image_id = self.id_of(sidecar)
+        return self.remove_image(image_id) if image_id else False
+
     def load(self, path):
         """docker load of a file, streamed; returns the image IDs the daemon reported."""
         loaded = []
@@ -81,6 +115,13 @@ class Daemon:
         return loaded
 
 
+def _identity():
+    """The measured collection's image_identity (importable once measure has chosen the collection)."""
+    # pylint: disable-next=import-outside-toplevel,import-error
+    from ansible_collections.kohakuriver.docker.plugins.module_utils import image_identity
+    return image_identity
+
+
 def testbed_state():
     try:
         with open(TESTBED_STATE, encoding='utf-8') as handle:
@@ -90,7 +131,7 @@ def testbed_state():
 
 
 def daemon_of(node):
-    return Daemon(node['name'], node['docker_host'], node['engine_version'], node['api_version'])
+    return Daemon(node['name'], node['docker_host'], node['engine_version'], node['api_version'], node.get('image_store'))
 
 
 def wait_gone(check, timeout=60):
@@ -158,11 +199,28 @@ class Images:
 
 def remove_env_images(daemon, env):
     """Every image of environment env on daemon (tagged kohakuriver/<env> or labelled with env), by ID, forced."""
-    removed = []
-    for image in daemon.client.api.images(all=True, filters={'label': '%s=%s' % (LABEL_ENV, env)}):
-        removed += [image['Id']] if daemon.remove_image(image['Id']) else []
-    for image in daemon.client.api.images(name='kohakuriver/' + env):
-        removed += [image['Id']] if daemon.remove_image(image['Id']) else []
+    ids = [image['Id'] for image in daemon.client.api.images(all=True, filters={'label': '%s=%s' % (LABEL_ENV, env)})]
+    ids += [image['Id'] for image in daemon.client.api.images(name='kohakuriver/' + env)]
+    return remove_images(daemon, ids)
+
+
+def remove_images(daemon, ids):
+    """Remove the images ids (forced), children before their parents: a committed chain (layout chain) is a line of
+    parent and child images, and the daemon refuses to remove a parent while a child is there (409 "image has
+    dependent child images"). Returns the IDs removed; one still refused after every other went raises."""
+    pending, removed = list(dict.fromkeys(ids)), []
+    while pending:
+        refused = []
+        for image_id in pending:
+            try:
+                removed += [image_id] if daemon.remove_image(image_id) else []
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                refused.append((image_id, exc))
+        if len(refused) == len(pending):
+            raise refused[0][1]
+        pending = [image_id for image_id, dummy in refused]
     return removed
 
 
@@ -180,13 +238,20 @@ def cleanup(host, daemons, run_id=None, work_dirs=()):
             images = daemon.client.api.images(all=True)
         except (APIError, docker.errors.DockerException):
             continue
+        ours = {}
         for image in images:
             tags = [tag for tag in image.get('RepoTags') or [] if tag != '<none>:<none>']
             labels = image.get('Labels') or {}
-            ours = any(tag.startswith(pattern) or tag.startswith('kohakuriver/' + pattern) for tag in tags) \
-                or labels.get(LABEL_ENV, '').startswith(pattern)
-            if ours and daemon.remove_image(image['Id']):
-                gone.append('image %s %s on %s' % (image['Id'][7:19], ','.join(tags), daemon.name))
+            if any(tag.startswith(pattern) or tag.startswith('kohakuriver/' + pattern) for tag in tags) \
+                    or labels.get(LABEL_ENV, '').startswith(pattern):
+                ours[image['Id']] = tags
+        try:
+            removed = remove_images(daemon, list(ours))
+        except APIError as exc:
+            gone.append('NOT every image on %s: %s' % (daemon.name, exc))
+            continue
+        for image_id in removed:
+            gone.append('image %s %s on %s' % (image_id[7:19], ','.join(ours[image_id]), daemon.name))
     for path in work_dirs:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -107,9 +107,9 @@ def _sync(ctx, runner, env, folder, pin=None, profile=None):
 
 def _holds(runner, tarball, repository):
     """Put tarball on runner as a sync leaves it (loaded, tagged :<timestamp>), unless it is there already."""
-    if not runner.has_image(tarball.image_id):
+    if not runner.holds(tarball.sidecar):
         runner.load(tarball.path)
-    runner.tag(tarball.image_id, repository, tarball.timestamp)
+    runner.tag_image_of(tarball.sidecar, repository, tarball.timestamp)
 
 
 def _sent_note(what, limit=None, row=None):
@@ -134,18 +134,18 @@ def small_change(ctx, runner):
     flat_repository = 'kohakuriver/' + envs.flat_env
 
     def previous_version():
-        runner.remove_image(v2.image_id)
-        runner.remove_image(flat_v2.image_id)
+        runner.remove_image_of(v2.sidecar)
+        runner.remove_image_of(flat_v2.sidecar)
         _holds(runner, v1, envs.repository)
-        runner.tag(v1.image_id, envs.repository, 'base')
+        runner.tag_image_of(v1.sidecar, envs.repository, 'base')
         # The flat world's previous version shares only the base with its successor, as v1 does: hold v1 there too.
-        runner.tag(v1.image_id, flat_repository, 'base')
+        runner.tag_image_of(v1.sidecar, flat_repository, 'base')
 
     def loaded(tarball, what, limit=None, row=None):
         note = _sent_note(what, limit, row)
 
         def check(sample):
-            expect(runner.has_image(tarball.image_id), '%s did not put %s on %s' % (what, tarball.image_id, runner.name))
+            expect(runner.holds(tarball.sidecar), '%s did not put %s on %s' % (what, tarball.image_id, runner.name))
             return note(sample)
         return check
 
@@ -189,13 +189,13 @@ def rollback(ctx, runner, envs):
     def on_newest():
         _holds(runner, v1, envs.repository)
         _holds(runner, v2, envs.repository)
-        runner.tag(v2.image_id, envs.repository, 'base')
+        runner.tag_image_of(v2.sidecar, envs.repository, 'base')
 
     table = None
 
     def rolled_back(what):
         def check(sample):
-            expect(runner.image_id(envs.repository + ':base') == v1.image_id, '%s did not make v1 :base' % what)
+            expect(runner.image_id(envs.repository + ':base') == runner.id_of(v1.sidecar), '%s did not make v1 :base' % what)
             result = sample.result or {}
             if 'bytes_sent' in result:
                 failure = 'action %s, sent %d bytes' % (result.get('action'), result['bytes_sent'])
@@ -234,4 +234,4 @@ def rollback(ctx, runner, envs):
 def _forget(runner, envs):
     """Remove what scenario 8 put on the runner: the images of both environments (v1, v2, flat v2)."""
     for tarball in (envs.v2, envs.flat_v2, envs.v1):
-        runner.remove_image(tarball.image_id)
+        runner.remove_image_of(tarball.sidecar)
