@@ -299,6 +299,10 @@ load_seconds:
   description: Wall time of streaming the tarball and the daemon's load.
   returned: when loaded
   type: float
+load_mb_per_s:
+  description: RV(bytes_sent) in MB (10^6 bytes) per second of RV(load_seconds).
+  returned: when loaded
+  type: float
 lock_wait:
   description: Seconds spent waiting for another sync of this environment.
   returned: always
