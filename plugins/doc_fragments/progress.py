@@ -19,8 +19,8 @@ options:
       - Unset, the variable C(kohakuriver_progress) (inventory, play or C(-e)) decides, then the environment variable
         E(KOHAKURIVER_PROGRESS), else V(auto).
       - To print, the action plugin on the controller runs the module as an async job (as C(async)/C(poll) would) and
-        reads its O(progress_file) every 2 s. Not in check mode, and not when the task sets C(async) itself: then it runs
-        as usual. Interrupting the play leaves a started job running to its end on the node, as C(async) does.
+        reads its O(progress_file) every 2 s. Not in check mode, and not when the task sets C(async) itself (then it runs
+        as usual). Interrupting the play leaves a started job running to its end on the node, as C(async) does.
     type: str
     choices: [auto, always, never]
   progress_file:
