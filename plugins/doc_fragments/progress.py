@@ -12,7 +12,7 @@ class ModuleDocFragment(object):
 options:
   progress:
     description:
-      - Whether the controller prints the progress of the image stream while the module runs, a line at most every 5 s
+      - Whether the controller prints the progress of the image stream while the module runs, a line about every 5 s
         (C(bytes done / total, rate, time left)), and one with the figures at the end.
       - V(auto) prints when the output of C(ansible-playbook) is a terminal (Linux controllers), so CI logs stay quiet;
         V(always) prints anyway; V(never) never does.
