@@ -37,6 +37,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.images import r
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import PACKAGE_PURPOSE, env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_chain import ChainSteps
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, container_name, image_reference, image_repository, tarball_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import Progress
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import SAVE_CHUNK_SIZE, stream_to_file
 from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import signer_of
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
@@ -81,12 +82,15 @@ class Packaging(ChainSteps):
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
                            reasons=[], waited_for_lock=0.0, runner_update=None)
         self.image_layers = []
+        self.progress = Progress(getattr(request, 'progress_file', None))
 
     def run(self):
         try:
             return self._run()
         except _STEP_ERRORS as exc:
             raise self._failure(exc)
+        finally:
+            self.progress.close()
 
     def _failure(self, exc):
         """A Failure naming the step, the container and the tarball, for an error of the daemon or the disk."""
@@ -277,6 +281,8 @@ class Packaging(ChainSteps):
             # config is what a commit of the continuing container gives (the next run finds nothing changed).
             conf['Labels'].update(base_labels(container))
 
+        self.progress.start('committing %s' % container_name(self.env))
+
         def commit():
             with self._patient():
                 return self.client.api.commit(container['Id'], conf=conf, pause=True)
@@ -365,7 +371,8 @@ class Packaging(ChainSteps):
             whole = hashlib.sha256()
             progress = dict(bytes=0, first_byte=None)
             started = time.monotonic()
-            size = stream_to_file(self._chunks(progress), fd, temp, (whole.update, indexer.feed))
+            self.progress.start('saving %s' % self.reference, total=image.get('Size'), estimated=True)
+            size = stream_to_file(self._chunks(progress), fd, temp, (whole.update, indexer.feed, self.progress.consumer))
             indexer.finish()
             flushing = time.monotonic()
             store.seal(fd, temp, self.request.mode)

@@ -59,6 +59,7 @@ class PackagingRequest(object):
         self.signer = Signer(params['signing_key']) if params.get('signing_key') else None
         if self.keep < 1:
             raise Failure('keep is %d; keep at least 1 tarball (the new one).' % self.keep)
+        self.progress_file = params.get('progress_file')
         self.layout = params.get('layout') or 'chain'
         if self.layout not in LAYOUTS:
             raise Failure('layout %r is not one of %s.' % (self.layout, ', '.join(LAYOUTS)))

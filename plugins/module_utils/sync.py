@@ -20,6 +20,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import matches, sidecar_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_TIMESTAMP, image_reference, validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import Progress
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import require_complete
 from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy, verified_sidecar
 from ansible_collections.kohakuriver.docker.plugins.module_utils.store import (
@@ -175,21 +176,23 @@ class SyncRequest(object):
         self.allow_stale = params['allow_stale']
         self.lock_timeout = params['lock_timeout']
         self.signing = SigningPolicy.of(params)
+        self.progress_file = params.get('progress_file')
 
 
 def sync(daemon, request, check_mode=False):
     """image_sync: sync_environment for a SyncRequest."""
     return sync_environment(daemon, request.env, request.tarball_dir, request.state_dir, prune=request.prune,
                             allow_stale=request.allow_stale, check_mode=check_mode, lock_timeout=request.lock_timeout,
-                            signing=request.signing, pin=request.pin)
+                            signing=request.signing, pin=request.pin, progress_file=request.progress_file)
 
 
 def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_stale=False, check_mode=False,
-                     lock_timeout=3600, signing=None, pin=None):
+                     lock_timeout=3600, signing=None, pin=None, progress_file=None):
     """Make kohakuriver/<env>:base the newest tarball's image (the pinned one: pin, a tarball file name or timestamp);
     return the result dict of image_sync.
 
-    daemon: a daemon.Daemon (Daemon.of(client) for an SDK client). signing: a SigningPolicy, or None.
+    daemon: a daemon.Daemon (Daemon.of(client) for an SDK client). signing: a SigningPolicy, or None. progress_file: a
+    path where a load writes its progress while it runs (progress.py), or None.
     """
     started = time.monotonic()
     tarball_dir = tarball_folder(tarball_dir)
@@ -206,7 +209,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
             found = survey(daemon, env, tarball_dir, allow_stale, signing, pin)
             result.update(_result(found))
             if found.action != NOTHING:
-                applied = _apply(daemon.client, found, prune, pin)
+                applied = _apply(daemon.client, found, prune, pin, progress_file)
                 result['warnings'].extend(applied.pop('warnings', []))
                 result.update(applied)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
@@ -246,14 +249,18 @@ def _make_dir(path):
         raise Failure('Cannot create the state folder %s for locks: %s; set state_dir.' % (path, exc.strerror))
 
 
-def _apply(client, found, prune, pin=None):
+def _apply(client, found, prune, pin=None, progress_file=None):
     """Tag or load as found.action says, then prune if asked; the result entries this changes."""
     from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball, prune_superseded, tag
     if found.action == TAG:
         tag(client, found.env, found.candidate['Id'], found.tarball.timestamp)
         applied = dict(image_id=found.candidate['Id'], verified=found.sidecar is not None)
     else:
-        applied = load_tarball(client, found.env, found.tarball, found.sidecar, found.base)
+        progress = Progress(progress_file)
+        try:
+            applied = load_tarball(client, found.env, found.tarball, found.sidecar, found.base, progress=progress)
+        finally:
+            progress.close()
     if prune:
         previous_id = found.base.get('Id') if found.base else None
         protect = () if pin is None else (pin_timestamp(found.env, pin),)

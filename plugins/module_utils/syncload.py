@@ -10,6 +10,7 @@ loaded image ID checks out, so the previous `:base` keeps running tasks until th
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -53,12 +54,12 @@ class Refused(Failure):
     """The daemon answered the load with an error."""
 
 
-def load_tarball(client, env, tarball, sidecar, base=None, held=None):
+def load_tarball(client, env, tarball, sidecar, base=None, held=None, progress=None):
     """Stream tarball into the daemon untagged, check the image ID, then tag it; on failure leave :base alone.
 
     Only the layers the daemon lacks are sent when it holds the bottom ones (held: the chain IDs it holds, asked from
     the daemon when None); if it refuses that thin archive, the whole tarball is sent. An error of the daemon or of
-    the connection is a Failure naming the load and the tarball.
+    the connection is a Failure naming the load and the tarball. progress: a progress.Progress that counts the bytes sent.
     """
     archive, held_layers = _plan(client, env, tarball, sidecar, base, held)
     try:
@@ -70,11 +71,11 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None):
     warnings = []
     if held_layers:
         try:
-            return _load(client, env, tarball, thin_stream(archive, held_layers), present_before, warnings)
+            return _load(client, env, tarball, thin_stream(archive, held_layers), present_before, warnings, progress)
         except Refused as refused:
             warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
                             % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
-    return _load(client, env, tarball, FullStream(archive), present_before, warnings)
+    return _load(client, env, tarball, FullStream(archive), present_before, warnings, progress)
 
 
 def _plan(client, env, tarball, sidecar, base, held=None):
@@ -122,10 +123,15 @@ def _images_sharing_layers(client, env, base, parent_image):
     return images
 
 
-def _load(client, env, tarball, stream, present_before, warnings):
+def _load(client, env, tarball, stream, present_before, warnings, progress=None):
     started = time.monotonic()
+    sent = stream
+    if progress is not None:
+        progress.start('loading %s (%s)' % (os.path.basename(tarball.path), 'thin: %d of %d layers' % (
+            stream.layers_sent, stream.layers_sent + stream.layers_skipped) if stream.thin else 'whole'), total=len(stream))
+        sent = progress.counted(stream)
     try:
-        loaded_id = loaded_image_id(client.api.load_image(stream, quiet=True))
+        loaded_id = loaded_image_id(client.api.load_image(sent, quiet=True))
     except Failure:
         _discard(client, archive_image_ids(stream.archive), present_before)
         raise
@@ -159,10 +165,12 @@ def _load(client, env, tarball, stream, present_before, warnings):
                       % (tarball.path, image_id, image_repository(env), explain(exc)), tarball=tarball.path)
     if stream.archive.sidecar is None:
         warnings.append('%s has no sidecar: loaded unverified (made by KohakuRiver itself?).' % tarball.path)
+    seconds = time.monotonic() - started
     return dict(image_id=image_id, verified=stream.verified, loaded=True, thin=stream.thin, bytes_read=stream.bytes_read,
                 bytes_sent=stream.bytes_sent, layers_sent=stream.layers_sent, layers_skipped=stream.layers_skipped,
                 layers_to_send=list(stream.archive.diff_ids[stream.layers_skipped:]), bytes_to_send=len(stream),
-                load_seconds=round(time.monotonic() - started, 3), warnings=warnings)
+                load_seconds=round(seconds, 3), load_mb_per_s=round(stream.bytes_sent / 1e6 / seconds, 1) if seconds > 0 else None,
+                warnings=warnings)
 
 
 def _discard(client, image_ids, present_before):

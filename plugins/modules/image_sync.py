@@ -71,6 +71,7 @@ author:
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.progress
 attributes:
   check_mode:
     support: full
@@ -298,6 +299,10 @@ load_seconds:
   description: Wall time of streaming the tarball and the daemon's load.
   returned: when loaded
   type: float
+load_mb_per_s:
+  description: RV(bytes_sent) in MB (10^6 bytes) per second of RV(load_seconds).
+  returned: when loaded
+  type: float
 lock_wait:
   description: Seconds spent waiting for another sync of this environment.
   returned: always
@@ -315,6 +320,7 @@ stale:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STATE_DIR, DEFAULT_TARBALL_DIR
+from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import PROGRESS_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import SyncRequest, sync
 
 ARGUMENT_SPEC = dict(
@@ -328,6 +334,7 @@ ARGUMENT_SPEC = dict(
     require_signature=dict(type='bool', default=False),
     revoked_keys=dict(type='path', no_log=False),
     pin=dict(type='str'),
+    **PROGRESS_ARGUMENT_SPEC
 )
 
 

@@ -100,6 +100,7 @@ author:
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.progress
 attributes:
   check_mode:
     support: partial
@@ -416,6 +417,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.module import c
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT, DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_request import DEFAULT_MAX_LAYERS, PackagingRequest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import PROGRESS_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
 ARGUMENT_SPEC = dict(
@@ -435,6 +437,7 @@ ARGUMENT_SPEC = dict(
     signing_key=dict(type='path', no_log=False),
     layout=dict(type='str', choices=['chain', 'flat'], default='chain'),
     max_layers=dict(type='int', default=DEFAULT_MAX_LAYERS),
+    **PROGRESS_ARGUMENT_SPEC
 )
 
 
