@@ -178,6 +178,9 @@ class Packaging(ChainSteps):
             return []
         return ['the newest tarball %s is not signed by signing_key (%s)' % (newest.file_name, signer.key)]
 
+    def _continued_changes(self):
+        return self.client.api.diff(self.continuation.new_id) or []
+
     def _changes_of(self, container):
         return lambda: self.client.api.diff(container['Id']) or []
 
@@ -247,7 +250,7 @@ class Packaging(ChainSteps):
             self._check_created(image, timestamp)
             if self.continuation is not None:
                 # Read once the container continues (its changes since this commit: none yet, or what it wrote since).
-                changes = self._changes_of(dict(Id=self.continuation.new_id))
+                changes = self._continued_changes
             else:
                 # The daemon lists the container's changes (for the next check mode) while it streams the image.
                 pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
