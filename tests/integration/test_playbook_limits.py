@@ -63,3 +63,23 @@ def test_the_one_host_check_holds_under_a_runners_limit_and_the_host_plays_are_s
     run = run_playbook('kohakuriver.docker.tar_list', cluster['inventory'], args=['--limit', 'runner1'])
     assert run.rc == 0 and 'Check that the group kohakuriver_host holds exactly one host' in run.stdout, run
     assert 'skipping: no hosts matched' in run.stdout and run.changed() == 0
+
+
+ROLE_TAGS = {'kohakuriver_docker', 'kohakuriver_storage', 'kohakuriver_signing', 'kohakuriver_gpu', 'kohakuriver_presync',
+             'kohakuriver_sync', 'kohakuriver_build', 'kohakuriver_package'}
+
+
+def listed_tags(stdout):
+    return set(tag.strip() for line in stdout.splitlines() if 'TASK TAGS:' in line
+               for tag in line.split('TASK TAGS:', 1)[1].strip(' []').split(',') if tag.strip())
+
+
+def test_list_tags_shows_the_documented_role_tags_and_tags_keep_the_one_host_check(cluster):
+    site = run_playbook('kohakuriver.docker.site', cluster['inventory'], args=['--list-tags'])
+    assert site.rc == 0 and listed_tags(site.stdout) == ROLE_TAGS | {'always'}, site
+    runner = run_playbook('kohakuriver.docker.runner', cluster['inventory'], args=['--list-tags'])
+    assert listed_tags(runner.stdout) >= {'kohakuriver_docker', 'kohakuriver_gpu', 'kohakuriver_presync', 'kohakuriver_sync'}, runner
+    environment = run_playbook('kohakuriver.docker.environment', cluster['inventory'], args=['--list-tags'])
+    assert listed_tags(environment.stdout) >= {'kohakuriver_build', 'kohakuriver_package'}, environment
+    checked = run_playbook('kohakuriver.docker.tar_list', cluster['inventory'], args=['--tags', 'kohakuriver_sync'])
+    assert checked.rc == 0 and 'Check that the group kohakuriver_host holds exactly one host' in checked.stdout, checked
