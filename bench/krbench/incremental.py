@@ -127,7 +127,7 @@ def _sent_note(what, limit=None, row=None):
 
 
 def small_change(ctx, runner):
-    """7a: the update sync of a 5 MiB change; 7b: the rollback to the previous version. Two tables."""
+    """8a: the update sync of a 5 MiB change; 8b: the rollback to the previous version. Two tables."""
     require(module='image_sync')
     envs = environments(ctx)
     v1, v2, flat_v2 = envs.v1, envs.v2, envs.flat_v2
@@ -159,7 +159,7 @@ def small_change(ctx, runner):
         Contender(FLAT_SYNC, lambda: _sync(ctx, runner, envs.flat_env, envs.flat_dir), previous_version,
                   loaded(flat_v2, 'flat')),
     ]
-    update = new_table('7-update-' + runner.name, '7a. Small change to a large environment, update sync: %s' % runner.label,
+    update = new_table('8-update-' + runner.name, '8a. Small change to a large environment, update sync: %s' % runner.label,
                        DOCKER_LOAD, contenders,
                        [Target(IMAGE_SYNC_MODULE, 0.10, 'sends <= the changed bytes + 1 MiB')] if ctx.size == 'full' else [])
     _forget(runner, envs)
@@ -217,7 +217,7 @@ def rollback(ctx, runner, envs):
         Contender(ROLLBACK_MODULE, lambda: _sync(ctx, runner, envs.env, envs.chain_dir, pin=pin), on_newest,
                   rolled_back(ROLLBACK_MODULE)),
     ]
-    table = new_table('7-rollback-' + runner.name, '7b. Rollback to the previous version, held by the runner: %s'
+    table = new_table('8-rollback-' + runner.name, '8b. Rollback to the previous version, held by the runner: %s'
                       % runner.label, PING_PLAYBOOK, contenders, [Target(ROLLBACK_PLAYBOOK, 1.20, '0 bytes sent')])
     if ctx.size != 'full':
         table.targets = []

@@ -225,7 +225,7 @@ def packaging(ctx):
         tarball = sample.result['tarball']
         expect(sample.result['changed'] and os.path.isfile(tarball['path']), 'the tarball module made no tarball')
         made['size'] = tarball['size']
-        update = sample.result.get('update') or {}
+        update = sample.result.get('runner_update') or {}
         made['layout'], made['layers'] = update.get('layout'), update.get('layers')
         if (sample.result.get('save') or {}).get('seconds'):
             made.setdefault('save_seconds', []).append(sample.result['save']['seconds'])

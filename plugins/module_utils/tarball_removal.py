@@ -37,7 +37,7 @@ def remove_tarballs(request, check_mode=False, client=None):
     """
     env, folder = request.env, request.folder
     result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], kept_images=[], save=None,
-                  reasons=[])
+                  reasons=[], runner_update=None)
     if request.tarball is not None:
         found = store.named_tarball(folder, env, request.tarball)
         targets = [found] if found else []
