@@ -24,6 +24,12 @@ def colliding_inventory(path, testbed, shared_dir, extra_vars=None):
     return write_inventory(path, testbed, shared_dir, extra_vars=dict(COLLIDING, **(extra_vars or {})))
 
 
+def cluster_inventory(tmp_path, testbed, shared_dir, extra_vars=None):
+    """colliding_inventory in tmp_path/inventory.json with a state folder of the test's own (tmp_path/state)."""
+    return colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
+                               dict({'kohakuriver_state_dir': str(tmp_path / 'state')}, **(extra_vars or {})))
+
+
 def summary(run, title='Say what was done'):
     """The message(s) of the debug task titled title, as one string (msg may be a string or a list)."""
     block = run.stdout.split('TASK [%s]' % title, 1)[1].split('\nTASK [', 1)[0].split('\nPLAY RECAP', 1)[0]

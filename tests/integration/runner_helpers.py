@@ -3,6 +3,8 @@ writing into the test's shared folder, and cleanup of exactly what a test put on
 
 from __future__ import annotations
 
+import contextlib
+
 import docker
 import pytest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
@@ -59,6 +61,13 @@ def sync_args(runner, unique_env, shared_dir, tmp_path):
     """Arguments of image_sync for unique_env on the runner, with a private state folder."""
     return dict(name=unique_env, tarball_dir=str(shared_dir / 'kohakuriver-containers'), docker_host=runner['docker_host'],
                 state_dir=str(tmp_path / ('state-%s' % runner['name'])))
+
+
+def remove_env_from_runners(testbed, env):
+    """remove_env_from on every runner of the test bed."""
+    for node in testbed['runners']:
+        with contextlib.closing(docker.DockerClient(base_url=node['docker_host'], version='auto')) as client:
+            remove_env_from(client, env)
 
 
 def base_of(runner, env):

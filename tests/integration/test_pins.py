@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import prune_superseded
 from support.ansible_runs import run_module, run_playbook
-from playbook_support import colliding_inventory, summary
+from playbook_support import cluster_inventory, summary
 from runner_helpers import base_of, factory, has_image, image_id_on, remove_env_from, runner, sync_args  # noqa: F401 pylint: disable=unused-import
 from tarball_factory import TarballFactory, read_sidecar
 from tarball_support import docker_cli, engine, environments  # noqa: F401 pylint: disable=unused-import
@@ -112,8 +112,7 @@ def cluster(testbed, shared_dir, tmp_path, unique_env):
     versions = [maker.make(unique_env), maker.make(unique_env)]
 
     def inventory(extra=None):
-        return colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
-                                   dict({'kohakuriver_state_dir': str(tmp_path / 'state')}, **(extra or {})))
+        return cluster_inventory(tmp_path, testbed, shared_dir, extra)
     yield dict(inventory=inventory, versions=versions, clients=clients)
     maker.cleanup()
     for client in clients.values():

@@ -4,12 +4,11 @@ a runner's --limit. Run for real with ansible-playbook against the test inventor
 
 from __future__ import annotations
 
-import docker
 import pytest
 
 from support.ansible_runs import run_playbook
-from playbook_support import colliding_inventory
-from runner_helpers import remove_env_from
+from playbook_support import cluster_inventory
+from runner_helpers import remove_env_from_runners
 from tarball_factory import TarballFactory
 
 pytestmark = pytest.mark.integration
@@ -18,16 +17,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cluster(testbed, shared_dir, tmp_path, unique_env):
     """The test inventory (with colliding group variables such as node=not-a-node) and a tarball of unique_env."""
-    inventory = colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
-                                    {'kohakuriver_state_dir': str(tmp_path / 'state')})
+    inventory = cluster_inventory(tmp_path, testbed, shared_dir)
     maker = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
     maker.make(unique_env)
     yield dict(inventory=inventory, env=unique_env)
     maker.cleanup()
-    for node in testbed['runners']:
-        client = docker.DockerClient(base_url=node['docker_host'], version='auto')
-        remove_env_from(client, unique_env)
-        client.close()
+    remove_env_from_runners(testbed, unique_env)
 
 
 def submit(cluster, task_id, *args):

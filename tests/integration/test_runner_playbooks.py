@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from support.ansible_runs import run_playbook
-from playbook_support import colliding_inventory, summary
+from playbook_support import cluster_inventory, summary
 from runner_helpers import image_id_on, remove_env_from
 from tarball_factory import TarballFactory, read_sidecar
 
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cluster(testbed, shared_dir, tmp_path, unique_env):
     """The test inventory with a private state folder, a Host tarball factory, and two environments' names."""
-    inventory = colliding_inventory(tmp_path / 'inventory.json', testbed, shared_dir,
-                                    {'kohakuriver_state_dir': str(tmp_path / 'state')})
+    inventory = cluster_inventory(tmp_path, testbed, shared_dir)
     maker = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
     envs = [unique_env, unique_env + '-b']
     clients = dict((node['name'], docker.DockerClient(base_url=node['docker_host'], version='auto'))
