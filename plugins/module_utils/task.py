@@ -27,7 +27,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.output import T
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import (
     SHARED_MOUNT, RunOptions, absolute_clean, daemon_refusal_hint, positive_number, stop_timeout_of,
 )
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure, die_with_parent
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
     DEADLINE_MARGIN, daemon_identity, is_task_container, owner_label, reap, stop_and_remove,
@@ -124,6 +124,7 @@ def _logs_refusal(spec):
 
 def run_task(client, spec, check_mode=False):
     """Reap orphans, sync the environment (unless told not to), run the task; return the task module's result dict."""
+    die_with_parent()
     result = dict(
         changed=True, task_id=spec.task_id, env=spec.env, image=spec.image, container=spec.container_name,
         argv=spec.argv, log_dir=spec.log_dir, stdout_log=spec.log_files[0], stderr_log=spec.log_files[1], warnings=[],

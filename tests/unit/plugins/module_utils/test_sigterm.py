@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -63,3 +66,49 @@ def test_nothing_is_installed_outside_the_main_thread(previous):
     assert guards[0].previous is None
     sigterm()
     assert previous == [signal.SIGTERM]
+
+
+# A parent that starts CHILD, says the child's pid once the child is ready, and exits at once, as async_wrapper's
+# module runner does when its watcher kills it while the module escaped the process-group kill.
+PARENT = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+print(child.pid, child.stdout.readline().strip(), flush=True)
+"""
+CHILD = """
+import time
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import die_with_parent
+print(die_with_parent() if %s else 'not asked', flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except OSError:
+        return False
+
+
+def _orphan_of_an_exited_parent(asked):
+    """(what the child said, its pid) once its parent has exited."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    parent = subprocess.run([sys.executable, '-c', PARENT, CHILD % asked], env=env, capture_output=True, text=True,
+                            check=True, timeout=60)
+    pid, said = parent.stdout.split(None, 1)
+    return said.strip(), int(pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux only')
+def test_a_process_that_asked_dies_with_its_parent_and_one_that_did_not_lives_on():
+    (said_asked, asked), (said_other, other) = _orphan_of_an_exited_parent(True), _orphan_of_an_exited_parent(False)
+    try:
+        deadline = time.monotonic() + 10
+        while _alive(asked) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (said_asked, _alive(asked), said_other, _alive(other)) == ('True', False, 'not asked', True)
+    finally:
+        for pid in (asked, other):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
