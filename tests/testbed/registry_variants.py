@@ -57,9 +57,9 @@ def _ensure_certificates(directory, addresses):
     if all(os.path.exists(path) for path in files.values()):
         return files
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run(["openssl", "req", "-x509"] + ec + ["-keyout", files["ca.key"], "-out", files["ca"], "-days", "3650",
-         "-subj", "/CN=kohakuriver test bed CA", "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"], what="openssl (test bed CA)")
+    ca_argv = ["-keyout", files["ca.key"], "-out", files["ca"], "-days", "3650", "-subj", "/CN=kohakuriver test bed CA",
+               "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    run(["openssl", "req", "-x509"] + ec + ca_argv, what="openssl (test bed CA)")
     csr = os.path.join(directory, "server.csr")
     run(["openssl", "req"] + ec + ["-keyout", files["server.key"], "-out", csr, "-subj", "/CN=kohakuriver test bed registry"],
         what="openssl (registry key)")
