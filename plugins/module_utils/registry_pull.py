@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain
+from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_through_tags, tags_of
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_reference, image_repository
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_reference, image_repository, is_snapshot_tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import _make_dir as make_dir, image_timestamp
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import prune_superseded
@@ -59,21 +59,22 @@ def held_image(daemon, env, wanted, manifest):
 
 def pull_counts(events, layers):
     """(layers pulled, layers held, bytes pulled) from the pull's JSON messages, layers: the manifest's (digest, size);
-    an error message raises ValueError with it on one line."""
-    pulled, held = set(), set()
+    an error message raises ValueError with it on one line.
+
+    A layer is pulled when the daemon reports it downloaded (the classic store says 'Download complete' and 'Pull
+    complete', the containerd store 'Download complete' only, by the first 12 hex digits of its digest); the others
+    were held (the classic store says 'Already exists', the containerd store nothing)."""
+    sizes = dict((digest.split(':', 1)[-1][:12], size) for digest, size in layers)
+    pulled = set()
     for event in events:
         if not isinstance(event, dict):
             continue
         error = event.get('error') or (event.get('errorDetail') or {}).get('message')
         if error:
             raise ValueError(' '.join(str(error).split()))
-        status, layer = event.get('status') or '', event.get('id') or ''
-        if status == 'Pull complete':
-            pulled.add(layer)
-        elif status == 'Already exists':
-            held.add(layer)
-    sizes = dict((digest.split(':', 1)[-1][:12], size) for digest, size in layers)
-    return len(pulled), len(held), sum(sizes.get(layer, 0) for layer in pulled)
+        if event.get('status') in ('Download complete', 'Pull complete') and event.get('id') in sizes:
+            pulled.add(event['id'])
+    return len(pulled), len(sizes) - len(pulled), sum(sizes[layer] for layer in pulled)
 
 
 def pull_plan(client, settings, wanted, manifest, base):
@@ -129,13 +130,7 @@ def apply(client, settings, env, wanted, manifest, base, prune=False, pin=None):
         previous_id = base.get('Id') if base else None
         protect = () if pin is None or wanted.timestamp is None else (wanted.timestamp,)
         pruned = prune_superseded(client, env, image['Id'], previous_id, protect)
-        by_id = dict((entry['id'], entry) for entry in pruned)
-        for entry in _drop_pulled_references(client, wanted, image['Id']):
-            if entry['id'] in by_id:
-                by_id[entry['id']]['tags'] = list(by_id[entry['id']]['tags']) + entry['tags']
-            else:
-                pruned.append(entry)
-        applied['pruned'] = pruned
+        applied['pruned'] = _merged(pruned, _drop_superseded_pulls(client, env, wanted, image['Id'], base, protect))
     return applied
 
 
@@ -161,18 +156,38 @@ def _pull(client, settings, wanted, manifest, applied):
     return image
 
 
-def _drop_pulled_references(client, wanted, current_id):
-    """Remove the `<repository>@<digest>` names of superseded versions that no tag and no container keeps (a pulled
-    image keeps that name after prune_superseded removed its tags); return what went."""
+def _drop_superseded_pulls(client, env, wanted, current_id, base, protect):
+    """Remove the versions pulled from the repository other than current_id that no container uses and no tag outside
+    kohakuriver/<env> or of a protected timestamp keeps: their kohakuriver/<env> tags and `<repository>@<digest>` names
+    (a pulled image keeps that name after prune_superseded removed its tags). The previous :base is always looked at:
+    the containerd image store does not list an image whose layers it took from another image. Returns what went."""
+    repository = image_repository(env)
+    kept_tags = set('%s:%d' % (repository, timestamp) for timestamp in protect)
+    candidates = [listed['Id'] for listed in client.api.images(name=wanted.repository)]
+    if base and base.get('Id') not in candidates:
+        candidates.append(base['Id'])
     in_use = images_in_use(client)
     dropped = []
-    for listed in client.api.images(name=wanted.repository):
-        if listed['Id'] == current_id or listed['Id'] in in_use:
+    for image_id in candidates:
+        image = None if image_id == current_id or image_id in in_use else inspect_or_none(client, image_id)
+        if image is None:
             continue
-        image = client.api.inspect_image(listed['Id'])
-        if tags_of(image):
-            continue  # a pinned version, or one tagged by hand
-        names = [entry for entry in image.get('RepoDigests') or [] if entry.startswith(wanted.repository + '@')]
-        if names and remove_through_tags(client, listed['Id'], names) is None:
-            dropped.append(dict(id=listed['Id'], tags=names))
+        tags = tags_of(image)
+        if kept_tags.intersection(tags) or any(not tag.startswith(repository + ':') or is_snapshot_tag(tag) for tag in tags):
+            continue
+        names = tags + [entry for entry in image.get('RepoDigests') or [] if entry.startswith(wanted.repository + '@')]
+        if names and remove_through_tags(client, image_id, names) is None:
+            dropped.append(dict(id=image_id, tags=names))
     return dropped
+
+
+def _merged(pruned, dropped):
+    """prune_superseded's list with _drop_superseded_pulls's: one entry per image, with every name that went."""
+    by_id = dict((entry['id'], entry) for entry in pruned)
+    for entry in dropped:
+        if entry['id'] in by_id:
+            by_id[entry['id']]['tags'] = list(by_id[entry['id']]['tags']) + [name for name in entry['tags']
+                                                                            if name not in by_id[entry['id']]['tags']]
+        else:
+            pruned.append(entry)
+    return pruned
