@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from support.ansible_runs import run_module
+from support.ansible_runs import run_module, run_playbook, write_inventory
 from tarball_support import Environments, docker_cli, engine, remove_env_from
 
 pytestmark = pytest.mark.integration
@@ -85,7 +85,7 @@ def published(testbed, registries, tmp_path_factory):
         result = run_module('tarball', args)
         assert result.get('changed') and not result.get('failed'), result
         yield dict(env=env, host=host, args=args, result=result, tarball=result['tarball']['path'], allowed=str(allowed),
-                   registry=registry, path='%s/%s' % (namespace, env))
+                   registry=registry, path='%s/%s' % (namespace, env), folder=folder, key=key)
     finally:
         environments.cleanup()
         delete_repository(registries['plain'], '%s/%s' % (namespace, env))
@@ -184,6 +184,22 @@ def test_the_secure_registry_takes_the_push_with_its_credentials(published, regi
             for tag in session.get(base + '/tags/list', timeout=30).json().get('tags') or []:
                 digest = session.head('%s/manifests/%s' % (base, tag), headers={'Accept': ACCEPT}, timeout=30).headers.get('Docker-Content-Digest')
                 session.delete('%s/manifests/%s' % (base, digest), timeout=30)
+
+
+def test_tar_create_passes_kohakuriver_registry(published, testbed, registries, tmp_path):
+    namespace = 'krtest-%s' % uuid.uuid4().hex[:10]
+    registry = dict(url=registries['plain'], namespace=namespace)
+    inventory = write_inventory(tmp_path / 'inventory.json', testbed, tmp_path, extra_vars=dict(
+        kohakuriver_tarball_dir=str(published['folder']), kohakuriver_signing_key=published['key'], kohakuriver_registry=registry))
+    try:
+        run = run_playbook('kohakuriver.docker.tar_create', inventory, extra_vars={'kr_env': published['env']})
+        assert run.rc == 0 and run.changed('host') == 1, run
+        recorded = json.loads(sidecar_bytes(published['tarball']))['registry']
+        assert recorded['repository'] == '%s/%s/%s' % (registries['plain'], namespace, published['env'])
+        assert 'Pushed %s as %s@%s.' % (published['tarball'], recorded['repository'], recorded['digest']) in run.stdout
+        assert manifest_status(registries['plain'], '%s/%s' % (namespace, published['env']), recorded['digest']) == 200
+    finally:
+        delete_repository(registries['plain'], '%s/%s' % (namespace, published['env']))
 
 
 def test_the_containerd_image_store_pushes_and_records_a_digest_whose_config_is_the_image(docker_hosts, registries, tmp_path):
