@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[3]
 ROLES = ('host', 'runner', 'environment')
 SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
           'kohakuriver_environments', 'kohakuriver_gpus', 'kohakuriver_signing_key', 'kohakuriver_allowed_signers',
-          'kohakuriver_require_signature'}
+          'kohakuriver_require_signature', 'kohakuriver_registry'}
 SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
              'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
 
