@@ -19,7 +19,9 @@ import copy
 import io
 import os
 import re
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -28,6 +30,10 @@ import uuid
 import docker
 import pytest
 import requests
+
+from testbed.forward import PROGRAM, in_netns
+from testbed.processes import spawn, stop_process, wait_for
+from testbed.registry_forward import FORWARD
 
 MANIFEST_TYPES = ', '.join((
     'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -93,11 +99,11 @@ def secure_api(registries, **changes):
     return RegistryAPI(secure['url'], ca=secure['ca'], username=secure['username'], password=secure['password'])
 
 
-def docker_cli(docker_host, *words, config=None, check=True, timeout=300):
+def docker_cli(docker_host, *words, config=None, check=True, timeout=300, stdin=None):
     """The docker CLI against docker_host; config: a DOCKER_CONFIG folder (credentials of `docker login`)."""
     env = dict(os.environ, DOCKER_CONFIG=config) if config else None
     completed = subprocess.run(['docker', '-H', docker_host] + list(words), capture_output=True, text=True, timeout=timeout,
-                               env=env, check=False)
+                               env=env, check=False, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
     if check:
         assert completed.returncode == 0, 'docker %s: %s' % (' '.join(words), completed.stderr)
     return completed
@@ -107,10 +113,8 @@ def docker_cli(docker_host, *words, config=None, check=True, timeout=300):
 def docker_login(docker_host, secure, url=None):
     """A DOCKER_CONFIG folder holding `docker login` credentials for the secure registry (at url, default its url)."""
     with tempfile.TemporaryDirectory(prefix='kr-docker-config-') as folder:
-        completed = subprocess.run(['docker', '-H', docker_host, 'login', '-u', secure['username'], '--password-stdin', url or secure['url']],
-                                   input=secure['password'], capture_output=True, text=True, timeout=60, check=False,
-                                   env=dict(os.environ, DOCKER_CONFIG=folder))
-        assert completed.returncode == 0, completed.stderr
+        docker_cli(docker_host, 'login', '-u', secure['username'], '--password-stdin', url or secure['url'], config=folder,
+                   stdin=secure['password'], timeout=60)
         yield folder
 
 
@@ -176,3 +180,31 @@ def origin_bytes_served(registries, since, repository, kind='blobs', settle=0.3)
         total = sum(int(found.group(3)) for found in map(_RESPONSE.search, text.splitlines())
                     if found and found.group(1) == 'GET' and found.group(2).startswith(prefix))
     return total
+
+
+@contextlib.contextmanager
+def forwarded(netns, mappings, addresses=()):
+    """The test bed's forwarder (tests/testbed/forward.py) for a network namespace of the test's own (a throwaway
+    dockerd's): mappings [(listen 'host:port' inside netns, target 'host:port' here)]; addresses are first added to
+    that namespace's lo (it goes with the namespace)."""
+    netns_path = '/var/run/netns/' + netns
+    for address in addresses:
+        subprocess.run(['ip', '-n', netns, 'addr', 'add', address + '/32', 'dev', 'lo'], check=True, capture_output=True)
+    argv = [PROGRAM, FORWARD] + ['%s,%s,%s' % (netns_path, listen, target) for listen, target in mappings]
+    with tempfile.TemporaryDirectory(prefix='kr-forward-') as folder:
+        entry = spawn('forwarder', netns, argv, os.path.join(folder, 'forwarder.log'), executable=sys.executable)
+        try:
+            wait_for('forwarder into %s' % netns, lambda: all(_listening(netns_path, listen) for listen, dummy in mappings), 10, entry)
+            yield entry
+        finally:
+            stop_process(entry)
+
+
+def _listening(netns_path, address):
+    host, dummy, port = address.rpartition(':')
+
+    def connect():
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+            return True
+        return False
+    return in_netns(netns_path, connect)
