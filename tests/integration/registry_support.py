@@ -18,7 +18,6 @@ import contextlib
 import copy
 import io
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -33,13 +32,12 @@ import requests
 
 from testbed.forward import PROGRAM, in_netns
 from testbed.processes import spawn, stop_process, wait_for
+from testbed.registry_log import bytes_served, log_offset
 from testbed.registry_forward import FORWARD
 
 MANIFEST_TYPES = ', '.join((
     'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
     'application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.index.v1+json'))
-_RESPONSE = re.compile(r'msg="response completed".*?http\.request\.method=(\w+) .*?http\.request\.uri="?([^" ]+)"?.*?'
-                       r'http\.response\.written=(\d+)')
 
 
 @pytest.fixture(scope='session')
@@ -162,24 +160,13 @@ def read_marker(docker_host, reference):
 
 def origin_log_offset(registries):
     """Where the origin registry's log ends now: pass it to origin_bytes_served after the traffic to measure."""
-    return os.path.getsize(registries['origin_log'])
+    return log_offset(registries['origin_log'])
 
 
-def origin_bytes_served(registries, since, repository, kind='blobs', settle=0.3):
-    """Bytes the origin (plain) registry wrote in answers to GETs of repository's blobs (kind='manifests': its
-    manifests; None: both) since a log offset, from distribution's `response completed` lines; read until two reads
-    settle seconds apart agree, since a line is logged just after its answer is sent."""
-    prefix = '/v2/%s/%s' % (repository, kind + '/' if kind else '')
-    total, previous = None, -1
-    while total != previous:
-        previous = total
-        time.sleep(settle if previous is not None else 0)
-        with open(registries['origin_log'], 'rb') as handle:
-            handle.seek(since)
-            text = handle.read().decode('utf-8', 'replace')
-        total = sum(int(found.group(3)) for found in map(_RESPONSE.search, text.splitlines())
-                    if found and found.group(1) == 'GET' and found.group(2).startswith(prefix))
-    return total
+def origin_bytes_served(registries, since, repository, kind='blobs'):
+    """Bytes the origin (plain) registry wrote answering GETs of repository's blobs (kind 'manifests': manifests;
+    None: both) since a log offset (tests/testbed/registry_log.py)."""
+    return bytes_served(registries['origin_log'], since, repository, kind)
 
 
 @contextlib.contextmanager
