@@ -18,8 +18,9 @@ import contextlib
 import copy
 import io
 import os
-import re
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -29,11 +30,14 @@ import docker
 import pytest
 import requests
 
+from testbed.forward import PROGRAM, in_netns
+from testbed.processes import spawn, stop_process, wait_for
+from testbed.registry_log import bytes_served, log_offset
+from testbed.registry_forward import FORWARD
+
 MANIFEST_TYPES = ', '.join((
     'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
     'application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.index.v1+json'))
-_RESPONSE = re.compile(r'msg="response completed".*?http\.request\.method=(\w+) .*?http\.request\.uri="?([^" ]+)"?.*?'
-                       r'http\.response\.written=(\d+)')
 
 
 @pytest.fixture(scope='session')
@@ -93,11 +97,11 @@ def secure_api(registries, **changes):
     return RegistryAPI(secure['url'], ca=secure['ca'], username=secure['username'], password=secure['password'])
 
 
-def docker_cli(docker_host, *words, config=None, check=True, timeout=300):
+def docker_cli(docker_host, *words, config=None, check=True, timeout=300, stdin=None):
     """The docker CLI against docker_host; config: a DOCKER_CONFIG folder (credentials of `docker login`)."""
     env = dict(os.environ, DOCKER_CONFIG=config) if config else None
     completed = subprocess.run(['docker', '-H', docker_host] + list(words), capture_output=True, text=True, timeout=timeout,
-                               env=env, check=False)
+                               env=env, check=False, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
     if check:
         assert completed.returncode == 0, 'docker %s: %s' % (' '.join(words), completed.stderr)
     return completed
@@ -107,10 +111,8 @@ def docker_cli(docker_host, *words, config=None, check=True, timeout=300):
 def docker_login(docker_host, secure, url=None):
     """A DOCKER_CONFIG folder holding `docker login` credentials for the secure registry (at url, default its url)."""
     with tempfile.TemporaryDirectory(prefix='kr-docker-config-') as folder:
-        completed = subprocess.run(['docker', '-H', docker_host, 'login', '-u', secure['username'], '--password-stdin', url or secure['url']],
-                                   input=secure['password'], capture_output=True, text=True, timeout=60, check=False,
-                                   env=dict(os.environ, DOCKER_CONFIG=folder))
-        assert completed.returncode == 0, completed.stderr
+        docker_cli(docker_host, 'login', '-u', secure['username'], '--password-stdin', url or secure['url'], config=folder,
+                   stdin=secure['password'], timeout=60)
         yield folder
 
 
@@ -158,21 +160,38 @@ def read_marker(docker_host, reference):
 
 def origin_log_offset(registries):
     """Where the origin registry's log ends now: pass it to origin_bytes_served after the traffic to measure."""
-    return os.path.getsize(registries['origin_log'])
+    return log_offset(registries['origin_log'])
 
 
-def origin_bytes_served(registries, since, repository, kind='blobs', settle=0.3):
-    """Bytes the origin (plain) registry wrote in answers to GETs of repository's blobs (kind='manifests': its
-    manifests; None: both) since a log offset, from distribution's `response completed` lines; read until two reads
-    settle seconds apart agree, since a line is logged just after its answer is sent."""
-    prefix = '/v2/%s/%s' % (repository, kind + '/' if kind else '')
-    total, previous = None, -1
-    while total != previous:
-        previous = total
-        time.sleep(settle if previous is not None else 0)
-        with open(registries['origin_log'], 'rb') as handle:
-            handle.seek(since)
-            text = handle.read().decode('utf-8', 'replace')
-        total = sum(int(found.group(3)) for found in map(_RESPONSE.search, text.splitlines())
-                    if found and found.group(1) == 'GET' and found.group(2).startswith(prefix))
-    return total
+def origin_bytes_served(registries, since, repository, kind='blobs'):
+    """Bytes the origin (plain) registry wrote answering GETs of repository's blobs (kind 'manifests': manifests;
+    None: both) since a log offset (tests/testbed/registry_log.py)."""
+    return bytes_served(registries['origin_log'], since, repository, kind)
+
+
+@contextlib.contextmanager
+def forwarded(netns, mappings, addresses=()):
+    """The test bed's forwarder (tests/testbed/forward.py) for a network namespace of the test's own (a throwaway
+    dockerd's): mappings [(listen 'host:port' inside netns, target 'host:port' here)]; addresses are first added to
+    that namespace's lo (it goes with the namespace)."""
+    netns_path = '/var/run/netns/' + netns
+    for address in addresses:
+        subprocess.run(['ip', '-n', netns, 'addr', 'add', address + '/32', 'dev', 'lo'], check=True, capture_output=True)
+    argv = [PROGRAM, FORWARD] + ['%s,%s,%s' % (netns_path, listen, target) for listen, target in mappings]
+    with tempfile.TemporaryDirectory(prefix='kr-forward-') as folder:
+        entry = spawn('forwarder', netns, argv, os.path.join(folder, 'forwarder.log'), executable=sys.executable)
+        try:
+            wait_for('forwarder into %s' % netns, lambda: all(_listening(netns_path, listen) for listen, dummy in mappings), 10, entry)
+            yield entry
+        finally:
+            stop_process(entry)
+
+
+def _listening(netns_path, address):
+    host, dummy, port = address.rpartition(':')
+
+    def connect():
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+            return True
+        return False
+    return in_netns(netns_path, connect)

@@ -24,7 +24,8 @@ def ensure_registry_variants(bed):
     secure = _ensure_secure(bed)
     _start(bed, "registry-cache", _cache_config(config), lambda: registry_answers(config.cache_registry), config.cache_registry)
     bed.state["registries"] = {"plain": config.registry, "cache": config.cache_registry, "secure": secure,
-                               "origin_log": config.path("registry", "registry.log")}
+                               "origin_log": config.path("registry", "registry.log"),
+                               "cache_storage": config.path("registry-cache", "data")}
 
 
 def _start(bed, name, text, ready, address):
