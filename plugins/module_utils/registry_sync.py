@@ -64,18 +64,17 @@ def sync_request(daemon, request, check_mode=False):
 
 
 class RegistryUnavailable(Failure):
-    """The registry (or the daemon's pull from it) failed before anything changed: the share may stand in."""
+    """The registry cannot serve this sync (down, refusing, without the digest, or the share names no pushed version),
+    found before anything changed: the share may stand in (fallback_to_share)."""
 
 
 def pushed(sidecar, where):
-    """The sidecar's `registry` record (repository, tag, digest), None when it records no push; a bad one is a Failure."""
-    record = sidecar.get('registry') if sidecar is not None else None
-    if record is None:
-        return None
-    digest = record.get('digest') if isinstance(record, dict) else None
-    if not (isinstance(digest, str) and digest.startswith('sha256:') and len(digest) == 71
-            and isinstance(record.get('repository'), str) and '/' in record['repository']):
-        raise Failure('%s: registry is not {repository, tag, digest: sha256:...}; remove the sidecar or package again.' % where)
+    """The sidecar's `registry` record (repository, tag, digest: sidecar.py checked their types), None when it records
+    no push; a repository without a path is a Failure."""
+    record = sidecar.registry if sidecar is not None else None
+    if record is not None and '/' not in record['repository']:
+        raise Failure('%s: registry.repository %r is not <url>/<namespace>/<env>; remove the sidecar or package again.'
+                      % (where, record['repository']))
     return record
 
 
@@ -126,7 +125,7 @@ def wanted_version(env, tarball_dir, settings, signing=None, pin=None):
     sidecar, signed_by = verified_sidecar(chosen.path, signing) if signing is not None else (chosen.sidecar, None)
     record = pushed(sidecar, chosen.sidecar_path)
     if record is None:
-        raise Failure('The pinned tarball %s records no registry push (its sidecar has no registry digest): sync it from the '
+        raise RegistryUnavailable('The pinned tarball %s records no registry push (its sidecar has no registry digest): sync it from the '
                       'share (source: share) or package it with registry.' % chosen.path)
     path = record['repository'].split('/', 1)[1]
     found = Wanted(settings, path, digest=record['digest'], timestamp=chosen.timestamp, tarball=chosen, sidecar=sidecar,
@@ -145,7 +144,7 @@ def _newest_pushed(kept, tarball_dir, env):
     for tarball in kept:
         if pushed(tarball.sidecar, tarball.sidecar_path) is not None:
             return tarball
-    raise Failure('No tarball of environment %s in %s records a registry push (newest: %s): package it with registry, or '
+    raise RegistryUnavailable('No tarball of environment %s in %s records a registry push (newest: %s): package it with registry, or '
                   'sync from the share (source: share).' % (env, tarball_dir, kept[0].file_name))
 
 

@@ -90,6 +90,7 @@ author:
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.registry
   - kohakuriver.docker.progress
 attributes:
   check_mode:
@@ -174,34 +175,6 @@ options:
         lists the kept ones. Unset, the newest tarball runs.
       - KohakuRiver's own runners always load the newest tarball; see the README on pins in a mixed cluster.
     type: str
-  registry:
-    description:
-      - The OCI registry to pull the environment from (see the description); absent, the share alone.
-      - A runner may set C(url) to its rack's pull-through cache, which serves the same repositories.
-    type: dict
-    suboptions:
-      url:
-        description: The registry, V(host[:port]) without a scheme.
-        type: str
-        required: true
-      namespace:
-        description: The repository is C(<url>/<namespace>/<name>).
-        type: str
-        default: kohakuriver
-      username:
-        description: The user for the module's registry requests and the daemon's pull.
-        type: str
-      password:
-        description: The password of O(registry.username).
-        type: str
-      ca_path:
-        description:
-          - A CA bundle for the module's own registry requests (the daemon trusts C(/etc/docker/certs.d/<url>/ca.crt)).
-        type: path
-      insecure:
-        description: Allow plain HTTP or unverified TLS for a registry that is not on loopback.
-        type: bool
-        default: false
   source:
     description:
       - Where the image comes from. V(share) is the tarball folder O(tarball_dir), as without O(registry). V(registry)

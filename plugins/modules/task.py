@@ -55,6 +55,7 @@ extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.run_options
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.registry
 attributes:
   check_mode:
     support: partial
@@ -139,33 +140,6 @@ options:
         a task container is stopped by O(state=absent) (a cancel) or as an orphan.
     type: int
     default: 10
-  registry:
-    description:
-      - The OCI registry the sync pulls the environment from, as M(kohakuriver.docker.image_sync)'s
-        O(kohakuriver.docker.image_sync#module:registry); absent, the sync loads from the share.
-    type: dict
-    suboptions:
-      url:
-        description: The registry, V(host[:port]) without a scheme (a rack's pull-through cache serves the same repositories).
-        type: str
-        required: true
-      namespace:
-        description: The repository is C(<url>/<namespace>/<env>).
-        type: str
-        default: kohakuriver
-      username:
-        description: The user for the registry requests and the daemon's pull.
-        type: str
-      password:
-        description: The password of O(registry.username).
-        type: str
-      ca_path:
-        description: A CA bundle for the module's own registry requests.
-        type: path
-      insecure:
-        description: Allow plain HTTP or unverified TLS for a registry that is not on loopback.
-        type: bool
-        default: false
   source:
     description:
       - Where the sync takes the image from, as M(kohakuriver.docker.image_sync)'s
