@@ -143,10 +143,10 @@ def _pull(client, settings, wanted, manifest, applied):
         layers_pulled, layers_held, bytes_pulled = pull_counts(events, manifest.layers)
     except (ValueError, APIError) as exc:
         raise PullFailed('The Docker daemon could not pull %s: %s. Nothing was tagged; the runner keeps what it had.'
-                                  % (wanted.reference, exc if isinstance(exc, ValueError) else explain(exc)))
+                         % (wanted.reference, exc if isinstance(exc, ValueError) else explain(exc)))
     except _PULL_ERRORS as exc:
         raise PullFailed('Pulling %s failed: %s. Nothing was tagged; sync again once the daemon answers.'
-                                  % (wanted.reference, explain(exc)))
+                         % (wanted.reference, explain(exc)))
     image = client.api.inspect_image(wanted.reference)
     if image.get('Id') not in manifest_ids(manifest):
         raise Failure('The daemon pulled %s as image %s, but its manifest describes %s; nothing was tagged.'
@@ -185,9 +185,9 @@ def _merged(pruned, dropped):
     """prune_superseded's list with _drop_superseded_pulls's: one entry per image, with every name that went."""
     by_id = dict((entry['id'], entry) for entry in pruned)
     for entry in dropped:
-        if entry['id'] in by_id:
-            by_id[entry['id']]['tags'] = list(by_id[entry['id']]['tags']) + [name for name in entry['tags']
-                                                                            if name not in by_id[entry['id']]['tags']]
+        known = by_id.get(entry['id'])
+        if known is not None:
+            known['tags'] = list(known['tags']) + [name for name in entry['tags'] if name not in known['tags']]
         else:
             pruned.append(entry)
     return pruned

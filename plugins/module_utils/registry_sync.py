@@ -125,8 +125,8 @@ def wanted_version(env, tarball_dir, settings, signing=None, pin=None):
     sidecar, signed_by = verified_sidecar(chosen.path, signing) if signing is not None else (chosen.sidecar, None)
     record = pushed(sidecar, chosen.sidecar_path)
     if record is None:
-        raise RegistryUnavailable('The pinned tarball %s records no registry push (its sidecar has no registry digest): sync it from the '
-                      'share (source: share) or package it with registry.' % chosen.path)
+        raise RegistryUnavailable('The pinned tarball %s records no registry push (its sidecar has no registry digest): sync '
+                                  'it from the share (source: share) or package it with registry.' % chosen.path)
     path = record['repository'].split('/', 1)[1]
     found = Wanted(settings, path, digest=record['digest'], timestamp=chosen.timestamp, tarball=chosen, sidecar=sidecar,
                    signed_by=signed_by)
@@ -144,8 +144,8 @@ def _newest_pushed(kept, tarball_dir, env):
     for tarball in kept:
         if pushed(tarball.sidecar, tarball.sidecar_path) is not None:
             return tarball
-    raise RegistryUnavailable('No tarball of environment %s in %s records a registry push (newest: %s): package it with registry, or '
-                  'sync from the share (source: share).' % (env, tarball_dir, kept[0].file_name))
+    raise RegistryUnavailable('No tarball of environment %s in %s records a registry push (newest: %s): package it with '
+                              'registry, or sync from the share (source: share).' % (env, tarball_dir, kept[0].file_name))
 
 
 def holds(image, wanted):
