@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry_support import registries  # noqa: F401 (a fixture)
-from registry_sync_support import base_id, on_runner, run_in_base, versions  # noqa: F401 (fixtures)
+from registry_support import registries  # noqa: F401 pylint: disable=unused-import
+from registry_sync_support import base_id, on_runner, run_in_base, versions  # noqa: F401 pylint: disable=unused-import
 from support.ansible_runs import run_module
 
 pytestmark = pytest.mark.integration

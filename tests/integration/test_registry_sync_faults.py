@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from registry_support import docker_cli, docker_login, registries, secure_api  # noqa: F401 (registries: a fixture)
-from registry_sync_support import base_id, on_runner, versions  # noqa: F401 (fixtures)
+from registry_support import docker_cli, docker_login, registries, secure_api  # noqa: F401 pylint: disable=unused-import
+from registry_sync_support import base_id, on_runner, versions  # noqa: F401 pylint: disable=unused-import
 from support.ansible_runs import run_module, run_playbook, warnings_of, write_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize('on_runner', ['runner1'], indirect=True)]
