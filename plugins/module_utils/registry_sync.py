@@ -192,7 +192,6 @@ def sync_from_source(daemon, env, tarball_dir, state_dir, source, prune=False, a
 def sync_from_registry(daemon, env, tarball_dir, state_dir, settings, prune=False, allow_stale=False, check_mode=False,
                        lock_timeout=3600, signing=None, pin=None):
     """Make kohakuriver/<env>:base the wanted registry version (see the module docstring); image_sync's result dict."""
-    from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_pull
     started = time.monotonic()
     wanted = wanted_version(env, tarball_dir, settings, signing, pin)
     base = daemon.inspect_image(image_reference(env))
@@ -204,9 +203,12 @@ def sync_from_registry(daemon, env, tarball_dir, state_dir, settings, prune=Fals
         return _finish(_result(env, wanted, base, NOTHING, pin, stale=True, warnings=[
             '%s Using the local image %s (allow_stale).' % (failure.msg, image_reference(env))]), base, started)
     result = _result(env, wanted, base, action, pin)
-    if action != NOTHING and check_mode:
+    if action == NOTHING:
+        return _finish(result, base, started)
+    from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_pull  # the SDK: only to change something
+    if check_mode:
         result.update(registry_pull.pull_plan(daemon.client, settings, wanted, manifest, base))
-    if action != NOTHING and not check_mode:
+    else:
         registry_pull.make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
             result['lock_wait'] = round(waited, 3)
@@ -227,16 +229,20 @@ def sync_from_registry(daemon, env, tarball_dir, state_dir, settings, prune=Fals
 def _decide(daemon, env, settings, wanted, base):
     """(manifest or None, action): NOTHING when :base holds the wanted digest (no registry request when the share named
     it), TAG when the daemon holds that image under another name, PULL otherwise."""
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import held_image, registry_client
     if holds(base, wanted):
         return None, NOTHING
-    with registry_client(settings) as client:
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import RegistryClient
+    client = RegistryClient.from_settings(settings)  # requests, not the Docker SDK: an up-to-date runner needs neither
+    try:
         if wanted.digest is None:
             wanted.digest = _unavailable_as_such(client.resolve, wanted.path, wanted.tag)
             if holds(base, wanted):
                 return None, NOTHING
         manifest = _unavailable_as_such(client.manifest, wanted.path, wanted.digest)
+    finally:
+        client.close()
     check_manifest(manifest, wanted)
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import held_image
     wanted.candidate = held_image(daemon, env, wanted, manifest)
     return manifest, TAG if wanted.candidate is not None else PULL
 
