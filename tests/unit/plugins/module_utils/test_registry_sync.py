@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import SIGNATURE_NAMESPACE
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import Manifest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import RegistrySettings
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import (
     RegistryUnavailable, SyncSource, Wanted, check_manifest, holds, wanted_version,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import FORMAT
+from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy
 
 ENV = 'my-env'
 CONFIG = 'sha256:' + 'c' * 64
@@ -148,3 +151,26 @@ def test_a_manifest_whose_config_is_not_the_sidecars_image_is_refused(tmp_path):
         check_manifest(Manifest(DIGEST_1, 'application/vnd.oci.image.manifest.v1+json', 'sha256:' + 'd' * 64, [], 500), found)
     assert 'nothing was pulled' in raised.value.msg and path + '.json' in raised.value.msg and '\n' not in raised.value.msg
     check_manifest(Manifest(DIGEST_1, 'x', 'sha256:' + 'd' * 64, [], 500), wanted())  # no sidecar: nothing to compare
+
+
+def test_the_digest_a_signed_sidecar_names_is_used_only_with_its_signature(tmp_path):
+    key = str(tmp_path / 'host')
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', key], check=True)
+    signers = tmp_path / 'allowed_signers'
+    signers.write_text('host namespaces="%s" %s' % (SIGNATURE_NAMESPACE, open(key + '.pub').read()))
+    policy = SigningPolicy.of({'allowed_signers': str(signers), 'require_signature': True})
+    share = tmp_path / 'share'
+    share.mkdir()
+    path = tarball(share, 100, ('registry.example:5000/team/my-env', DIGEST_1))
+    subprocess.run(['ssh-keygen', '-q', '-Y', 'sign', '-n', SIGNATURE_NAMESPACE, '-f', key, path + '.json'], check=True)
+    signed = wanted_version(ENV, str(share), SETTINGS, signing=policy)
+    assert signed.digest == DIGEST_1 and signed.signed_by['principal'] == 'host'
+
+    with open(path + '.json') as handle:
+        edited = json.load(handle)
+    edited['registry']['digest'] = DIGEST_2  # someone who can write the share points the runners at another image
+    with open(path + '.json', 'w') as handle:
+        json.dump(edited, handle)
+    with pytest.raises(Failure) as raised:
+        wanted_version(ENV, str(share), SETTINGS, signing=policy)
+    assert path + '.json' in raised.value.msg and '\n' not in raised.value.msg
