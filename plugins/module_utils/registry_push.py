@@ -156,4 +156,3 @@ def record(tarball, field, signer, mode):
     store.write_atomically(store.sidecar_path(path), raw, mode)
     tarball.use_sidecar(checked)
     return checked
-
