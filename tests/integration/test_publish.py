@@ -150,6 +150,15 @@ def test_an_unreachable_registry_is_one_line_and_changes_no_sidecar(published):
     assert sidecar_bytes(published['tarball']) == before
 
 
+def test_the_daemons_push_error_is_one_line_and_leaves_no_sidecar_change_nor_tag(published, registries):
+    before = sidecar_bytes(published['tarball'])
+    registry = dict(published['registry'], url=registries['cache'])  # a pull-through cache: reads yes, pushes never
+    msg = one_line_failure(run_module('tarball', dict(published['args'], registry=registry)))
+    assert msg.startswith('Pushing %s/%s:' % (registry['url'], published['path'])) and 'failed: ' in msg, msg
+    assert sidecar_bytes(published['tarball']) == before
+    assert docker_cli(published['host'], 'images', '-q', '%s/%s' % (registry['url'], published['path'])).strip() == ''
+
+
 def test_wrong_credentials_are_one_line_and_never_shown(published, registries):
     secure = registries['secure']
     before = sidecar_bytes(published['tarball'])
