@@ -17,9 +17,10 @@ REPO = Path(__file__).resolve().parents[3]
 ROLES = ('host', 'runner', 'environment')
 SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
           'kohakuriver_environments', 'kohakuriver_gpus', 'kohakuriver_signing_key', 'kohakuriver_allowed_signers',
-          'kohakuriver_require_signature', 'kohakuriver_registry'}
+          'kohakuriver_require_signature'}
 SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
              'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
+SHARED.add('kohakuriver_registry')  # the registry option's dict: the environment role pushes with it, runners pull
 
 
 def load(path):
