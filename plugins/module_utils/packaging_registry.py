@@ -23,7 +23,8 @@ class RegistrySteps(object):
         if self.request.registry is None:
             return None
         if self._registry_push is None:
-            self._registry_push = RegistryPush(self.client, self.request.registry, self.env, self.docker_host, self._patient)
+            self._registry_push = RegistryPush(self.client, self.request.registry, self.env, self.docker_host, self._patient,
+                                               self.progress)
         return self._registry_push
 
     def _predict_registry(self, newest, timestamp):

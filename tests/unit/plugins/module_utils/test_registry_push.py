@@ -55,6 +55,17 @@ def test_the_digest_comes_from_the_aux_line_or_the_status_line():
     assert pusher(Api(aux[:2]))._push_tag('1') == DIGEST
 
 
+def test_the_pushed_bytes_of_every_layer_are_counted_once():
+    counted = []
+    lines = [{'status': 'Pushing', 'id': 'a', 'progressDetail': {'current': 100, 'total': 300}},
+             {'status': 'Pushing', 'id': 'b', 'progressDetail': {'current': 50}},
+             {'status': 'Pushing', 'id': 'a', 'progressDetail': {'current': 300, 'total': 300}},
+             {'status': 'Pushed', 'id': 'a', 'progressDetail': {}}, {'aux': {'Digest': DIGEST}}]
+    push = pusher(Api(lines))
+    push.progress = types.SimpleNamespace(add=counted.append)
+    assert push._push_tag('1') == DIGEST and counted == [100, 50, 200]
+
+
 def test_credentials_go_to_the_daemon_as_its_auth_config():
     api = Api([{'aux': {'Digest': DIGEST}}])
     pusher(api, username='alice', password='pw')._push_tag('1')
