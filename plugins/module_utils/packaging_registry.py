@@ -23,7 +23,8 @@ class RegistrySteps(object):
         if self.request.registry is None:
             return None
         if self._registry_push is None:
-            self._registry_push = RegistryPush(self.client, self.request.registry, self.env, self.docker_host, self._patient)
+            self._registry_push = RegistryPush(self.client, self.request.registry, self.env, self.docker_host, self._patient,
+                                               self.progress)
         return self._registry_push
 
     def _predict_registry(self, newest, timestamp):
@@ -41,8 +42,13 @@ class RegistrySteps(object):
             self.result['changed'] = True
 
     def _note_missing(self, pusher, tarball):
-        self.result['reasons'].append('registry %s has no manifest of %s recorded in its sidecar'
-                                      % (pusher.settings.url, tarball.file_name))
+        field = (tarball.sidecar or {}).get('registry') or {}
+        if field.get('repository') == pusher.repository:
+            why = 'registry %s no longer has %s@%s, which the sidecar of %s records' % (
+                pusher.settings.url, pusher.repository, field.get('digest'), tarball.file_name)
+        else:
+            why = 'the sidecar of %s records no push to %s' % (tarball.file_name, pusher.repository)
+        self.result['reasons'].append(why)
 
     def _publish_to_registry(self, tarball, published):
         """Push tarball's image unless its sidecar records a digest the registry has. published: the tarball is new."""
@@ -55,6 +61,7 @@ class RegistrySteps(object):
                 self.result['registry'] = pusher.recorded(tarball.sidecar)
                 if self.result['registry'] is not None:
                     return
+                self._note_missing(pusher, tarball)
             check_recordable(tarball, self.request.signer)
             pusher.check_access()
             field = pusher.push(tarball)
@@ -64,6 +71,4 @@ class RegistrySteps(object):
                 raise Failure('Published %s, but its sidecar records no registry digest: %s The next run pushes again.'
                               % (tarball.path, failure.msg), **self.result)
             raise Failure(failure.msg, **self.result)
-        if not published:
-            self._note_missing(pusher, tarball)
         self.result.update(changed=True, registry=field)

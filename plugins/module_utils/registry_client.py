@@ -80,8 +80,14 @@ def machine_architecture():
     return _ARCHITECTURES.get(machine, machine)
 
 
+_ERRNO = re.compile(r'\[Errno -?\d+\] [^\'")]+|\[SSL: [^\]]+\] [^\'"(]*')
+
+
 def _one_line(exc):
-    return ' '.join(str(exc).split()) or type(exc).__name__
+    """The cause of a requests error without urllib3's pool and retry wrapping: '[Errno 111] Connection refused'."""
+    text = ' '.join(str(exc).split())
+    found = _ERRNO.search(text)
+    return (found.group(0).strip() if found else text) or type(exc).__name__
 
 
 class RegistryClient(object):

@@ -30,8 +30,9 @@ _PUSH_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
 class RegistryPush(object):
     """Pushing env's images to the registry of settings (registry_settings.RegistrySettings) through client's daemon."""
 
-    def __init__(self, client, settings, env, docker_host, patient):
+    def __init__(self, client, settings, env, docker_host, patient, progress=None):
         self.client = client
+        self.progress = progress  # a progress.Progress: the bytes the daemon reports pushed
         self.settings = settings
         self.env = env
         self.docker_host = docker_host
@@ -66,6 +67,8 @@ class RegistryPush(object):
         try:
             self.client.api.tag(image['Id'], self.repository, tag)
             self.client.api.tag(image['Id'], self.repository, REGISTRY_LATEST_TAG)
+            if self.progress is not None:
+                self.progress.start('pushing %s:%s' % (self.repository, tag), total=image.get('Size'), estimated=True)
             digest = self._push_tag(tag)
             self._verify(digest, sidecar['image_id'])
             self._push_tag(REGISTRY_LATEST_TAG)
@@ -90,7 +93,7 @@ class RegistryPush(object):
 
     def _push_tag(self, tag):
         """Push repository:tag; the digest the daemon reports. The daemon's error line is the Failure."""
-        digest = None
+        digest, pushed = None, {}
         with self.patient():
             for line in self.client.api.push(self.repository, tag, auth_config=self._auth_config(), stream=True, decode=True):
                 if not isinstance(line, dict):
@@ -100,6 +103,7 @@ class RegistryPush(object):
                     raise Failure('Pushing %s:%s from %s to registry %s failed: %s; check registry.url, the credentials and'
                                   ' that the daemon trusts the registry.'
                                   % (self.repository, tag, self.docker_host, self.settings.url, ' '.join(str(error).split())))
+                self._count(line, pushed)
                 aux = line.get('aux') if isinstance(line.get('aux'), dict) else {}
                 found = aux.get('Digest') or _STATUS_DIGEST.search(str(line.get('status') or ''))
                 if found:
@@ -107,6 +111,16 @@ class RegistryPush(object):
         if not digest:
             raise Failure('The daemon at %s pushed %s:%s but reported no digest.' % (self.docker_host, self.repository, tag))
         return digest
+
+    def _count(self, line, pushed):
+        """Add what a 'Pushing' line says its layer reached since its last line (pushed: layer ID -> bytes)."""
+        detail = line.get('progressDetail')
+        if self.progress is None or line.get('status') != 'Pushing' or not isinstance(detail, dict):
+            return
+        current = detail.get('current')
+        if isinstance(current, int) and current > pushed.get(line.get('id'), 0):
+            self.progress.add(current - pushed.get(line.get('id'), 0))
+            pushed[line.get('id')] = current
 
     def _verify(self, digest, image_id):
         try:
@@ -156,4 +170,3 @@ def record(tarball, field, signer, mode):
     store.write_atomically(store.sidecar_path(path), raw, mode)
     tarball.use_sidecar(checked)
     return checked
-

@@ -99,6 +99,7 @@ description:
     config to be the tarball's image ID, and only then records C(registry) (repository, tag, manifest digest) in the
     sidecar, which is written again (and signed again with O(signing_key)). The local C(<url>/<namespace>/<name>)
     tags and digests are removed from the Host afterwards, so it keeps no extra references to its images.
+    The push is a phase of its own in O(progress) (the bytes the daemon reports sent, of the image's size).
   - A push that fails (unreachable registry, wrong credentials, the daemon's error) is a one-line error after the
     tarball was published. The tarball, its sidecar (without a registry digest) and the container stay as they are,
     and the next run pushes again. A registry that is not on loopback is refused over plain HTTP unless

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from support.ansible_runs import run_module, run_playbook, write_inventory
+from roles_support import BUSYBOX, environments_made, role_inventory, tarballs  # noqa: F401 pylint: disable=unused-import
 from tarball_support import Environments, docker_cli, engine, remove_env_from
 
 pytestmark = pytest.mark.integration
@@ -128,7 +129,7 @@ def test_a_second_run_pushes_nothing_and_a_lost_manifest_is_pushed_again(publish
     assert requests.delete('http://%s/v2/%s/manifests/%s' % (url, path, digest), timeout=30).status_code == 202
     predicted = run_module('tarball', published['args'], check=True)
     assert predicted['changed'] and predicted['registry']['digest'] is None, predicted
-    assert any('has no manifest' in reason for reason in predicted['reasons'])
+    assert any('no longer has %s@%s' % (published['result']['registry']['repository'], digest) in reason for reason in predicted['reasons'])
     assert manifest_status(url, path, digest) == 404  # check mode pushed nothing
     pushed = run_module('tarball', published['args'])
     assert pushed['changed'] and not pushed.get('failed'), pushed
@@ -148,6 +149,15 @@ def test_an_unreachable_registry_is_one_line_and_changes_no_sidecar(published):
     msg = one_line_failure(run_module('tarball', dict(published['args'], registry=registry)))
     assert msg.startswith('Cannot reach registry %s' % registry['url']), msg
     assert sidecar_bytes(published['tarball']) == before
+
+
+def test_the_daemons_push_error_is_one_line_and_leaves_no_sidecar_change_nor_tag(published, registries):
+    before = sidecar_bytes(published['tarball'])
+    registry = dict(published['registry'], url=registries['cache'])  # a pull-through cache: reads yes, pushes never
+    msg = one_line_failure(run_module('tarball', dict(published['args'], registry=registry)))
+    assert msg.startswith('Pushing %s/%s:' % (registry['url'], published['path'])) and 'failed: ' in msg, msg
+    assert sidecar_bytes(published['tarball']) == before
+    assert docker_cli(published['host'], 'images', '-q', '%s/%s' % (registry['url'], published['path'])).strip() == ''
 
 
 def test_wrong_credentials_are_one_line_and_never_shown(published, registries):
@@ -200,6 +210,27 @@ def test_tar_create_passes_kohakuriver_registry(published, testbed, registries, 
         assert manifest_status(registries['plain'], '%s/%s' % (namespace, published['env']), recorded['digest']) == 200
     finally:
         delete_repository(registries['plain'], '%s/%s' % (namespace, published['env']))
+
+
+def test_the_environment_role_pushes_and_pushes_again_to_a_new_repository_without_a_new_tarball(
+        testbed, registries, shared_dir, tmp_path, unique_env, environments_made):
+    environments_made.append(unique_env)
+    first_ns, second_ns = 'krtest-%s' % uuid.uuid4().hex[:10], 'krtest-%s' % uuid.uuid4().hex[:10]
+    inventory = role_inventory(tmp_path / 'inventory.json', testbed, shared_dir, tmp_path / 'state')
+    definitions = [{'name': unique_env, 'image': BUSYBOX}]
+    try:
+        for namespace in (first_ns, second_ns):
+            run = run_playbook('kohakuriver.docker.environment', inventory, extra_vars=dict(
+                kohakuriver_environments=definitions, kohakuriver_registry=dict(url=registries['plain'], namespace=namespace)))
+            assert run.rc == 0 and run.changed('host') > 0, run
+            made = tarballs(shared_dir, unique_env)
+            assert len(made) == 1
+            recorded = json.loads(sidecar_bytes(str(shared_dir / 'kohakuriver-containers' / made[0])))['registry']
+            assert recorded['repository'] == '%s/%s/%s' % (registries['plain'], namespace, unique_env)
+            assert manifest_status(registries['plain'], '%s/%s' % (namespace, unique_env), recorded['digest']) == 200
+    finally:
+        for namespace in (first_ns, second_ns):
+            delete_repository(registries['plain'], '%s/%s' % (namespace, unique_env))
 
 
 def test_the_containerd_image_store_pushes_and_records_a_digest_whose_config_is_the_image(docker_hosts, registries, tmp_path):

@@ -11,6 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_client
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
@@ -312,3 +313,21 @@ def test_settings_name_the_repository():
     assert settings.path('env') == 'team/ml/env' and not settings.loopback and not settings.insecure
     assert RegistrySettings({'url': '127.0.0.1:5000'}).loopback
     assert RegistrySettings.from_option(None) is None
+
+
+TEXT = st.one_of(st.text(max_size=30), st.text(alphabet='az09-_.:/[]\n\0 @A', max_size=30),
+                 st.sampled_from(['127.0.0.1:5000', 'reg.example.org', '[::1]:5000', 'a/b', '', 'localhost:0']))
+SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), TEXT)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(SCALAR, st.dictionaries(st.sampled_from(['url', 'namespace', 'username', 'password', 'ca_path', 'insecure', 'x']),
+                                         SCALAR, max_size=6)))
+def test_random_registry_options_are_valid_settings_or_one_line(option):
+    try:
+        settings_ = RegistrySettings(option)
+    except Failure as failure:
+        assert failure.msg and '\n' not in failure.msg
+        return
+    assert settings_.repository('env') == '%s/%s/env' % (settings_.url, settings_.namespace)
+    assert '\n' not in settings_.repository('env') and '/' not in settings_.url
