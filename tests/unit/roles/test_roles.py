@@ -20,14 +20,16 @@ SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarb
           'kohakuriver_require_signature'}
 SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
              'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
-# The Docker daemon's registry settings (runner role): cluster or per-rack inventory variables beside kohakuriver_registry.
-SHARED |= {'kohakuriver_registry_mirrors', 'kohakuriver_max_concurrent_downloads', 'kohakuriver_insecure_registries',
-           'kohakuriver_registry_ca', 'kohakuriver_docker_daemon_json', 'kohakuriver_docker_certs_dir', 'kohakuriver_docker_reload',
-           'kohakuriver_docker_pidfile'}
 
 
 def load(path):
     return yaml.safe_load(Path(path).read_text())
+
+
+# The Docker daemon's registry settings (runner role): cluster or per-rack inventory variables beside kohakuriver_registry.
+SHARED |= {'kohakuriver_registry_mirrors', 'kohakuriver_max_concurrent_downloads', 'kohakuriver_insecure_registries',
+           'kohakuriver_registry_ca', 'kohakuriver_docker_daemon_json', 'kohakuriver_docker_certs_dir', 'kohakuriver_docker_reload',
+           'kohakuriver_docker_pidfile'}
 
 
 def entry_options(role, entry='main'):
