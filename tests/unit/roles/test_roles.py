@@ -18,18 +18,16 @@ ROLES = ('host', 'runner', 'environment')
 SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
           'kohakuriver_environments', 'kohakuriver_gpus', 'kohakuriver_signing_key', 'kohakuriver_allowed_signers',
           'kohakuriver_require_signature'}
+# The Docker daemon's registry settings (runner role): cluster or per-rack inventory variables beside kohakuriver_registry.
+SHARED |= {'kohakuriver_registry_mirrors', 'kohakuriver_max_concurrent_downloads', 'kohakuriver_insecure_registries',
+           'kohakuriver_registry_ca', 'kohakuriver_docker_daemon_json', 'kohakuriver_docker_certs_dir', 'kohakuriver_docker_reload',
+           'kohakuriver_docker_pidfile'}
 SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
              'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
 
 
 def load(path):
     return yaml.safe_load(Path(path).read_text())
-
-
-# The Docker daemon's registry settings (runner role): cluster or per-rack inventory variables beside kohakuriver_registry.
-SHARED |= {'kohakuriver_registry_mirrors', 'kohakuriver_max_concurrent_downloads', 'kohakuriver_insecure_registries',
-           'kohakuriver_registry_ca', 'kohakuriver_docker_daemon_json', 'kohakuriver_docker_certs_dir', 'kohakuriver_docker_reload',
-           'kohakuriver_docker_pidfile'}
 
 
 def entry_options(role, entry='main'):
