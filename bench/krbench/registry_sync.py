@@ -171,8 +171,9 @@ def _contenders(ctx, runners, registries, pushed, origin, version, prepares, syn
         run_prepare, run_check = _with_origin_bytes(origin, prepare, _pulled(runners, reference, name))
         script = pull(runners, reference)
         rows.append(Contender(name, lambda script=script: measure.run_shell(script), run_prepare, run_check, ' (largest CLI)'))
-    run_prepare, run_check = _with_origin_bytes(origin, prepares['share'], _shared(ctx, runners, tarball, SYNC_SHARE))
-    rows.append(Contender(SYNC_SHARE, sync_run, run_prepare, run_check, ' (whole playbook)'))
+    if ctx.size != 'small':  # the smoke run (scripts/bench-smoke) has scenario 5 run the same sync.yml already
+        run_prepare, run_check = _with_origin_bytes(origin, prepares['share'], _shared(ctx, runners, tarball, SYNC_SHARE))
+        rows.append(Contender(SYNC_SHARE, sync_run, run_prepare, run_check, ' (whole playbook)'))
     return rows
 
 

@@ -5,7 +5,7 @@ and the bytes the origin registry served (read from its log).
     {"plain": "127.0.0.1:5000", "cache": "127.0.0.1:5100",
      "secure": {"url": "127.0.0.1:5443", "runner_url": "198.18.0.1:5443", "ca": ".../ca.crt",
                 "username": "kohakuriver", "password": "...", "certs_d": "/etc/docker/certs.d/198.18.0.1:5443/ca.crt"},
-     "origin_log": ".../registry/registry.log"}
+     "origin_log": ".../registry/registry.log", "cache_storage": ".../registry-cache/data"}
 Every address answers the same on the Host and inside every runner's network namespace (the runners' daemons pull
 from them); `secure["runner_url"]` answers only inside the runners' namespaces, where dockerd verifies its TLS
 against the CA the test bed put in /etc/docker/certs.d.
@@ -48,6 +48,19 @@ def registries(testbed):
         pytest.fail('the test bed has no registries (state from an older test bed): run python3 tests/testbed/testbed.py up',
                     pytrace=False)
     return copy.deepcopy(found)
+
+
+def registry_option(registries, variant='plain', namespace=None):
+    """The modules' `registry` option (issue 16) for one of the test bed's registries: 'plain', 'cache' or 'secure'
+    (with its credentials and CA); namespace: a namespace of the test's own (unique_env)."""
+    if variant == 'secure':
+        secure = registries['secure']
+        option = {'url': secure['url'], 'username': secure['username'], 'password': secure['password'], 'ca_path': secure['ca']}
+    else:
+        option = {'url': registries[variant]}
+    if namespace:
+        option['namespace'] = namespace
+    return option
 
 
 class RegistryAPI:

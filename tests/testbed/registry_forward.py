@@ -5,6 +5,7 @@ runner address (KR_TESTBED_SECURE_RUNNER_HOST, added to that namespace's lo), le
 Host's 127.0.0.1.
 """
 
+import concurrent.futures
 import os
 import sys
 
@@ -64,9 +65,13 @@ def _runner_reaches(runner, address):
         return False
 
 
-def _runner_reaches_secure(runner, secure):
+def _runner_reaches_all(runner, registries):
+    secure = dict(registries["secure"], url=registries["secure"]["runner_url"])
+
+    def probe():
+        return registry_answers(registries["plain"]) and registry_answers(registries["cache"]) and secure_status(secure) == 200
     try:
-        return in_netns(_netns_path(runner), secure_status, dict(secure, url=secure["runner_url"])) == 200
+        return in_netns(_netns_path(runner), probe)
     except OSError:
         return False
 
@@ -81,8 +86,8 @@ def check_forwarder(bed, state):
         ok = ok and entry.get("netns_ids") == _netns_ids(runners)
     except OSError:
         ok = False
-    for runner in runners if ok else []:
-        ok = ok and all(_runner_reaches(runner, address) for address in (registries["plain"], registries["cache"]))
-        ok = ok and _runner_reaches_secure(runner, registries["secure"])
+    if ok and runners:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(runners)) as pool:
+            ok = all(pool.map(lambda runner: _runner_reaches_all(runner, registries), runners))
     return "forwarder", ok, "runners reach %s" % ", ".join(
         [registries.get("plain", "?"), registries.get("cache", "?"), (registries.get("secure") or {}).get("runner_url", "?")])

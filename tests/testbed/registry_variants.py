@@ -15,6 +15,7 @@ from .processes import binary_path, run, write_file
 from .state import ensure_daemon
 
 SECURE_USER = "kohakuriver"
+CA_SUBJECT = "kohakuriver test bed CA"
 CERTS_D = "/etc/docker/certs.d"
 
 
@@ -58,7 +59,7 @@ def _ensure_certificates(directory, addresses):
     if all(os.path.exists(path) for path in files.values()):
         return files
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ca_argv = ["-keyout", files["ca.key"], "-out", files["ca"], "-days", "3650", "-subj", "/CN=kohakuriver test bed CA",
+    ca_argv = ["-keyout", files["ca.key"], "-out", files["ca"], "-days", "3650", "-subj", "/CN=" + CA_SUBJECT,
                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
     run(["openssl", "req", "-x509"] + ec + ca_argv, what="openssl (test bed CA)")
     csr = os.path.join(directory, "server.csr")
@@ -111,7 +112,7 @@ def _ensure_daemon_trust(bed, url, ca):
     with open(ca, encoding="utf-8") as handle:
         text = handle.read()
     entry = bed.entry("file", path)
-    if os.path.exists(path) and not entry:
+    if os.path.exists(path) and not entry and not _is_test_bed_ca(path):
         raise TestbedError("%s exists but the test bed did not write it; remove it or set KR_TESTBED_SECURE_REGISTRY" % path)
     made, parent = [], folder
     while not os.path.isdir(parent):
@@ -122,6 +123,14 @@ def _ensure_daemon_trust(bed, url, ca):
     if not entry:
         bed.record({"kind": "file", "name": path, "folders": made})
     return path
+
+
+def _is_test_bed_ca(path):
+    """A CA a test bed made (left by one whose state folder is gone, e.g. after a SIGKILL and a manual rm)."""
+    try:
+        return CA_SUBJECT in run(["openssl", "x509", "-noout", "-subject", "-in", path], what="openssl x509 -subject")
+    except TestbedError:
+        return False
 
 
 def remove_file_entry(entry):
