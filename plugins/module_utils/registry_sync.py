@@ -125,9 +125,15 @@ def wanted_version(env, tarball_dir, settings, signing=None, pin=None):
     sidecar, signed_by = verified_sidecar(chosen.path, signing) if signing is not None else (chosen.sidecar, None)
     record = pushed(sidecar, chosen.sidecar_path)
     if record is None:
-        raise RegistryUnavailable('The pinned tarball %s records no registry push (its sidecar has no registry digest): sync '
-                                  'it from the share (source: share) or package it with registry.' % chosen.path)
+        raise RegistryUnavailable('The tarball %s records no registry push (its sidecar has no registry digest): sync it '
+                                  'from the share (source: share) or package it with registry.' % chosen.path)
+    if sidecar.file not in (None, chosen.file_name):
+        raise Failure('The sidecar %s describes %s, not %s; remove it or the tarball.'
+                      % (chosen.sidecar_path, sidecar.file, chosen.file_name))
     path = record['repository'].split('/', 1)[1]
+    if not path.endswith('/' + env):
+        raise Failure('%s: registry.repository %s is not a repository of environment %s; remove the sidecar or package '
+                      'again.' % (chosen.sidecar_path, record['repository'], env))
     found = Wanted(settings, path, digest=record['digest'], timestamp=chosen.timestamp, tarball=chosen, sidecar=sidecar,
                    signed_by=signed_by)
     newer = [tarball.file_name for tarball in kept if tarball.timestamp > chosen.timestamp]

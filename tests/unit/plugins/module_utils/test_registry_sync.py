@@ -110,11 +110,15 @@ def test_a_share_without_a_pushed_version_or_a_pinned_unpushed_one_hands_over_to
     assert 'kept: my-env-200.tar, my-env-100.tar' in raised.value.msg
 
 
-def test_a_sidecar_whose_registry_record_is_malformed_is_a_failure(tmp_path):
-    tarball(tmp_path, 100, ('no-path', DIGEST_1))
+@pytest.mark.parametrize('repository, says', [
+    ('no-path', 'is not <url>/<namespace>/<env>'),
+    ('registry.example:5000/team/other-env', 'is not a repository of environment my-env'),
+])
+def test_a_sidecar_whose_registry_record_is_not_this_environments_is_a_failure(tmp_path, repository, says):
+    tarball(tmp_path, 100, (repository, DIGEST_1))
     with pytest.raises(Failure) as raised:
         wanted_version(ENV, str(tmp_path), SETTINGS)
-    assert 'is not <url>/<namespace>/<env>' in raised.value.msg
+    assert says in raised.value.msg and '\n' not in raised.value.msg
 
 
 def wanted(digest=DIGEST_1, sidecar=None):
