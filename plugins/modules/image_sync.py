@@ -256,7 +256,7 @@ action:
 tarball:
   description:
     - The newest tarball of the environment (the pinned one with O(pin)), or V(null) when there is none or the folder is
-      unreachable.
+      unreachable. From a registry, the tarball whose sidecar named the digest, V(null) when a tag did.
   returned: always
   type: str
   sample: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar
@@ -288,6 +288,9 @@ verified:
       image ID.
     - False for tarballs without a sidecar (KohakuRiver's), which are trusted by timestamp alone, and when the folder
       was unreachable (O(allow_stale)).
+    - From a registry, true when C(:base) is the image pulled by RV(registry.digest) (the daemon checks every layer
+      against its digest) and its ID is the manifest's, whose config was checked against the sidecar's image ID when
+      the share named the version; false when the registry was unreachable and the local image was kept.
   returned: always
   type: bool
 signed_by:
