@@ -1,6 +1,6 @@
 """Side-by-side benchmarks of kohakuriver.docker (issue 6); see bench/README.md.
 
-    .venv/bin/python bench/run.py [--size small|full] [--rounds N] [--scenarios 1 2 3 4 5 6]
+    .venv/bin/python bench/run.py [--size small|full] [--rounds N] [--scenarios 1 2 3 4 5 6 7 8 9]
     .venv/bin/python bench/run.py --cleanup      # remove what an interrupted run left (krbench-* only)
 
 Prints one table per scenario and writes them to bench/results/<UTC timestamp>.md (and .json).
@@ -24,7 +24,7 @@ import traceback
 import uuid
 from pathlib import Path
 
-from krbench import connection, docker_state, extra_runners, incremental, measure, report, scenarios, tarballs
+from krbench import connection, docker_state, extra_runners, incremental, measure, registry_sync, report, scenarios, tarballs
 
 MIB = 1024 * 1024
 SIZES = {
@@ -32,7 +32,7 @@ SIZES = {
     'full': dict(base=900 * MIB, env=100 * MIB, rounds=3),
 }
 RESULTS = measure.REPO / 'bench' / 'results'
-ALL_SCENARIOS = ('1', '2', '3', '4', '5', '6', '7', '8')
+ALL_SCENARIOS = ('1', '2', '3', '4', '5', '6', '7', '8', '9')
 
 
 def parse_args(argv=None):
@@ -43,7 +43,8 @@ def parse_args(argv=None):
     parser.add_argument('--scenarios', nargs='+', choices=ALL_SCENARIOS, default=list(ALL_SCENARIOS),
                         help='1 packaging, 2 first sync, 3 update sync, 4 up-to-date sync, 5 scale, '
                              '6 = run 2-4 on the Docker 26 runner too, 7 connection overhead, 8 small change to a large '
-                             'environment and rollback, on both engines (default: all)')
+                             'environment and rollback, on both engines, 9 scale from the share vs a registry vs a pull-through '
+                             'cache (default: all)')
     parser.add_argument('--base-mib', type=int, help='size of the base layer in MiB (overrides --size)')
     parser.add_argument('--env-mib', type=int, help='size of the environment layer in MiB (overrides --size)')
     parser.add_argument('--scale-runners', type=int, default=6, help='runner daemons for scenario 5 (default 6)')
@@ -219,6 +220,8 @@ class Run:
                 self.scenario(incremental.small_change, runner)
         if '5' in chosen:
             self.scale()
+        if '9' in chosen:
+            self.registry()
         if '7' in chosen:
             self.scenario(connection.connection_overhead)
 
@@ -234,6 +237,14 @@ class Run:
         self.daemons += [runner for runner in runners if runner.name not in [d.name for d in self.daemons]]
         self.ctx.write_inventory(runners)
         self.scenario(scenarios.scale, runners, sync_playbook_vars(self.images.env))
+
+    def registry(self):
+        self.say('scenario 9 on the private runner daemons (%d in all)' % self.args.scale_runners)
+        runners, started = scale_runners(self.args.scale_runners)
+        self.started_runners = self.started_runners or started
+        self.daemons += [runner for runner in runners if runner.name not in [d.name for d in self.daemons]]
+        self.ctx.write_inventory(runners)
+        self.scenario(registry_sync.registry_sync, runners, extra_runners.registries(), sync_playbook_vars(self.images.env))
 
     def cleanup(self):
         self.say('cleaning up run %s' % self.run_id)

@@ -52,6 +52,12 @@ def up(count):
         return json.load(handle)['runners'][:count]
 
 
+def registries():
+    """The private bed's registries (tests/testbed/README.md, "Registries"): origin, cache, their storage and log."""
+    with open(STATE, encoding='utf-8') as handle:
+        return json.load(handle)['registries']
+
+
 def down():
     """Stop everything the private bed started and remove its folder; nothing when it is not there."""
     if os.path.isdir(BED_DIR):

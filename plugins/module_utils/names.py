@@ -23,6 +23,8 @@ VPS_CONTAINER_PREFIX = 'kohakuriver-vps-'
 TASK_CONTAINER_PREFIX = 'kohakuriver-task-'
 IMAGE_NAMESPACE = 'kohakuriver'
 BASE_TAG = 'base'
+REGISTRY_NAMESPACE = 'kohakuriver'  # <registry url>/<namespace>/<env>:<timestamp> and :latest
+REGISTRY_LATEST_TAG = 'latest'
 
 # The entrypoint of every environment container: keeps any image with a POSIX shell alive (busybox's sleep has no "infinity"); the trap makes `docker stop`
 # end it at once, and the backgrounded sleep lets the trap run while `wait` blocks.
@@ -89,6 +91,11 @@ def image_repository(env):
 
 def image_reference(env, tag=BASE_TAG):
     return '%s:%s' % (image_repository(env), tag)
+
+
+def registry_repository(url, namespace, env):
+    """<url>/<namespace>/<env>: an environment's repository in a registry (tags <timestamp> and latest)."""
+    return '%s/%s/%s' % (url, namespace, env)
 
 
 def is_snapshot_tag(reference):

@@ -36,6 +36,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import remove_committed_images, remove_quietly
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import PACKAGE_PURPOSE, env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_chain import ChainSteps
+from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_registry import RegistrySteps
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, container_name, image_reference, image_repository, tarball_name
 from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import Progress
 from ansible_collections.kohakuriver.docker.plugins.module_utils.savestream import SAVE_CHUNK_SIZE, stream_to_file
@@ -59,7 +60,7 @@ def _container_or_fail(client, env, docker_host):
         raise
 
 
-class Packaging(ChainSteps):
+class Packaging(ChainSteps, RegistrySteps):
     """One packaging run of one environment; run() returns the module result."""
 
     def __init__(self, client, request, check_mode=False):
@@ -80,7 +81,7 @@ class Packaging(ChainSteps):
         self.step = 'reading %s' % container_name(self.env)
         self.target = self.folder
         self.result = dict(changed=False, tarball=None, removed=[], cleaned=[], removed_images=[], save=None,
-                           reasons=[], waited_for_lock=0.0, runner_update=None)
+                           reasons=[], waited_for_lock=0.0, runner_update=None, registry=None)
         self.image_layers = []
         self.progress = Progress(getattr(request, 'progress_file', None))
 
@@ -162,9 +163,11 @@ class Packaging(ChainSteps):
                                           env=self.env, timestamp=timestamp,
                                           signed_by=self.request.signer.signed_by if self.request.signer else None)
             self.result['runner_update'] = self._predicted_update(container, newest)
+            self._predict_registry(newest, timestamp)
         else:
             after = before
             self.result['tarball'] = self._tarball_result(newest)
+            self._predict_registry(newest, None)
         self.result['diff']['after'] = dict(tarballs=after, runner_update=self.result['runner_update'])
         return self.result
 
@@ -234,6 +237,7 @@ class Packaging(ChainSteps):
             if same_content(image, newest.sidecar, env):
                 remove_quietly(self.client, image['Id'])
                 self.result['tarball'] = self._tarball_result(newest)
+                self._publish_to_registry(newest, published=False)
                 return self.result
             reasons.append('the container content changed since %s' % newest.file_name)
             if (running and not self.request.pause) or self.continuation is not None:
@@ -272,6 +276,7 @@ class Packaging(ChainSteps):
             raise Failure('Published %s, but could not remove the superseded images of %s from %s: %s.'
                           % (final, env, self.docker_host, explain(exc)), **self.result)
         self.result['diff']['after'] = dict(tarballs=self._before(), runner_update=self.result['runner_update'])
+        self._publish_to_registry(store.Tarball(folder, os.path.basename(final), env, timestamp), published=True)
         return self.result
 
     def _commit(self, container, base_config, timestamp, stop, trial=False, then=None):

@@ -10,6 +10,7 @@ import re
 from ansible_collections.kohakuriver.docker.plugins.module_utils import store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import validate_env_name
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import RegistrySettings
 from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import Signer
 
 IMAGE_TIMEOUT = 1800
@@ -60,6 +61,7 @@ class PackagingRequest(object):
         if self.keep < 1:
             raise Failure('keep is %d; keep at least 1 tarball (the new one).' % self.keep)
         self.progress_file = params.get('progress_file')
+        self.registry = RegistrySettings.from_option(params.get('registry'))
         self.layout = params.get('layout') or 'chain'
         if self.layout not in LAYOUTS:
             raise Failure('layout %r is not one of %s.' % (self.layout, ', '.join(LAYOUTS)))

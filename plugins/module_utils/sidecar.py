@@ -18,6 +18,9 @@ tarball before it relies on it, and every byte it loads against the sha256s. Its
 - source: container, container_id, host (what was packaged). engine: version, api_version (of the Host's daemon).
 - created, image_created: when the tarball and the image were made (ISO-8601 strings).
 - runtime_config, container_changes: what the next packaging compares (a dict, a hex sha256).
+- registry (only when the tarball module pushed the image, `registry` option): repository ('<url>/<namespace>/<env>'),
+  tag (the timestamp, a string) and digest ('sha256:<hex>', the manifest digest the daemon reported, whose manifest
+  was read back and names image_id as its config). Written only after that check, and signed like every field.
 
 Every field the code reads is type-checked here, so a hand-edited sidecar is a one-line Failure, never a traceback.
 Fields are optional when read (KohakuRiver-era and hand-made sidecars list a few); COMPLETE lists those a tarball must
@@ -140,6 +143,7 @@ FIELDS = [
     ('image_created', _optional_string),
     ('runtime_config', _object),
     ('container_changes', _hex),
+    ('registry', _record([('repository', _string), ('tag', _string), ('digest', _digest)])),
 ]
 
 
@@ -181,6 +185,7 @@ class Sidecar(dict):
     layer_members = property(lambda self: self.get('layer_members'))
     runtime_config = property(lambda self: self.get('runtime_config'))
     container_changes = property(lambda self: self.get('container_changes'))
+    registry = property(lambda self: self.get('registry'))  # {repository, tag, digest} or None
 
     @property
     def source_container_id(self):

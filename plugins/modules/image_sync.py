@@ -61,7 +61,26 @@ description:
     structure, OCI blob names).
   - One lock per environment (a file in O(state_dir)), so concurrent syncs of one environment load it once and all
     succeed, and syncing one environment never waits for another.
-  - Never pulls from a registry. No tarball and no local image is an error.
+  - From the share, never pulls from a registry. No tarball and no local image is an error.
+  - B(From a registry.) With O(registry) (and O(source) V(auto) or V(registry)), the image comes from the registry
+    instead. The wanted version is a manifest digest. When O(tarball_dir) is a folder holding tarballs of the
+    environment, it is the digest the newest sidecar that records a registry push names (the pinned tarball's sidecar,
+    with O(pin)); the sidecar's signature is checked first with O(allowed_signers). Otherwise it is the digest the
+    registry's C(latest) tag names now (the C(<timestamp>) tag, with O(pin)).
+  - The runner is up to date when the C(RepoDigests) of C(kohakuriver/<name>:base) hold C(<repository>@<digest>)
+    (under any registry address, so a rack's pull-through cache counts) and, with a sidecar, its image ID is the
+    sidecar's. That takes one image inspect, plus one small registry request when a tag must be resolved. With the
+    digest from the share, an up-to-date runner makes no registry request at all.
+  - Otherwise the manifest is read by digest (its sha256 checked, at most 4 MiB) and its config digest checked
+    against the sidecar's image ID. A mismatch is an error and nothing is pulled. Then the daemon pulls
+    C(<repository>@<digest>), never a moving tag. It fetches only the layers it lacks and checks each against its
+    digest. Only when the pulled image's ID is the manifest's (its config digest on the classic image store, the
+    digest pulled on the containerd store) are C(kohakuriver/<name>:<timestamp>) and C(:base) tagged. The timestamp
+    comes from the sidecar, the pin or the image's C(io.kohakuriver.docker.timestamp) label. A version the daemon
+    still holds (pulled by that digest, or tagged with its timestamp) is only re-tagged (RV(action=tag)).
+  - The registry being unreachable or refusing (credentials, TLS), a digest it does not have, or a failed pull is an
+    error on one line, and the runner keeps what it had. With O(fallback_to_share) the tarball folder is synced
+    instead, with a warning. With O(allow_stale) the local image is kept, with a warning.
   - B(Pin and roll back.) With O(pin), C(:base) becomes that kept tarball's image instead of the newest one. A runner
     that still holds the pinned version (its C(kohakuriver/<name>:<timestamp>) tag, or the sidecar's image ID) is only
     re-tagged, moving no bytes (RV(action=tag), RV(bytes_sent=0)); otherwise the tarball is loaded (thin when the
@@ -71,6 +90,7 @@ author:
 extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.registry
   - kohakuriver.docker.progress
 attributes:
   check_mode:
@@ -79,10 +99,15 @@ attributes:
       - Reports whether a load (or a re-tag) would happen, and for a load which layers it would send and how many bytes
         (RV(layers_to_send), RV(bytes_to_send); the daemon is asked which layers it holds, the tarball's headers are
         read); loads, tags and prunes nothing, and takes no lock.
+      - From a registry, reports whether a pull (or a re-tag) would happen, and which layers of the manifest the runner
+        seems to lack (RV(layers_to_pull), RV(bytes_to_pull)). That is an approximation, a layer counts as held when a
+        manifest of a version of this repository that the runner holds lists it; layers shared only with other images
+        count as missing. The registry is asked for manifests only; nothing is pulled.
   diff_mode:
     support: full
     details:
-      - The diff shows the image ID and timestamp of C(:base) before and after, with the layers and bytes a load sends.
+      - The diff shows the image ID and timestamp of C(:base) before and after, with the layers and bytes a load sends
+        (from a registry, the digest and the layers and bytes a pull fetches).
   idempotent:
     support: full
 options:
@@ -150,6 +175,21 @@ options:
         lists the kept ones. Unset, the newest tarball runs.
       - KohakuRiver's own runners always load the newest tarball; see the README on pins in a mixed cluster.
     type: str
+  source:
+    description:
+      - Where the image comes from. V(share) is the tarball folder O(tarball_dir), as without O(registry). V(registry)
+        is the registry O(registry) (required then). V(auto) takes the registry when O(registry) is set, else the share.
+    type: str
+    choices: [auto, registry, share]
+    default: auto
+  fallback_to_share:
+    description:
+      - When syncing from the registry fails before anything changed (the registry unreachable or refusing, the digest
+        missing, the pull failing), sync from the tarball folder O(tarball_dir) instead, with a warning. A manifest
+        whose config is not the sidecar's image is never a reason to fall back; it stays an error.
+      - Needs O(registry) and O(source) other than V(share).
+    type: bool
+    default: false
 notes:
   - The connection O(timeout) bounds the silence between two messages of the daemon, not the whole load.
 seealso:
@@ -179,6 +219,16 @@ EXAMPLES = r'''
     name: my-python-env
     pin: my-python-env-1700000000.tar
 
+- name: Pull the environment from the registry (the digest the newest pushed sidecar names), or else from the share
+  kohakuriver.docker.image_sync:
+    name: my-python-env
+    registry:
+      url: registry.example.org:5000
+      username: runner
+      password: "{{ vault_registry_password }}"
+      ca_path: /etc/kohakuriver-docker/registry-ca.pem
+    fallback_to_share: true
+
 - name: Keep running on the local image when the shared storage is down
   kohakuriver.docker.image_sync:
     name: my-python-env
@@ -199,14 +249,14 @@ image:
 action:
   description:
     - V(none) when up to date, V(tag) when the image was already on the daemon and only tagged, V(load) when the
-      tarball was (or in check mode would be) loaded.
+      tarball was (or in check mode would be) loaded, V(pull) when the image was (or would be) pulled from the registry.
   returned: always
   type: str
   sample: load
 tarball:
   description:
     - The newest tarball of the environment (the pinned one with O(pin)), or V(null) when there is none or the folder is
-      unreachable.
+      unreachable. From a registry, the tarball whose sidecar named the digest, V(null) when a tag did.
   returned: always
   type: str
   sample: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar
@@ -238,6 +288,9 @@ verified:
       image ID.
     - False for tarballs without a sidecar (KohakuRiver's), which are trusted by timestamp alone, and when the folder
       was unreachable (O(allow_stale)).
+    - From a registry, true when C(:base) is the image pulled by RV(registry.digest) (the daemon checks every layer
+      against its digest) and its ID is the manifest's, whose config was checked against the sidecar's image ID when
+      the share named the version; false when the registry was unreachable and the local image was kept.
   returned: always
   type: bool
 signed_by:
@@ -313,15 +366,60 @@ pruned:
   type: list
   elements: dict
 stale:
-  description: True when the folder was unreachable and the local image was accepted (O(allow_stale)).
+  description: True when the folder (or the registry) was unreachable and the local image was accepted (O(allow_stale)).
   returned: always
   type: bool
+source:
+  description: Where the image came from, V(share) or V(registry) (V(share) too after O(fallback_to_share) fell back).
+  returned: always
+  type: str
+  sample: registry
+registry:
+  description:
+    - The registry version synced, C(repository) (C(<url>/<namespace>/<name>)), C(digest) (the manifest digest pulled or
+      held) and C(tag) (the tag resolved to it, V(null) when the share's sidecar named the digest).
+  returned: when RV(source=registry)
+  type: dict
+  sample: {repository: registry.example.org:5000/kohakuriver/my-python-env, tag: null,
+           digest: 'sha256:84d1b181e957b1ce863c0a70baf65d4aace2c221282106af9fd5722f04ba781a'}
+pulled:
+  description: Whether the daemon pulled from the registry in this run.
+  returned: when RV(source=registry)
+  type: bool
+layers_to_pull:
+  description:
+    - The manifest's layer digests (compressed) a pull fetches; in check mode, those the runner seems to lack
+      (see check mode). V([]) when nothing is (or would be) pulled.
+  returned: when RV(source=registry)
+  type: list
+  elements: str
+bytes_to_pull:
+  description: The compressed sizes of RV(layers_to_pull), summed.
+  returned: when RV(source=registry)
+  type: int
+layers_pulled:
+  description: Layers the daemon downloaded in this run (its pull messages); V(0) when nothing was pulled.
+  returned: when RV(source=registry)
+  type: int
+layers_held:
+  description: Layers of the image the daemon already had when it pulled (C(Already exists)).
+  returned: when RV(source=registry)
+  type: int
+bytes_pulled:
+  description: The compressed sizes of the layers downloaded, summed.
+  returned: when pulled
+  type: int
+pull_seconds:
+  description: Wall time of the daemon's pull.
+  returned: when pulled
+  type: float
 '''
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STATE_DIR, DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import PROGRESS_ARGUMENT_SPEC
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import SyncRequest, sync
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import REGISTRY_ARGUMENT_SPEC
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SOURCES, SourcedSyncRequest, sync_request
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True, aliases=['env']),
@@ -334,13 +432,15 @@ ARGUMENT_SPEC = dict(
     require_signature=dict(type='bool', default=False),
     revoked_keys=dict(type='path', no_log=False),
     pin=dict(type='str'),
-    **PROGRESS_ARGUMENT_SPEC
+    source=dict(type='str', choices=list(SOURCES), default='auto'),
+    fallback_to_share=dict(type='bool', default=False),
+    **dict(PROGRESS_ARGUMENT_SPEC, **REGISTRY_ARGUMENT_SPEC)
 )
 
 
 def operation(module):
-    request = SyncRequest(module.params)
-    return sync(daemon_for(module), request, module.check_mode)
+    request = SourcedSyncRequest(module.params)
+    return sync_request(daemon_for(module), request, module.check_mode)
 
 
 def main():

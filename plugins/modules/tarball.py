@@ -93,6 +93,20 @@ description:
     image are compared with the newest tarball's sidecar; the trial image is then removed.
     A tarball whose image still has the container's keep-alive loop and managed label (made before images kept
     their base image's runtime) differs in its config, so the first run after the upgrade makes a new one.
+  - B(Publishing to a registry.) With O(registry), once the tarball is published (exactly as without it), the Host's
+    daemon pushes its image as C(<url>/<namespace>/<name>:<timestamp>) and moves C(<url>/<namespace>/<name>:latest)
+    to it. The module then reads the pushed manifest back from the registry (its digest checked) and requires its
+    config to be the tarball's image ID, and only then records C(registry) (repository, tag, manifest digest) in the
+    sidecar, which is written again (and signed again with O(signing_key)). The local C(<url>/<namespace>/<name>)
+    tags and digests are removed from the Host afterwards, so it keeps no extra references to its images.
+    The push is a phase of its own in O(progress) (the bytes the daemon reports sent, of the image's size).
+  - A push that fails (unreachable registry, wrong credentials, the daemon's error) is a one-line error after the
+    tarball was published. The tarball, its sidecar (without a registry digest) and the container stay as they are,
+    and the next run pushes again. A registry that is not on loopback is refused over plain HTTP unless
+    O(registry.insecure=true).
+  - An up-to-date tarball whose sidecar records a digest of this repository that the registry still has is not
+    pushed again. One whose sidecar records none, or a digest the registry lacks, is pushed (a change). Its image
+    must still be on the Host (C(kohakuriver/<name>:base)); a signed one needs O(signing_key) to record the digest.
   - With O(state=absent), deletes the tarball named by O(tarball), or every tarball of the environment, each with
     its sidecar and signature. No Docker daemon is contacted, unless O(purge=true).
 author:
@@ -101,6 +115,7 @@ extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.attributes
   - kohakuriver.docker.progress
+  - kohakuriver.docker.registry
 attributes:
   check_mode:
     support: partial
@@ -120,11 +135,14 @@ attributes:
     support: full
     details:
       - The environment's tarball file names before and after, and after them the RV(runner_update).
+      - With O(registry), check mode reads the registry (never pushes) and RV(registry) says what would be pushed
+        (its C(digest) null), or what the sidecar records when nothing would be.
   idempotent:
     support: full
     details:
       - A second run reports no change while the container's layers and config (as the commit would give them to
-        the image) equal the newest tarball's.
+        the image) equal the newest tarball's and, with O(registry), the registry still has the digest its sidecar
+        records.
 options:
   name:
     description:
@@ -262,6 +280,15 @@ EXAMPLES = r'''
   kohakuriver.docker.tarball:
     name: my-python-env
     signing_key: /etc/kohakuriver-docker/signing_key
+
+- name: Package and also push the image to a registry (the sidecar records its digest)
+  kohakuriver.docker.tarball:
+    name: my-python-env
+    registry:
+      url: registry.example.org:5000
+      username: "{{ registry_user }}"
+      password: "{{ registry_password }}"
+      ca_path: /etc/ssl/certs/registry-ca.pem
 
 - name: Delete one tarball (kohakuriver docker tar delete my-python-env-1700000000.tar)
   kohakuriver.docker.tarball:
@@ -407,6 +434,25 @@ runner_update:
     estimate:
       description: In check mode, how the new layer's size was estimated.
       type: str
+registry:
+  description:
+    - With O(registry), what the sidecar of RV(tarball) records as pushed (in check mode, what would be pushed, with
+      C(digest) null). Null without O(registry).
+  returned: always
+  type: dict
+  contains:
+    repository:
+      description: The repository, C(<url>/<namespace>/<name>).
+      type: str
+      sample: registry.example.org:5000/kohakuriver/my-python-env
+    tag:
+      description: The tarball's timestamp, the tag pushed (C(latest) moved with it).
+      type: str
+      sample: '1700000000'
+    digest:
+      description: The manifest digest the daemon reported (on the containerd image store, possibly an index's); pull by it.
+      type: str
+      sample: sha256:5b0e...
 waited_for_lock:
   description: Seconds spent waiting for another packaging of the same environment.
   returned: when O(state=present) and not in check mode
@@ -418,6 +464,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DE
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging import Packaging
 from ansible_collections.kohakuriver.docker.plugins.module_utils.packaging_request import DEFAULT_MAX_LAYERS, PackagingRequest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import PROGRESS_ARGUMENT_SPEC
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import REGISTRY_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.tarball_removal import RemovalRequest, remove_tarballs
 
 ARGUMENT_SPEC = dict(
@@ -437,7 +484,7 @@ ARGUMENT_SPEC = dict(
     signing_key=dict(type='path', no_log=False),
     layout=dict(type='str', choices=['chain', 'flat'], default='chain'),
     max_layers=dict(type='int', default=DEFAULT_MAX_LAYERS),
-    **PROGRESS_ARGUMENT_SPEC
+    **dict(PROGRESS_ARGUMENT_SPEC, **REGISTRY_ARGUMENT_SPEC)
 )
 
 

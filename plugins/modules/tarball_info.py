@@ -26,7 +26,9 @@ description:
     C(archive_format) (V(docker-legacy) or V(oci)), C(config) and C(layer_members) (archive member names),
     C(layers) (diff IDs), C(members) (every regular member with the offset of its data, size and sha256),
     C(links), C(source) (container, container ID, Docker host name), C(engine) (version, API version),
-    C(created), C(image_created), C(runtime_config) and C(container_changes) (what the next packaging compares).
+    C(created), C(image_created), C(runtime_config) and C(container_changes) (what the next packaging compares), and
+    C(registry) (C(repository), C(tag), C(digest)) once M(kohakuriver.docker.tarball) pushed the image with its
+    O(kohakuriver.docker.tarball#module:registry) option.
 author:
   - kohakuriver.docker contributors (@kohakuriver)
 extends_documentation_fragment:

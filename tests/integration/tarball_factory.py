@@ -28,7 +28,10 @@ CHUNK = 2 * 1024 * 1024
 class TarballFactory(object):
     """Makes tarballs of one engine's images into one folder; cleanup() removes the images it committed."""
 
-    def __init__(self, docker_host, tarball_dir, base_image=None):
+    def __init__(self, docker_host, tarball_dir, base_image=None, runnable=False):
+        """runnable: the images get the base's (empty) entrypoint, as packaging gives them, so that `docker run IMAGE
+        CMD` runs CMD; otherwise they keep the factory container's."""
+        self.runnable = runnable
         self.client = docker.DockerClient(base_url=docker_host, version='auto', timeout=300)
         self.tarball_dir = str(tarball_dir)
         self.base_image = base_image or self._default_base()
@@ -65,6 +68,8 @@ class TarballFactory(object):
             if status.get('StatusCode') != 0:
                 raise RuntimeError('factory container for %s failed: %s' % (env, container.logs()))
             conf = {'Labels': {LABEL_TIMESTAMP: str(timestamp)}} if label else None
+            if self.runnable:
+                conf = dict(conf or {}, Entrypoint=[], Cmd=['sh'])
             image = container.commit(repository='kohakuriver/%s' % env if tag else None,
                                      tag='base' if tag else None, conf=conf)
         finally:

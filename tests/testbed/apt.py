@@ -11,7 +11,7 @@ from .processes import run
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-PACKAGES = ("docker.io", "docker-registry", "debootstrap", "busybox-static", "openssh-server", "iproute2", "util-linux", "tar")
+PACKAGES = ("docker.io", "docker-registry", "debootstrap", "busybox-static", "openssh-server", "iproute2", "util-linux", "tar", "openssl")
 BOOTSTRAP_SUITE = "bookworm"
 
 

@@ -17,6 +17,12 @@ def env_lines(state, config):
     values += [("KR_%s_IMAGE_STORE" % runner["name"].upper(), runner.get("image_store", "")) for runner in state["runners"]]
     values += [("KR_RUNNER_DOCKER_HOSTS", ",".join(runner["docker_host"] for runner in state["runners"])),
                ("KR_REGISTRY", state["registry"])]
+    registries = state.get("registries") or {}
+    if registries:
+        secure = registries["secure"]
+        values += [("KR_REGISTRY_CACHE", registries["cache"]), ("KR_REGISTRY_SECURE", secure["url"]),
+                   ("KR_REGISTRY_SECURE_RUNNER", secure["runner_url"]), ("KR_REGISTRY_SECURE_CA", secure["ca"]),
+                   ("KR_REGISTRY_SECURE_USERNAME", secure["username"]), ("KR_REGISTRY_SECURE_PASSWORD", secure["password"])]
     values += [("KR_IMAGE_%s" % key.upper(), name) for key, name in sorted(state["images"].items())]
     ssh = state["ssh"]
     values += [("KR_SSH_DOCKER_HOST", ssh["docker_host"]), ("KR_SSH_PRIVATE_KEY", ssh["private_key"]),

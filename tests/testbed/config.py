@@ -30,6 +30,12 @@ class Config:
         self.state_dir = os.path.abspath(env.get("KR_TESTBED_DIR", "/var/tmp/kohakuriver-testbed"))
         self.cache_dir = os.path.abspath(env.get("KR_TESTBED_CACHE", "/var/cache/kohakuriver-testbed"))
         self.registry = env.get("KR_TESTBED_REGISTRY", "127.0.0.1:5000")
+        port = int(self.registry.rpartition(":")[2])
+        self.cache_registry = env.get("KR_TESTBED_CACHE_REGISTRY", "127.0.0.1:%d" % (port + 100))
+        self.secure_registry = env.get("KR_TESTBED_SECURE_REGISTRY", "127.0.0.1:%d" % (port + 443))
+        # The secure registry as the runners' daemons reach it: an address on their namespace's lo outside
+        # 127.0.0.0/8, which dockerd would trust without verifying TLS.
+        self.secure_runner_host = env.get("KR_TESTBED_SECURE_RUNNER_HOST", "198.18.0.1")
         self.ssh_port = int(env.get("KR_TESTBED_SSH_PORT", "2222"))
         self.mirror = env.get("KR_TESTBED_MIRROR")
         self.runners = int(env.get("KR_TESTBED_RUNNERS", "3"))
@@ -40,6 +46,10 @@ class Config:
 
     def cache(self, *parts):
         return os.path.join(self.cache_dir, *parts)
+
+    @property
+    def secure_runner_url(self):
+        return "%s:%s" % (self.secure_runner_host, self.secure_registry.rpartition(":")[2])
 
     @property
     def state_file(self):

@@ -8,11 +8,13 @@ import time
 from .apt import ensure_packages
 from .config import Config, HOST_SOCKET, MAX_STATE_DIR_LEN, NETNS_DIR, Node, TestbedError, log
 from .daemons import ensure_docker26, ensure_host, ensure_runners, runner_count
-from .engine import Engine, registry_image_id, socket_answers, ssh_banner
+from .engine import Engine, registry_answers, registry_image_id, socket_answers, ssh_banner
 from .fresh import drop_unverified_cache, remove_project_objects
 from .images import IMAGES, archive_image_id, engine_image_id, ensure_archives
 from .processes import process_alive, remove_cgroup, remove_tree, run, stop_process, sweep_processes, unmount_under
 from .registry import ensure_registry, ensure_registry_images
+from .registry_forward import check_forwarder, ensure_forwarder
+from .registry_variants import ensure_registry_variants, remove_file_entry, secure_answers
 from .ssh import ensure_ssh
 from .state import Bed, entry_alive, entry_key, load_state, locked, new_state
 
@@ -53,10 +55,12 @@ def ensure_up(runners=None, fresh=False):
             if any(node.generation == "26" for node in nodes):
                 ensure_docker26(config)
         fresh_registry = ensure_registry(bed, ids)
+        ensure_registry_variants(bed)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             pushing = pool.submit(ensure_registry_images, bed, host, ids, fresh_registry)
             ensure_runners(bed, nodes)
             pushing.result()
+        ensure_forwarder(bed)
         ensure_ssh(bed)
         bed.save()
         return state
@@ -69,8 +73,10 @@ def check(state, config=None):
     ids = _cached_image_ids(config)
     results = [_check_host(state)]
     results.append(_check_registry(bed, state, ids))
+    results.extend(_check_registry_variants(bed, state))
     results.extend(_check_runner(bed, runner, config, ids) for runner in state.get("runners") or [])
     results.extend(_check_ssh(bed, state.get("ssh") or {}, config))
+    results.append(check_forwarder(bed, state))
     return results
 
 
@@ -93,6 +99,20 @@ def _check_registry(bed, state, ids):
     return "registry", ok, "%s (%s)" % (address, ", ".join(sorted((state.get("images") or {}).values())))
 
 
+def _check_registry_variants(bed, state):
+    registries = state.get("registries") or {}
+    secure = registries.get("secure") or {}
+    cache_ok = bool(registries) and _alive(bed, "registry", "registry-cache") and registry_answers(registries["cache"])
+    secure_ok = bool(secure) and _alive(bed, "registry", "registry-secure") and secure_answers(secure) and secure_answers(secure, False)
+    return [("cache", cache_ok, "%s (pull-through cache of %s)" % (registries.get("cache"), registries.get("plain"))),
+            ("secure", secure_ok, "%s (TLS, htpasswd; runners also at %s)" % (secure.get("url"), secure.get("runner_url")))]
+
+
+def _alive(bed, kind, name):
+    entry = bed.entry(kind, name)
+    return bool(entry and process_alive(entry))
+
+
 def _check_runner(bed, runner, config, ids):
     name = runner["name"]
     engine = Engine(name, runner["docker_host"][len("unix://"):])
@@ -112,7 +132,7 @@ def _check_ssh(bed, ssh, config):
 
 def healthy(state=None):
     state = state if state is not None else load_state()
-    if not state or not state.get("host") or not state.get("runners") or not state.get("ssh"):
+    if not state or not state.get("host") or not state.get("runners") or not state.get("ssh") or not state.get("registries"):
         return False
     if any("image_store" not in node for node in [state["host"]] + state["runners"]):
         return False  # recorded by an older test bed: `up` fills it in without restarting anything
@@ -177,6 +197,8 @@ def _teardown_entry(entry):
         if entry["kind"] == "netns":
             if os.path.exists(os.path.join(NETNS_DIR, entry["name"])):
                 run(["ip", "netns", "delete", entry["name"]])
+        elif entry["kind"] == "file":
+            remove_file_entry(entry)
         else:
             stop_process(entry, timeout=60 if entry["kind"] == "dockerd" else 20)
         if entry.get("dir"):

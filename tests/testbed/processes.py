@@ -13,7 +13,7 @@ from .config import TestbedError, log
 
 
 SWEEPABLE = frozenset(("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2",
-                       "docker-proxy", "docker-registry", "sshd", "ssh-agent"))
+                       "docker-proxy", "docker-registry", "sshd", "ssh-agent", "kr-forward"))
 _CHILDREN = {}
 
 
@@ -103,13 +103,14 @@ def _descendants(pid):
     return found
 
 
-def spawn(kind, name, argv, log_path, env=None, **extra):
-    """Start a daemon detached from this process's session; return its state entry."""
+def spawn(kind, name, argv, log_path, env=None, executable=None, **extra):
+    """Start a daemon detached from this process's session; return its state entry. executable: the program to run
+    when argv[0] is only the name it shows."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as out:
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
-                                    env=env, start_new_session=True)
+                                    env=env, executable=executable, start_new_session=True)
         except OSError as exc:
             raise TestbedError("cannot start %s: %s" % (name, exc)) from exc
     _CHILDREN[proc.pid] = proc

@@ -36,7 +36,7 @@ class Rule(object):
             raise AssertionError('CONTRIBUTING.md has no "## Layers" section with a ```layers block')
         self.layer_of, self.group_of, self.layer_name = {}, {}, {}
         self.allowed = {}  # (source, target) -> True when only an import inside a function is allowed
-        self.owner = {}  # package -> (file, in a function only)
+        self.owner = {}  # package -> (its owning files, space-separated; in a function only)
         groups = collections.defaultdict(str)  # layer -> its groups, the text of all its lines
         for number, line in enumerate(block.group(1).splitlines(), 1):
             words = line.split()
@@ -46,11 +46,11 @@ class Rule(object):
                 groups[int(layer.group(1))] += ' ' + layer.group(3)
             elif words[:1] == ['allow'] and len(words) in (4, 7) and words[2] == '->':
                 self.allowed[(words[1], words[3])] = words[4:] == ['in', 'a', 'function']
-            elif words[:1] == ['only'] and len(words) > 3 and words[2] == 'imports':
-                packages = words[3:]
+            elif words[:1] == ['only'] and 'imports' in words[2:-1]:
+                packages = words[words.index('imports') + 1:]
                 in_function = packages[-3:] == ['in', 'a', 'function']
                 for package in packages[:-3] if in_function else packages:
-                    self.owner[package] = (words[1], in_function)
+                    self.owner[package] = (' '.join(words[1:words.index('imports')]), in_function)
             elif words:
                 raise AssertionError('%s, line %d of its block: cannot read %r' % (TABLE, number, line))
         for layer, text in groups.items():
@@ -243,7 +243,7 @@ def owner_problems(rule, imports, files):
         if owner is None:
             problems.append('%s imports %s, which is neither the standard library nor this collection nor a package'
                             ' %s gives an owner ("only <file> imports %s")' % (where(edge), edge.target, TABLE, top))
-        elif owner[0] != edge.source:
+        elif edge.source not in owner[0].split():
             problems.append('%s imports %s: only %s imports %s (%s)' % (where(edge), edge.target, owner[0], top, TABLE))
         elif owner[1] and not edge.in_function:
             problems.append('%s imports %s at its top: %s imports it inside a function only (%s)'

@@ -18,8 +18,14 @@ ROLES = ('host', 'runner', 'environment')
 SHARED = {'kohakuriver_docker_host', 'kohakuriver_shared_dir', 'kohakuriver_tarball_dir', 'kohakuriver_state_dir',
           'kohakuriver_environments', 'kohakuriver_gpus', 'kohakuriver_signing_key', 'kohakuriver_allowed_signers',
           'kohakuriver_require_signature'}
+# The Docker daemon's registry settings (runner role): cluster or per-rack inventory variables beside kohakuriver_registry.
+SHARED |= {'kohakuriver_registry_mirrors', 'kohakuriver_max_concurrent_downloads', 'kohakuriver_insecure_registries',
+           'kohakuriver_registry_ca', 'kohakuriver_docker_daemon_json', 'kohakuriver_docker_certs_dir', 'kohakuriver_docker_reload',
+           'kohakuriver_docker_pidfile'}
 SPEC_KEYS = {'type', 'required', 'default', 'choices', 'elements', 'options', 'no_log', 'aliases',
              'mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by'}
+SHARED.add('kohakuriver_registry')  # the registry option's dict: the environment role pushes with it, runners pull
+SHARED |= {'kohakuriver_registry_source', 'kohakuriver_registry_fallback_to_share'}  # how runners sync (image_sync, task)
 
 
 def load(path):

@@ -76,6 +76,10 @@ def test_a_sidecar_the_tarball_module_writes_is_valid_and_opens_its_archive(arch
     ('layers', ['sha256:xyz'], 'layers[0] is "sha256:xyz", not sha256:'),
     ('links', [{'name': 'a'}], 'links[0].target is missing'),
     ('file', None, 'file is null, not a string'),
+    ('registry', 'x', 'registry is "x", not an object'),
+    ('registry', {'repository': 'r', 'tag': '1'}, 'registry.digest is missing'),
+    ('registry', {'repository': 'r', 'tag': 1, 'digest': 'sha256:' + 'a' * 64}, 'registry.tag is 1, not a string'),
+    ('registry', {'repository': 'r', 'tag': '1', 'digest': 'sha256:x'}, 'registry.digest is "sha256:x", not sha256:'),
     ('format', 'kohakuriver.docker/tarball-v0', 'format is "kohakuriver.docker/tarball-v0", not "kohakuriver.docker/'),
 ])
 def test_a_field_of_the_wrong_type_is_one_line_naming_it(archive_path, field, value, said):
@@ -199,8 +203,11 @@ def test_the_typed_accessors_read_what_the_sidecar_says_and_none_for_what_it_omi
     assert (full.size, full.sha256, full.source_container_id, full.runtime_config) == (3, 'a' * 64, 'c1', {'Env': []})
     assert [member.layout for member in full.members] == [('manifest.json', 512, 3)] and full.members[0].sha256 == 'b' * 64
     assert full.container_changes == 'c' * 64
+    pushed = dict(repository='127.0.0.1:5000/kohakuriver/env', tag='1700000000', digest='sha256:' + 'd' * 64)
+    assert sidecar.Sidecar({'format': sidecar.FORMAT, 'registry': pushed}).registry == pushed
     bare = sidecar.Sidecar({'format': sidecar.FORMAT})
     assert (bare.size, bare.image_id, bare.layers, bare.source_container_id, bare.members) == (None, None, None, None, [])
+    assert bare.registry is None
     with pytest.raises(sidecar.Invalid, match=r'members\[0\].offset'):
         sidecar.Sidecar({'format': sidecar.FORMAT, 'members': [{'name': 'x', 'offset': 'one', 'size': 1, 'sha256': 'b' * 64}]})
 

@@ -1,0 +1,47 @@
+"""Reading the daemon's pull messages on either image store, and the IDs a pulled image may have."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import Manifest
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import _merged, manifest_ids, pull_counts
+
+BASE = 'sha256:d84f1a20bd33' + '0' * 52
+TOP = 'sha256:fde21f0bb654' + '1' * 52
+LAYERS = [(BASE, 1068963), (TOP, 107)]
+
+
+def test_the_classic_store_reports_pulled_and_held_layers():
+    events = [{'status': 'Pulling from krtest/env', 'id': 'x'}, {'status': 'Already exists', 'id': 'd84f1a20bd33'},
+              {'status': 'Pulling fs layer', 'id': 'fde21f0bb654'}, {'status': 'Downloading', 'id': 'fde21f0bb654'},
+              {'status': 'Download complete', 'id': 'fde21f0bb654'}, {'status': 'Pull complete', 'id': 'fde21f0bb654'},
+              {'status': 'Digest: ' + TOP}, 'not a dict']
+    assert pull_counts(events, LAYERS) == (1, 1, 107)
+
+
+def test_the_containerd_store_mentions_only_the_layers_it_downloads():
+    events = [{'status': 'Pulling fs layer', 'id': 'fde21f0bb654'},
+              {'status': 'Download complete', 'progressDetail': {'hidecounts': True}, 'id': 'fde21f0bb654'}]
+    assert pull_counts(events, LAYERS) == (1, 1, 107)
+    assert pull_counts([], LAYERS) == (0, 2, 0)
+
+
+def test_an_error_message_ends_the_pull_as_one_line():
+    with pytest.raises(ValueError) as raised:
+        pull_counts(iter([{'status': 'Pulling fs layer', 'id': 'fde21f0bb654'},
+                          {'errorDetail': {'message': 'unauthorized:\n  authentication required'}}]), LAYERS)
+    assert str(raised.value) == 'unauthorized: authentication required'
+
+
+def test_a_pulled_image_is_named_by_its_config_or_the_digest_pulled_or_the_platform_manifest():
+    plain = Manifest('sha256:' + 'a' * 64, 'm', 'sha256:' + 'c' * 64, LAYERS, 900)
+    assert manifest_ids(plain) == ('sha256:' + 'c' * 64, 'sha256:' + 'a' * 64, 'sha256:' + 'a' * 64)
+    index = Manifest('sha256:' + 'i' * 64, 'idx', 'sha256:' + 'c' * 64, LAYERS, 400, platform_digest='sha256:' + 'p' * 64)
+    assert manifest_ids(index)[1:] == ('sha256:' + 'i' * 64, 'sha256:' + 'p' * 64)
+
+
+def test_pruned_entries_are_one_per_image_with_every_name_that_went():
+    pruned = [dict(id='a', tags=['kohakuriver/env:1'])]
+    merged = _merged(pruned, [dict(id='a', tags=['kohakuriver/env:1', 'r:1/ns/env@sha256:x']), dict(id='b', tags=['n'])])
+    assert merged == [dict(id='a', tags=['kohakuriver/env:1', 'r:1/ns/env@sha256:x']), dict(id='b', tags=['n'])]
