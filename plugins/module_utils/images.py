@@ -10,12 +10,11 @@ host-wide: every removal names one image.
 
 from __future__ import annotations
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
+from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_TIMESTAMP, image_repository
 
 UNTAGGED = '<none>:<none>'
 _KEPT_BY_DAEMON = (404, 409)
-_QUIET_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
 
 
 def tags_of(image):
@@ -36,7 +35,7 @@ def remove_through_tags(client, image_id, tags):
     try:
         for reference in tags or [image_id]:
             client.api.remove_image(reference)
-    except APIError as exc:
+    except refused_errors() as exc:
         if getattr(exc, 'status_code', None) not in _KEPT_BY_DAEMON:
             raise
         return exc
@@ -56,7 +55,7 @@ def remove_quietly(client, image_id):
     try:
         client.api.remove_image(image_id)
         return True
-    except _QUIET_ERRORS:
+    except transport_errors() + (ValueError,):
         return False
 
 

@@ -201,7 +201,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
     result['pin'] = pin
     if found.action == LOAD and check_mode:
         from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_plan
-        result.update(load_plan(daemon.client, env, found.tarball, found.sidecar, found.base))
+        result.update(load_plan(daemon.changing_client, env, found.tarball, found.sidecar, found.base))
     if found.action != NOTHING and not check_mode:
         _make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
@@ -209,7 +209,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
             found = survey(daemon, env, tarball_dir, allow_stale, signing, pin)
             result.update(_result(found))
             if found.action != NOTHING:
-                applied = _apply(daemon.client, found, prune, pin, progress_file)
+                applied = _apply(daemon.changing_client, found, prune, pin, progress_file)
                 result['warnings'].extend(applied.pop('warnings', []))
                 result.update(applied)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
