@@ -87,8 +87,14 @@ class LocalApi(object):
         url = self.prefix + path + ('?' + urlencode(params) if params else '')
         connection = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
-            connection.request(method, url, body=body, headers=headers or {})
-            response = connection.getresponse()
+            try:
+                connection.request(method, url, body=body, headers=headers or {})
+            except OSError:
+                response = self._early_answer(connection) if body is not None else None
+                if response is None:
+                    raise
+            else:
+                response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
             raise LocalTransportError('%s %s: %s' % (method, path, ' '.join(str(exc).split()) or type(exc).__name__))
@@ -97,6 +103,15 @@ class LocalApi(object):
         if response.status >= 400:
             raise LocalApiError(response.status, _message(response.status, data))
         return response.status, data
+
+    @staticmethod
+    def _early_answer(connection):
+        """The answer of a daemon that stopped reading the body (and said why, as dockerd does when the archive is
+        bad), else None."""
+        try:
+            return connection.getresponse()
+        except (OSError, http.client.HTTPException):
+            return None
 
     def _json(self, method, path, params=None):
         data = self._call(method, path, params)[1]

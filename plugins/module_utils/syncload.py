@@ -16,12 +16,12 @@ import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
-from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags
+from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags, tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids, uses_containerd_store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, OciThinStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import image_repository, is_snapshot_tag
 
 OWN_IMAGES_ASKED = 4
 _LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
@@ -40,13 +40,6 @@ def loaded_image_id(events):
         if match:
             found = match.group(1)
     return found
-
-
-def tag(client, env, image_id, timestamp):
-    """Tag image_id kohakuriver/<env>:<timestamp> and :base."""
-    repository = image_repository(env)
-    client.api.tag(image_id, repository, str(timestamp))
-    client.api.tag(image_id, repository, BASE_TAG)
 
 
 class Refused(Failure):
