@@ -1,14 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A daemon whose Docker SDK client is connected only when needed, and the one request made without it.
+"""A daemon whose Docker SDK client is connected only when needed, and the requests a sync makes without it.
 
 Deciding that a runner is up to date takes one image inspect, while importing the Docker SDK (requests, urllib3)
 takes about as long as the rest of an image_sync run. So for a local unix:// daemon without TLS, Daemon answers
-image inspects over the standard library's HTTP client until something must change; from then on, and for every
-other daemon, the SDK does everything. The probe handles only a 200 or a 404: any other answer, or none, is left
-to the SDK, which reports it as every module does. This module imports nothing outside the standard library (names.py
-is standard library only); it imports client.py only when it falls back to the SDK, and client.py never imports it.
+image inspects over the standard library's HTTP client, and changing_client is a local_api.LocalClient (tag, load,
+prune over the same socket) until something connects the SDK client; for every other daemon the SDK does everything.
+The probe handles only a 200 or a 404: any other answer, or none, is left to the SDK, which reports it as every module
+does. This module imports nothing outside the standard library (names.py and local_api.py are standard library only);
+it imports client.py only when it falls back to the SDK, and client.py never imports it.
 """
 
 from __future__ import annotations
