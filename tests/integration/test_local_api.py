@@ -54,4 +54,3 @@ def test_local_client_answers_as_the_sdk_does(runner, factory, sync_args, unique
     # 8 MiB that are no tar: the daemon stops reading early and says why; that answer comes back, not a broken pipe.
     with pytest.raises(ValueError, match='tar'):
         loaded_image_id(local.api.load_image(_Body(b'x' * (8 << 20)), quiet=True))
-
