@@ -388,11 +388,13 @@ def _base_share(ctx):
     return shared / float(ctx.v2.sidecar.size)
 
 
-def _thin_archive(ctx, runner):
-    """The archive image_sync sends for v2 to a runner holding v1, written once to a file: the daemon's own share.
-    Its layout is the one image_sync sends that runner: OCI to the containerd image store, docker-legacy otherwise."""
+def _thin_archive(ctx, runner, v1=None, v2=None, name='thin-v2'):
+    """The archive image_sync sends for v2 to a runner holding v1 (the run's, unless given), written once to a file:
+    the daemon's own share. Its layout is the one image_sync sends that runner: OCI to the containerd image store,
+    docker-legacy otherwise."""
+    v1, v2 = v1 or ctx.v1, v2 or ctx.v2
     oci = runner.containerd_store
-    path = ctx.work / ('thin-v2%s.tar' % ('-oci' if oci else ''))
+    path = ctx.work / ('%s%s.tar' % (name, '-oci' if oci else ''))
     if not path.exists():
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import chain_ids, held_layer_count
@@ -400,8 +402,8 @@ def _thin_archive(ctx, runner):
         from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
         # pylint: disable-next=import-outside-toplevel,import-error
         from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import OciThinStream, ThinStream
-        archive = ImageArchive(ctx.v2.path, ctx.v2.sidecar)
-        held = held_layer_count(archive.diff_ids, set(chain_ids(ctx.v1.sidecar.layers)))
+        archive = ImageArchive(v2.path, v2.sidecar)
+        held = held_layer_count(archive.diff_ids, set(chain_ids(v1.sidecar.layers)))
         with open(path, 'wb') as out:
             for piece in (OciThinStream if oci else ThinStream)(archive, held):
                 out.write(piece)

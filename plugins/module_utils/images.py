@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Removing images this collection made, through the client: what counts as untagged or in use, and how one goes.
+"""Tagging an environment's image, and removing images this collection made, through the client (an SDK client or
+local_api.LocalClient): what counts as untagged or in use, and how one goes.
 
 An image is removed through its tags (the last one takes the image) or, untagged, by its ID; the daemon refusing
 (404: already gone, 409: a container uses it or another tag still names it) means it stays, never an error. Nothing
@@ -10,17 +11,23 @@ host-wide: every removal names one image.
 
 from __future__ import annotations
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, explain, inspect_or_none
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import LABEL_ENV, LABEL_TIMESTAMP, image_repository
+from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, LABEL_ENV, LABEL_TIMESTAMP, image_repository
 
 UNTAGGED = '<none>:<none>'
 _KEPT_BY_DAEMON = (404, 409)
-_QUIET_ERRORS = DOCKER_ERRORS + (OSError, ValueError)
 
 
 def tags_of(image):
     """The tags an image (inspected or listed) has; Docker lists an untagged image's as <none>:<none>."""
     return [tag for tag in image.get('RepoTags') or [] if tag != UNTAGGED]
+
+
+def tag(client, env, image_id, timestamp):
+    """Tag image_id kohakuriver/<env>:<timestamp> and :base."""
+    repository = image_repository(env)
+    client.api.tag(image_id, repository, str(timestamp))
+    client.api.tag(image_id, repository, BASE_TAG)
 
 
 def images_in_use(client):
@@ -36,7 +43,7 @@ def remove_through_tags(client, image_id, tags):
     try:
         for reference in tags or [image_id]:
             client.api.remove_image(reference)
-    except APIError as exc:
+    except refused_errors() as exc:
         if getattr(exc, 'status_code', None) not in _KEPT_BY_DAEMON:
             raise
         return exc
@@ -56,7 +63,7 @@ def remove_quietly(client, image_id):
     try:
         client.api.remove_image(image_id)
         return True
-    except _QUIET_ERRORS:
+    except transport_errors() + (ValueError,):
         return False
 
 

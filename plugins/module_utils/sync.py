@@ -201,7 +201,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
     result['pin'] = pin
     if found.action == LOAD and check_mode:
         from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_plan
-        result.update(load_plan(daemon.client, env, found.tarball, found.sidecar, found.base))
+        result.update(load_plan(daemon.changing_client, env, found.tarball, found.sidecar, found.base))
     if found.action != NOTHING and not check_mode:
         _make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
@@ -209,7 +209,7 @@ def sync_environment(daemon, env, tarball_dir, state_dir, prune=False, allow_sta
             found = survey(daemon, env, tarball_dir, allow_stale, signing, pin)
             result.update(_result(found))
             if found.action != NOTHING:
-                applied = _apply(daemon.client, found, prune, pin, progress_file)
+                applied = _apply(daemon.changing_client, found, prune, pin, progress_file)
                 result['warnings'].extend(applied.pop('warnings', []))
                 result.update(applied)
     result['changed'] = found.action != NOTHING or bool(result['pruned'])
@@ -251,17 +251,19 @@ def _make_dir(path):
 
 def _apply(client, found, prune, pin=None, progress_file=None):
     """Tag or load as found.action says, then prune if asked; the result entries this changes."""
-    from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball, prune_superseded, tag
-    if found.action == TAG:
+    from ansible_collections.kohakuriver.docker.plugins.module_utils.images import tag
+    if found.action == TAG:  # a rollback: syncload (and loadstream) are not even imported
         tag(client, found.env, found.candidate['Id'], found.tarball.timestamp)
         applied = dict(image_id=found.candidate['Id'], verified=found.sidecar is not None)
     else:
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import load_tarball
         progress = Progress(progress_file)
         try:
             applied = load_tarball(client, found.env, found.tarball, found.sidecar, found.base, progress=progress)
         finally:
             progress.close()
     if prune:
+        from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import prune_superseded
         previous_id = found.base.get('Id') if found.base else None
         protect = () if pin is None else (pin_timestamp(found.env, pin),)
         applied['pruned'] = prune_superseded(client, found.env, applied['image_id'], previous_id, protect)

@@ -14,17 +14,16 @@ import os
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
-from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags
+from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags, tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids, uses_containerd_store
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, OciThinStream, ThinStream
-from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_repository, is_snapshot_tag
+from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
+from ansible_collections.kohakuriver.docker.plugins.module_utils.names import image_repository, is_snapshot_tag
 
 OWN_IMAGES_ASKED = 4
-_TRANSPORT_ERRORS = DOCKER_ERRORS + (OSError, TransportError)
 _LOADED_ID = re.compile(r'Loaded image ID: (sha256:[0-9a-f]{64})')
 
 
@@ -43,13 +42,6 @@ def loaded_image_id(events):
     return found
 
 
-def tag(client, env, image_id, timestamp):
-    """Tag image_id kohakuriver/<env>:<timestamp> and :base."""
-    repository = image_repository(env)
-    client.api.tag(image_id, repository, str(timestamp))
-    client.api.tag(image_id, repository, BASE_TAG)
-
-
 class Refused(Failure):
     """The daemon answered the load with an error."""
 
@@ -65,7 +57,7 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None, progress=N
     try:
         present_before = set(client.api.images(quiet=True, all=True))
         thin_stream = _thin_stream_type(client, held_layers)
-    except _TRANSPORT_ERRORS as exc:
+    except transport_errors() as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
     warnings = []
@@ -84,7 +76,7 @@ def _plan(client, env, tarball, sidecar, base, held=None):
     try:
         if held is None:
             held = held_chain_ids(_images_sharing_layers(client, env, base, archive.parent_image))
-    except _TRANSPORT_ERRORS as exc:
+    except transport_errors() as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
     return archive, held_layer_count(archive.diff_ids, held)
@@ -96,7 +88,7 @@ def load_plan(client, env, tarball, sidecar, base=None):
     archive, held_layers = _plan(client, env, tarball, sidecar, base)
     try:
         stream = _thin_stream_type(client, held_layers)(archive, held_layers) if held_layers else FullStream(archive)
-    except _TRANSPORT_ERRORS as exc:
+    except transport_errors() as exc:
         raise Failure('Cannot plan the load of %s: the Docker daemon failed: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
     return dict(layers_to_send=list(archive.diff_ids[held_layers:]), bytes_to_send=len(stream))
@@ -118,7 +110,7 @@ def _images_sharing_layers(client, env, base, parent_image):
     if parent_image:
         try:
             images.append(inspect_or_none(client, parent_image))
-        except APIError:
+        except refused_errors():
             pass  # a reference this daemon cannot parse only means nothing to reuse
     return images
 
@@ -138,10 +130,10 @@ def _load(client, env, tarball, stream, present_before, warnings, progress=None)
     except ValueError as exc:
         _discard(client, archive_image_ids(stream.archive), present_before)
         raise Refused('The daemon refused %s: %s' % (tarball.path, exc), tarball=tarball.path)
-    except APIError as exc:
+    except refused_errors() as exc:
         _discard(client, archive_image_ids(stream.archive), present_before)
         raise Refused('The daemon refused %s: %s' % (tarball.path, explain(exc)), tarball=tarball.path)
-    except _TRANSPORT_ERRORS as exc:
+    except transport_errors() as exc:
         _discard(client, archive_image_ids(stream.archive), present_before)
         raise Failure('Loading %s into the Docker daemon failed after %d of %d bytes were sent: %s. Nothing was tagged; '
                       'sync again once the daemon answers.' % (tarball.path, stream.bytes_sent, len(stream), explain(exc)),
@@ -160,7 +152,7 @@ def _load(client, env, tarball, stream, present_before, warnings, progress=None)
         raise Failure('Cannot load %s: %s.' % (tarball.path, problem), tarball=tarball.path)
     try:
         tag(client, env, image_id, tarball.timestamp)
-    except _TRANSPORT_ERRORS as exc:
+    except transport_errors() as exc:
         raise Failure('Loaded %s as image %s, but tagging it %s failed: %s. Sync again to tag it.'
                       % (tarball.path, image_id, image_repository(env), explain(exc)), tarball=tarball.path)
     if stream.archive.sidecar is None:
@@ -184,7 +176,7 @@ def _discard(client, image_ids, present_before):
             continue
         try:
             remove_if_untagged(client, image_id)
-        except _TRANSPORT_ERRORS:
+        except transport_errors():
             return
 
 

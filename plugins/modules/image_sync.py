@@ -16,8 +16,9 @@ description:
     C(io.kohakuriver.docker.timestamp), or a local tag C(kohakuriver/<name>:<timestamp>) on the same image) and, when the
     tarball has a sidecar, has the sidecar's image ID. Deciding this lists the folder, reads the small sidecar,
     and inspects one image. File modification times play no part. For a local
-    C(unix://) daemon without TLS that inspect is one HTTP request over the socket made without the Docker SDK,
-    which is imported only when something must change (so an up-to-date runner does not even need it).
+    C(unix://) daemon without TLS (and without O(debug)), that inspect and every change (tag, load, prune) are HTTP
+    requests over the socket made with the Python standard library, so such a runner does not even need the Docker
+    SDK; other daemons are reached through the SDK.
   - B(Nothing on the share is trusted without a check.) Every field of a sidecar is type-checked; one that is not
     well-formed, or lacks C(size), C(sha256), C(image_id), C(layers) or C(members), is an error naming the field.
     Before calling a runner up to date or re-tagging an image already on the daemon, the tarball is checked to hold

@@ -274,16 +274,19 @@ def test_an_oci_layout_tarball_from_docker_26_loads(runner, testbed, shared_dir,
     assert not run_module('image_sync', sync_args)['changed']
 
 
-def test_an_up_to_date_runner_is_told_without_the_docker_sdk_and_a_load_asks_for_it(
+def test_a_local_runner_syncs_without_the_docker_sdk_and_a_debug_run_asks_for_it(
         runner, factory, sync_args, unique_env, tmp_path):
+    """A unix:// daemon is inspected, loaded and tagged over the standard library (daemon.py, local_api.py); debug
+    (which logs every request the SDK makes), TLS and remote daemons need the SDK, and say so when it is missing."""
     hidden = tmp_path / 'sdk-hidden'
     (hidden / 'docker').mkdir(parents=True)
     (hidden / 'docker' / '__init__.py').write_text("raise ImportError('the Docker SDK is hidden by this test')\n")
     factory.make(unique_env)
-    needs_load = run_module('image_sync', sync_args, python_path=[str(hidden)])
-    assert needs_load.get('failed') and 'Failed to import the required Python library (docker)' in needs_load['msg']
+    needs_sdk = run_module('image_sync', dict(sync_args, debug=True), python_path=[str(hidden)])
+    assert needs_sdk.get('failed') and 'Failed to import the required Python library (docker)' in needs_sdk['msg']
     assert base_of(runner, unique_env) is None
-    assert run_module('image_sync', sync_args)['loaded']
+    loaded = run_module('image_sync', sync_args, python_path=[str(hidden)])
+    assert loaded['loaded'] and loaded['verified'] and loaded['image_id'] == base_of(runner, unique_env)['Id'], loaded
     current = run_module('image_sync', sync_args, python_path=[str(hidden)])
     assert not current.get('failed') and not current['changed'] and current['action'] == 'none', current
     assert current['verified'] and current['image_id'] == base_of(runner, unique_env)['Id']
