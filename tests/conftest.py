@@ -12,7 +12,7 @@ import pytest
 
 from support.ansible_runs import run_module, run_playbook, write_inventory
 
-pytest_plugins = ['testbed.pytest_plugin']
+pytest_plugins = ['testbed.pytest_plugin', 'support.file_times']
 
 
 @pytest.fixture
