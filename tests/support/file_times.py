@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import sys
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
