@@ -7,14 +7,14 @@ it may be long. Tests keep their order within a file. Only the order changes, ne
 
 As a script, on a JUnit XML report of a run (pytest --junitxml; a test's time there is its setup, call and teardown):
     python tests/support/file_times.py report RUN.xml [N]     the N slowest files (default 15) and the total
-    python tests/support/file_times.py write RUN.xml          rewrite tests/file_times.txt from that run
+    python tests/support/file_times.py write RUN.xml          record that run's files in tests/file_times.txt
 """
 
 from __future__ import annotations
 
 import collections
 import sys
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -72,12 +72,15 @@ def report(junit_xml, top=15):
 
 
 def write(junit_xml):
+    """Record the files of the report (the others keep their recorded time; files that are gone are dropped)."""
     seconds, _counts = file_times(junit_xml)
-    lines = ['# seconds per test file of one whole run (tests/support/file_times.py write RUN.xml); the order the',
-             '# files run in (slowest first), nothing else: refresh it when files are added or get much slower.']
-    lines += ['%.1f %s' % (spent, name) for name, spent in seconds.most_common()]
+    times = dict((name, spent) for name, spent in recorded_times().items() if (TESTS.parent / name).is_file())
+    times.update(seconds)
+    lines = ['# seconds per test file (tests/support/file_times.py write RUN.xml); only the order the files run in',
+             '# (slowest first) depends on it: refresh it when a file is added or gets much slower.']
+    lines += ['%.1f %s' % (spent, name) for name, spent in sorted(times.items(), key=lambda entry: -entry[1])]
     TIMES.write_text('\n'.join(lines) + '\n', encoding='utf-8')
-    print('wrote %d files to %s' % (len(seconds), TIMES))
+    print('recorded %d files (%d from %s) in %s' % (len(times), len(seconds), junit_xml, TIMES))
 
 
 def main(argv):
