@@ -187,7 +187,7 @@ options:
       - When syncing from the registry fails before anything changed (the registry unreachable or refusing, the digest
         missing, the pull failing), sync from the tarball folder O(tarball_dir) instead, with a warning. A manifest
         whose config is not the sidecar's image is never a reason to fall back; it stays an error.
-      - Needs O(registry) and O(source) other than V(share).
+      - Without O(registry), or with O(source=share), the share is the source already and this has no effect.
     type: bool
     default: false
 notes:
