@@ -288,7 +288,7 @@ verified:
       image ID.
     - False for tarballs without a sidecar (KohakuRiver's), which are trusted by timestamp alone, and when the folder
       was unreachable (O(allow_stale)).
-    - From a registry, true when C(:base) is the image pulled by RV(registry.digest) (the daemon checks every layer
+    - From a registry, true when C(:base) is the image pulled by the C(digest) of RV(registry) (the daemon checks every layer
       against its digest) and its ID is the manifest's, whose config was checked against the sidecar's image ID when
       the share named the version; false when the registry was unreachable and the local image was kept.
   returned: always
