@@ -39,9 +39,8 @@ class SyncSource(object):
             raise Failure('source %r is not one of %s.' % (self.source, ', '.join(SOURCES)))
         if self.source == 'registry' and self.registry is None:
             raise Failure('source: registry needs the registry option (at least registry.url).')
-        self.fallback_to_share = bool(params.get('fallback_to_share'))
-        if self.fallback_to_share and not self.uses_registry:
-            raise Failure('fallback_to_share needs a registry to fall back from: set registry (and source other than share).')
+        # Without a registry source the share is the source already: inventory may set it cluster-wide.
+        self.fallback_to_share = bool(params.get('fallback_to_share')) and self.uses_registry
 
     @property
     def uses_registry(self):

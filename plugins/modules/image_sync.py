@@ -188,7 +188,7 @@ options:
       - When syncing from the registry fails before anything changed (the registry unreachable or refusing, the digest
         missing, the pull failing), sync from the tarball folder O(tarball_dir) instead, with a warning. A manifest
         whose config is not the sidecar's image is never a reason to fall back; it stays an error.
-      - Needs O(registry) and O(source) other than V(share).
+      - Without O(registry), or with O(source=share), the share is the source already and this has no effect.
     type: bool
     default: false
 notes:
@@ -289,7 +289,7 @@ verified:
       image ID.
     - False for tarballs without a sidecar (KohakuRiver's), which are trusted by timestamp alone, and when the folder
       was unreachable (O(allow_stale)).
-    - From a registry, true when C(:base) is the image pulled by RV(registry.digest) (the daemon checks every layer
+    - From a registry, true when C(:base) is the image pulled by the C(digest) of RV(registry) (the daemon checks every layer
       against its digest) and its ID is the manifest's, whose config was checked against the sidecar's image ID when
       the share named the version; false when the registry was unreachable and the local image was kept.
   returned: always

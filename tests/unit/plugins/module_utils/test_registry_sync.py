@@ -50,10 +50,14 @@ def test_the_registry_is_used_when_given_unless_the_share_is_asked_for(params, u
     assert SyncSource(params).uses_registry is uses_registry
 
 
+def test_fallback_to_share_means_nothing_when_the_share_is_the_source_already():
+    assert not SyncSource({'fallback_to_share': True}).fallback_to_share
+    assert not SyncSource({'registry': {'url': '127.0.0.1:5000'}, 'source': 'share', 'fallback_to_share': True}).fallback_to_share
+    assert SyncSource({'registry': {'url': '127.0.0.1:5000'}, 'fallback_to_share': True}).fallback_to_share
+
+
 @pytest.mark.parametrize('params, says', [
     ({'source': 'registry'}, 'needs the registry option'),
-    ({'fallback_to_share': True}, 'fallback_to_share needs a registry'),
-    ({'registry': {'url': '127.0.0.1:5000'}, 'source': 'share', 'fallback_to_share': True}, 'fallback_to_share needs'),
     ({'source': 'nfs'}, 'is not one of auto, registry, share'),
 ])
 def test_a_source_that_cannot_work_is_refused_on_one_line(params, says):
