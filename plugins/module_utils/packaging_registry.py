@@ -11,6 +11,7 @@ next run pushes again. An up-to-date tarball whose sidecar records a digest the 
 from __future__ import annotations
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import Interrupted
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_push import RegistryPush, check_recordable, record
 
 
@@ -68,7 +69,8 @@ class RegistrySteps(object):
             record(tarball, field, self.request.signer, self.request.mode)
         except Failure as failure:
             if published:
+                why = 'the push was interrupted by SIGTERM.' if isinstance(failure, Interrupted) else failure.msg
                 raise Failure('Published %s, but its sidecar records no registry digest: %s The next run pushes again.'
-                              % (tarball.path, failure.msg), **self.result)
+                              % (tarball.path, why), **self.result)
             raise Failure(failure.msg, **self.result)
         self.result.update(changed=True, registry=field)
