@@ -97,7 +97,10 @@ class LocalApi(object):
                 response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise LocalTransportError('%s %s: %s' % (method, path, ' '.join(str(exc).split()) or type(exc).__name__))
+            what = ' '.join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, ConnectionError):  # refused, reset, broken pipe, closed without an answer
+                what = 'Connection to the daemon broke (%s)' % what
+            raise LocalTransportError('%s %s: %s' % (method, path, what))
         finally:
             connection.close()
         if response.status >= 400:

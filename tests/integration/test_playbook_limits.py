@@ -60,7 +60,7 @@ def test_the_one_host_check_holds_under_a_runners_limit_and_the_host_plays_are_s
     assert 'skipping: no hosts matched' in run.stdout and run.changed() == 0
 
 
-ROLE_TAGS = {'kohakuriver_docker', 'kohakuriver_storage', 'kohakuriver_signing', 'kohakuriver_gpu', 'kohakuriver_presync',
+ROLE_TAGS = {'kohakuriver_docker', 'kohakuriver_registry', 'kohakuriver_storage', 'kohakuriver_signing', 'kohakuriver_gpu', 'kohakuriver_presync',
              'kohakuriver_sync', 'kohakuriver_build', 'kohakuriver_package'}
 
 
