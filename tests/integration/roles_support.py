@@ -77,7 +77,7 @@ def exec_in(testbed, env, argv):
 def marker(testbed, env):
     """The environment's marker file. A loaded daemon sometimes ends an exec before its output is attached (moby#27289,
     docker-py#2042: exit 0, no output), so an empty read of this never-empty file is read again, a few times."""
-    for _ in range(3):
+    for _attempt in range(3):
         code, output = exec_in(testbed, env, ['cat', '/etc/kohakuriver/environment.json'])
         assert code == 0, output
         if output:
