@@ -10,6 +10,7 @@ from .config import SYSTEM_PATH, TestbedError, log
 from .engine import registry_answers, registry_image_id
 from .images import IMAGES, host_tags
 from .processes import binary_path, process_alive, write_file
+from .registry_variants import registry_config_lines
 from .state import ensure_daemon, locked
 
 
@@ -67,21 +68,7 @@ def save_registry_seed(config, ids):
 
 
 def _registry_config(config, directory):
-    return "\n".join((
-        "version: 0.1",
-        "log:",
-        "  level: info",
-        "storage:",
-        "  filesystem:",
-        "    rootdirectory: %s" % os.path.join(directory, "data"),
-        "  delete:",
-        "    enabled: true",
-        "http:",
-        "  addr: %s" % config.registry,
-        "  headers:",
-        "    X-Content-Type-Options: [nosniff]",
-        "",
-    ))
+    return "\n".join(registry_config_lines(directory, config.registry) + [""])
 
 
 def ensure_registry_images(bed, host, ids, seed=False):

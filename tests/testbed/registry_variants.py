@@ -168,7 +168,8 @@ def secure_status(secure, credentials=True):
         conn.close()
 
 
-def _common_config(directory, address):
+def registry_config_lines(directory, address):
+    """The lines of a distribution config every registry of the bed starts with: its storage under directory, address."""
     return [
         "version: 0.1",
         "log:",
@@ -186,7 +187,7 @@ def _common_config(directory, address):
 
 
 def _secure_config(config, directory, files):
-    return "\n".join(_common_config(directory, config.secure_registry) + [
+    return "\n".join(registry_config_lines(directory, config.secure_registry) + [
         "  tls:",
         "    certificate: %s" % files["server.crt"],
         "    key: %s" % files["server.key"],
@@ -199,7 +200,7 @@ def _secure_config(config, directory, files):
 
 
 def _cache_config(config):
-    return "\n".join(_common_config(config.path("registry-cache"), config.cache_registry) + [
+    return "\n".join(registry_config_lines(config.path("registry-cache"), config.cache_registry) + [
         "proxy:",
         "  remoteurl: http://%s" % config.registry,
         "",
