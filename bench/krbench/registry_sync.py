@@ -11,6 +11,7 @@ pull by digest, never by tag. Bytes served by the origin come from its log (test
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 
@@ -70,15 +71,23 @@ class Pushed:
             self.ctx.host.remove_image('%s:%s' % (self.repository, name))
 
 
-def _parallel_pull(runners, reference):
-    pulls = ' '.join('%s >/dev/null & pids+=($!);' % docker(runner, 'pull', reference) for runner in runners)
+def _pull(runner, reference, retries):
+    """docker pull, tried again (at most twice, each noted in the file retries) when it fails: distribution 2.8's
+    pull-through cache can answer 500 to a runner when several miss one blob at once. The last try shows its error."""
+    pull = docker(runner, 'pull', reference)
+    return ('{ pulled=; for attempt in 1 2; do if %s >/dev/null 2>&1; then pulled=1; break; fi; echo "$attempt" >> %s; '
+            'done; [ -n "$pulled" ] || %s >/dev/null; }' % (pull, shlex.quote(str(retries)), pull))
+
+
+def _parallel_pull(runners, reference, retries):
+    pulls = ' '.join('%s & pids+=($!);' % _pull(runner, reference, retries) for runner in runners)
     return 'pids=(); %s for pid in "${pids[@]}"; do wait "$pid"; done' % pulls
 
 
-def _staggered_pull(runners, reference):
+def _staggered_pull(runners, reference, retries):
     """One runner fills the cache, then the others pull from it at once: distribution 2.8's proxy does not merge
     concurrent misses of one blob, each is fetched from the origin again."""
-    return '%s >/dev/null; %s' % (docker(runners[0], 'pull', reference), _parallel_pull(runners[1:], reference))
+    return '%s; %s' % (_pull(runners[0], reference, retries), _parallel_pull(runners[1:], reference, retries))
 
 
 def _empty_cache(registries):
@@ -139,12 +148,22 @@ def _registry_source_note():
     return 'image_sync with the registry as its source is not measured (the measured image_sync has no registry option).'
 
 
-def _pulled(runners, reference, what):
+def _pulled(runners, reference, what, retries):
     def check(sample):
         del sample
         missing = [runner.name for runner in runners if not runner.has_image(reference)]
         expect(not missing, '%s left %s without %s' % (what, ', '.join(missing), reference))
+        failed = _lines(retries)
+        return '%d failed pull(s) tried again' % failed if failed else None
     return check
+
+
+def _lines(path):
+    try:
+        with open(path, encoding='utf-8') as counted:
+            return sum(1 for _line in counted)
+    except FileNotFoundError:
+        return 0
 
 
 def _with_origin_bytes(origin, prepare, check):
@@ -157,6 +176,13 @@ def _with_origin_bytes(origin, prepare, check):
         served = 'origin served %s' % _mb(origin.served())
         return '%s; %s' % (note, served) if note else served
     return prepared, checked
+
+
+def _forgetting(retries, prepare):
+    def prepared():
+        prepare()
+        retries.unlink(missing_ok=True)
+    return prepared
 
 
 def _shared(ctx, runners, tarball, what):
@@ -176,8 +202,10 @@ def _contenders(ctx, runners, registries, pushed, origin, version, prepares, syn
                                      (PULL_CACHE, 'cache', prepares['cache'], _parallel_pull),
                                      (PULL_CACHE_STAGGERED, 'cache', prepares['cache'], _staggered_pull)):
         reference = pushed.reference(version, via)
-        run_prepare, run_check = _with_origin_bytes(origin, prepare, _pulled(runners, reference, name))
-        script = pull(runners, reference)
+        retries = ctx.work / 'pull-retries'
+        run_prepare, run_check = _with_origin_bytes(origin, _forgetting(retries, prepare),
+                                                    _pulled(runners, reference, name, retries))
+        script = pull(runners, reference, retries)
         rows.append(Contender(name, lambda script=script: measure.run_shell(script), run_prepare, run_check, ' (largest CLI)'))
     if ctx.size != 'small':  # the smoke run (scripts/bench-smoke) has scenario 5 run the same sync.yml already
         run_prepare, run_check = _with_origin_bytes(origin, prepares['share'], _shared(ctx, runners, tarball, SYNC_SHARE))
