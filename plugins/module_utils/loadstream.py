@@ -288,10 +288,9 @@ class FullStream(LoadStream):
 class ThinStream(LoadStream):
     """The layers above the `held` bottom ones, the config and manifest.json: each checked as it is read."""
 
-    thin = True
-
     def __init__(self, archive, held, chunk_size=CHUNK_SIZE):
         super(ThinStream, self).__init__(archive, chunk_size)
+        self.thin = held > 0
         self.layers_skipped = held
         self.layers_sent = len(archive.diff_ids) - held
         self._layers = self._layer_members()[held:]
@@ -339,13 +338,19 @@ class ThinStream(LoadStream):
 
 
 class OciThinStream(ThinStream):
-    """A ThinStream laid out as OCI (blobs/sha256/<digest>, index.json, oci-layout), for the containerd image store.
+    """A ThinStream laid out as OCI (blobs/sha256/<digest>, index.json, oci-layout), for the containerd image store;
+    with no layer held, the whole image (whole()).
 
     Its import finds a docker-legacy manifest.json's layers by member name in the archive alone (a thin one is refused:
     `failed to resolve layers`), while an OCI layout's layers are blobs it may already hold in its content store. A
     docker-legacy archive's image is given the manifest containerd makes of the whole archive
     (image_identity.legacy_manifest), so thin and whole loads give one image ID; an OCI archive keeps its own blobs.
     """
+
+    @classmethod
+    def whole(cls, archive, chunk_size=CHUNK_SIZE):
+        """Every layer, laid out as OCI: the whole tarball for the containerd image store."""
+        return cls(archive, 0, chunk_size)
 
     def _layer_members(self):
         if self._is_oci():

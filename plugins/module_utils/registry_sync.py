@@ -5,8 +5,9 @@
 
 The wanted version is a manifest digest: the one the newest pushed sidecar on the share records (the pinned one's,
 given a pin), or, without a share, the digest the registry's `latest` tag (the `<timestamp>` tag, given a pin) names
-now. Up to date is the `:base` image's RepoDigests holding `<repository>@<digest>` (with a sidecar: and its ID being
-the sidecar's image ID): one inspect, plus one small registry request when a tag must be resolved. Otherwise the
+now. Up to date is the `:base` image being the sidecar's (one of the IDs image_identity gives its tarball's image,
+however it arrived), or its RepoDigests holding `<repository>@<digest>` (with a sidecar: and its ID being the
+sidecar's image ID): one inspect, plus one small registry request when a tag must be resolved. Otherwise the
 manifest is read by digest (registry_client: small, its digest verified) and its config digest checked against the
 sidecar before the daemon pulls by that digest (registry_pull.py), never by a moving tag.
 """
@@ -17,6 +18,7 @@ import os
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.locks import env_lock
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import REGISTRY_LATEST_TAG, image_reference
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import RegistrySettings
@@ -154,9 +156,14 @@ def _newest_pushed(kept, tarball_dir, env):
 
 
 def holds(image, wanted):
-    """Is an inspected image (or None) the wanted version: pulled by its digest (RepoDigests, the repository's path
-    under any registry url, such as a rack's pull-through cache) and, with a sidecar, of its image ID?"""
-    if image is None or wanted.digest is None:
+    """Is an inspected image (or None) the wanted version: with a sidecar, of one of the IDs its tarball's image has
+    (loaded from the share, say, when the registry was down); else pulled by its digest (RepoDigests, the repository's
+    path under any registry url, such as a rack's pull-through cache) and, with a sidecar, of its image ID?"""
+    if image is None:
+        return False
+    if wanted.sidecar is not None and image.get('Id') in sidecar_image_ids(wanted.sidecar):
+        return True
+    if wanted.digest is None:
         return False
     suffix = '/%s@%s' % (wanted.path, wanted.digest)
     if not any(entry.endswith(suffix) for entry in image.get('RepoDigests') or []):

@@ -56,18 +56,19 @@ def load_tarball(client, env, tarball, sidecar, base=None, held=None, progress=N
     archive, held_layers = _plan(client, env, tarball, sidecar, base, held)
     try:
         present_before = set(client.api.images(quiet=True, all=True))
-        thin_stream = _thin_stream_type(client, held_layers)
+        stream_types = _stream_types(client)
     except transport_errors() as exc:
         raise Failure('Cannot load %s: the Docker daemon failed before the load started: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
     warnings = []
+    thin_stream, whole_stream = stream_types
     if held_layers:
         try:
             return _load(client, env, tarball, thin_stream(archive, held_layers), present_before, warnings, progress)
         except Refused as refused:
             warnings.append('%s; loaded the whole tarball instead of the %d of %d layers the daemon seemed to lack.'
                             % (refused.msg, len(archive.diff_ids) - held_layers, len(archive.diff_ids)))
-    return _load(client, env, tarball, FullStream(archive), present_before, warnings, progress)
+    return _load(client, env, tarball, whole_stream(archive), present_before, warnings, progress)
 
 
 def _plan(client, env, tarball, sidecar, base, held=None):
@@ -87,16 +88,22 @@ def load_plan(client, env, tarball, sidecar, base=None):
     bytes_to_send (the size of the thin archive of those, or of the whole tarball when the daemon holds none)."""
     archive, held_layers = _plan(client, env, tarball, sidecar, base)
     try:
-        stream = _thin_stream_type(client, held_layers)(archive, held_layers) if held_layers else FullStream(archive)
+        thin_stream, whole_stream = _stream_types(client)
+        stream = thin_stream(archive, held_layers) if held_layers else whole_stream(archive)
     except transport_errors() as exc:
         raise Failure('Cannot plan the load of %s: the Docker daemon failed: %s.' % (tarball.path, explain(exc)),
                       tarball=tarball.path)
     return dict(layers_to_send=list(archive.diff_ids[held_layers:]), bytes_to_send=len(stream))
 
 
-def _thin_stream_type(client, held_layers):
-    """The thin archive this daemon takes: OCI on the containerd image store, docker-legacy on the classic one."""
-    return OciThinStream if held_layers and uses_containerd_store(client.api.info()) else ThinStream
+def _stream_types(client):
+    """The (thin, whole) archive types this daemon takes: docker-legacy and the tarball as it is on the classic image
+    store; on the containerd one an OCI layout for both, because its import of a docker-legacy archive names the image
+    by a manifest made of whatever blobs of those layers its content store holds (a registry pull's compressed ones,
+    say), which no tarball can predict and so no load could check."""
+    if uses_containerd_store(client.api.info()):
+        return OciThinStream, OciThinStream.whole
+    return ThinStream, FullStream
 
 
 def _images_sharing_layers(client, env, base, parent_image):

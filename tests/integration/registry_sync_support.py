@@ -15,6 +15,8 @@ import uuid
 import docker
 import pytest
 
+from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
+
 from registry_support import docker_cli, plain_api
 from runner_helpers import remove_env_from
 from tarball_factory import BUSYBOX, TarballFactory, read_sidecar, write_sidecar
@@ -77,6 +79,13 @@ class Versions(object):
     def expected_id(self, node, version):
         """The ID a pulled version has on the runner: the config digest, or on the containerd store the digest pulled."""
         return version['digest'] if node['image_store'] == 'containerd' else version['image_id']
+
+    def loaded_ids(self, node, version):
+        """The IDs a version loaded from its tarball may have on the runner: the config digest, or on the containerd
+        store the manifest containerd makes of the docker-legacy archive (image_identity, from the sidecar)."""
+        if node['image_store'] != 'containerd':
+            return (version['image_id'],)
+        return sidecar_image_ids(version['sidecar'])
 
     def clean(self, client):
         """Remove env's images and what was pulled from the repository from one runner, by name too: the containerd

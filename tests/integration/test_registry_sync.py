@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry_support import registries  # noqa: F401 pylint: disable=unused-import
+from registry_support import docker_cli, registries  # noqa: F401 pylint: disable=unused-import
 from registry_sync_support import base_id, on_runner, run_in_base, versions  # noqa: F401 pylint: disable=unused-import
 from support.ansible_runs import run_module
 
@@ -58,3 +58,41 @@ def test_pull_update_rollback_from_the_latest_tag(on_runner, versions, tmp_path)
     back = sync(node, versions, tmp_path, pin=str(v1['timestamp']))
     assert back['action'] == 'pull' and back['layers_pulled'] == 0 and back['layers_held'] == len(v1['layers']), back
     assert base_id(node, env) == versions.expected_id(node, v1)
+
+
+
+@pytest.mark.parametrize('on_runner', ['runner1', 'runner3'], indirect=True)
+def test_the_share_after_a_registry_pull_and_the_registry_after_a_share_load(on_runner, versions, tmp_path):  # pylint: disable=redefined-outer-name
+    """Either source takes over from the other. On the containerd store a docker-legacy load after a pull is named by
+    a manifest containerd makes of whatever blobs it holds, the pulled (compressed) ones included: the share's load
+    still checks out as the tarball's image, and the registry then finds the share's version up to date."""
+    node, env, v1, v2 = on_runner, versions.env, versions.v1, versions.v2
+    share = versions.share_of(tmp_path / 'share', v1, v2)
+    versions.point_latest_at(v1)
+    assert sync(node, versions, tmp_path)['action'] == 'pull'
+
+    unreachable = dict(versions.registry, url='127.0.0.1:9')
+    fell_back = sync(node, versions, tmp_path, tarball_dir=share, registry=unreachable, fallback_to_share=True)
+    assert fell_back['source'] == 'share' and fell_back['action'] == 'load' and fell_back['verified'], fell_back
+    assert fell_back['image_id'] == base_id(node, env) in versions.loaded_ids(node, v2), fell_back
+    assert '%s-%d-' % (env, v2['timestamp']) in run_in_base(node, env, 'cat /kr-version')
+    current = sync(node, versions, tmp_path, tarball_dir=share)
+    assert (current['source'], current['action'], current['changed']) == ('registry', 'none', False), current
+    assert current['verified'] and current['image_id'] == fell_back['image_id'], current
+
+    versions.clean(node['client'])
+    pulled = sync(node, versions, tmp_path, tarball_dir=share)
+    assert pulled['action'] == 'pull' and base_id(node, env) == versions.expected_id(node, v2), pulled
+    from_share = sync(node, versions, tmp_path, tarball_dir=share, source='share')
+    assert from_share['source'] == 'share' and from_share['verified'], from_share
+    assert from_share['image_id'] == base_id(node, env) in versions.loaded_ids(node, v2) + (v2['digest'],), from_share
+    assert '%s-%d-' % (env, v2['timestamp']) in run_in_base(node, env, 'cat /kr-version')
+    again = sync(node, versions, tmp_path, tarball_dir=share, source='share')
+    assert not again['changed'] and again['action'] == 'none', again
+
+    versions.clean(node['client'])
+    docker_cli(node['docker_host'], 'pull', '%s@%s' % (versions.repository, v2['digest']))  # by hand, named by no env
+    loaded = sync(node, versions, tmp_path, tarball_dir=share, source='share')
+    assert not loaded.get('failed'), loaded['msg']
+    assert loaded['action'] in ('load', 'tag') and loaded['verified'] and loaded['image_id'] in versions.loaded_ids(node, v2), loaded
+    assert '%s-%d-' % (env, v2['timestamp']) in run_in_base(node, env, 'cat /kr-version')

@@ -456,6 +456,18 @@ def test_oci_thin_stream_of_a_legacy_archive_is_an_oci_layout_with_the_manifest_
     assert stream.thin and stream.verified and (stream.layers_sent, stream.layers_skipped) == (1, 2)
 
 
+def test_the_whole_oci_stream_of_a_legacy_archive_sends_every_layer_under_the_predicted_manifest(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    archive = open_archive(path, make_sidecar(path))
+    stream = OciThinStream.whole(archive, chunk_size=1024)
+    result = read_back(streamed(stream))
+    manifest_id = json.loads(result.pop('index.json'))['manifests'][0]['digest']
+    assert manifest_id == archive_image_ids(archive)[1]
+    assert set(result) == ({'blobs/sha256/' + h for h in HEXES + [CONFIG_HEX, manifest_id[len('sha256:'):]]}
+                           | {'oci-layout'})
+    assert not stream.thin and stream.verified and (stream.layers_sent, stream.layers_skipped) == (3, 0)
+
+
 def test_oci_thin_stream_of_an_oci_archive_keeps_its_blobs_but_the_held_layers_and_names_no_image(tmp_path):
     manifest_blob = json.dumps({'config': {'digest': IMAGE_ID}}).encode()
     manifest_hex = hashlib.sha256(manifest_blob).hexdigest()
