@@ -201,6 +201,26 @@ class LoadStream(object):
     def _pieces(self):
         raise NotImplementedError
 
+    def _check_whole(self, whole):
+        """Raise unless the file's sha256 (whole, fed every byte of it) is its sidecar's, naming the first member whose
+        own sha256 does not match when one does not."""
+        actual = whole.hexdigest()
+        if actual != self.archive.sidecar.sha256:
+            self._check_every_member()
+            raise CorruptArchive('its sha256 is %s, its sidecar says %s' % (actual, self.archive.sidecar.sha256))
+
+    def _check_every_member(self):
+        """Read every file of the archive again; raise at the first whose sha256 does not match its sidecar entry."""
+        with open(self.path, 'rb', buffering=0) as handle:
+            reader = _Reader(handle, self.chunk_size)
+            for info in self.archive.members:
+                if info.isreg():
+                    handle.seek(info.offset_data)
+                    digest = hashlib.sha256()
+                    for data in reader.chunks(info.size):
+                        digest.update(data)
+                    self.archive.check_member(info, digest)
+
 
 class FullStream(LoadStream):
     """The whole tarball, tags stripped; with a sidecar every member's and the whole file's sha256 checked."""
@@ -252,10 +272,7 @@ class FullStream(LoadStream):
                     padding_due = reader.read(_end(info) - info.offset_data - info.size)
                 if whole is not None:
                     reader.drain()
-                    actual = whole.hexdigest()
-                    if actual != archive.sidecar.sha256:
-                        self._check_every_member()
-                        raise CorruptArchive('its sha256 is %s, its sidecar says %s' % (actual, archive.sidecar.sha256))
+                    self._check_whole(whole)
             finally:
                 self.bytes_read = reader.count
                 if whole is not None:
@@ -271,18 +288,6 @@ class FullStream(LoadStream):
         if original is not None and data != original:
             raise CorruptArchive('member %s changed while it was read' % info.name)
         return replacement
-
-    def _check_every_member(self):
-        """Read every file of the archive again; raise at the first whose sha256 does not match its sidecar entry."""
-        with open(self.path, 'rb', buffering=0) as handle:
-            reader = _Reader(handle, self.chunk_size)
-            for info in self.archive.members:
-                if info.isreg():
-                    handle.seek(info.offset_data)
-                    digest = hashlib.sha256()
-                    for data in reader.chunks(info.size):
-                        digest.update(data)
-                    self.archive.check_member(info, digest)
 
 
 class ThinStream(LoadStream):
@@ -338,19 +343,13 @@ class ThinStream(LoadStream):
 
 
 class OciThinStream(ThinStream):
-    """A ThinStream laid out as OCI (blobs/sha256/<digest>, index.json, oci-layout), for the containerd image store;
-    with no layer held, the whole image (whole()).
+    """A ThinStream laid out as OCI (blobs/sha256/<digest>, index.json, oci-layout), for the containerd image store.
 
     Its import finds a docker-legacy manifest.json's layers by member name in the archive alone (a thin one is refused:
     `failed to resolve layers`), while an OCI layout's layers are blobs it may already hold in its content store. A
     docker-legacy archive's image is given the manifest containerd makes of the whole archive
     (image_identity.legacy_manifest), so thin and whole loads give one image ID; an OCI archive keeps its own blobs.
     """
-
-    @classmethod
-    def whole(cls, archive, chunk_size=CHUNK_SIZE):
-        """Every layer, laid out as OCI: the whole tarball for the containerd image store."""
-        return cls(archive, 0, chunk_size)
 
     def _layer_members(self):
         if self._is_oci():
@@ -396,3 +395,53 @@ class OciThinStream(ThinStream):
             members.append((OCI_INDEX, strip_index_names(archive.read_member(handle, index)), index))
         members.append((OCI_LAYOUT, OCI_LAYOUT_FILE, archive.manifest_info))
         return members
+
+
+class OciWholeStream(OciThinStream):
+    """Every layer of the tarball laid out as OCI, for the containerd image store. The file is read once, front to
+    back, so that with a sidecar its whole sha256 is checked as FullStream checks it (without one, each blob's against
+    its name); the layers go in the order they lie in the file."""
+
+    def __init__(self, archive, chunk_size=CHUNK_SIZE):
+        super(OciWholeStream, self).__init__(archive, 0, chunk_size)
+
+    def _pieces(self):
+        archive = self.archive
+        names = dict((info.name, name) for name, info in self._layers)
+        whole = BackgroundDigest() if archive.sidecar is not None else None
+        padding_due = b''
+        digest = None
+        with open(self.path, 'rb', buffering=0) as handle:
+            _read_sequentially(handle)
+            reader = _Reader(handle, self.chunk_size, whole)
+            try:
+                for info in archive.members:
+                    reader.read(info.offset_data - info.offset)
+                    name = names.get(info.name) if info.isreg() else None
+                    if name is None:
+                        for _data in reader.chunks(info.size):
+                            pass
+                    else:
+                        yield padding_due + _fresh_header(name, info.size, info)
+                        digest = BackgroundDigest() if whole is None else None
+                        for data in reader.chunks(info.size):
+                            if digest is not None:
+                                digest.update(data)
+                            yield data
+                        if digest is not None:
+                            archive.check_member(info, digest)
+                        padding_due = _padding(info.size)
+                    reader.read(_end(info) - info.offset_data - info.size)
+                if whole is not None:
+                    reader.drain()
+                    self._check_whole(whole)
+            finally:
+                self.bytes_read = reader.count
+                for running in (whole, digest):
+                    if running is not None:
+                        running.close()
+        for name, data, like in self._metadata():
+            yield padding_due + _fresh_header(name, len(data), like)
+            yield data
+            padding_due = _padding(len(data))
+        yield self._last(padding_due + END_OF_ARCHIVE)

@@ -19,7 +19,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive i
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_if_untagged, remove_through_tags, tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.layers import held_chain_ids, held_layer_count
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids, uses_containerd_store
-from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, OciThinStream, ThinStream
+from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import FullStream, OciThinStream, OciWholeStream, ThinStream
 from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import image_repository, is_snapshot_tag
 
@@ -102,7 +102,7 @@ def _stream_types(client):
     by a manifest made of whatever blobs of those layers its content store holds (a registry pull's compressed ones,
     say), which no tarball can predict and so no load could check."""
     if uses_containerd_store(client.api.info()):
-        return OciThinStream, OciThinStream.whole
+        return OciThinStream, OciWholeStream
     return ThinStream, FullStream
 
 

@@ -60,7 +60,6 @@ def test_pull_update_rollback_from_the_latest_tag(on_runner, versions, tmp_path)
     assert base_id(node, env) == versions.expected_id(node, v1)
 
 
-
 @pytest.mark.parametrize('on_runner', ['runner1', 'runner3'], indirect=True)
 def test_the_share_after_a_registry_pull_and_the_registry_after_a_share_load(on_runner, versions, tmp_path):  # pylint: disable=redefined-outer-name
     """Either source takes over from the other. On the containerd store a docker-legacy load after a pull is named by
@@ -74,7 +73,7 @@ def test_the_share_after_a_registry_pull_and_the_registry_after_a_share_load(on_
     unreachable = dict(versions.registry, url='127.0.0.1:9')
     fell_back = sync(node, versions, tmp_path, tarball_dir=share, registry=unreachable, fallback_to_share=True)
     assert fell_back['source'] == 'share' and fell_back['action'] == 'load' and fell_back['verified'], fell_back
-    assert fell_back['image_id'] == base_id(node, env) in versions.loaded_ids(node, v2), fell_back
+    assert fell_back['image_id'] == base_id(node, env) and fell_back['image_id'] in versions.loaded_ids(node, v2), fell_back
     assert '%s-%d-' % (env, v2['timestamp']) in run_in_base(node, env, 'cat /kr-version')
     current = sync(node, versions, tmp_path, tarball_dir=share)
     assert (current['source'], current['action'], current['changed']) == ('registry', 'none', False), current
@@ -85,7 +84,8 @@ def test_the_share_after_a_registry_pull_and_the_registry_after_a_share_load(on_
     assert pulled['action'] == 'pull' and base_id(node, env) == versions.expected_id(node, v2), pulled
     from_share = sync(node, versions, tmp_path, tarball_dir=share, source='share')
     assert from_share['source'] == 'share' and from_share['verified'], from_share
-    assert from_share['image_id'] == base_id(node, env) in versions.loaded_ids(node, v2) + (v2['digest'],), from_share
+    assert from_share['image_id'] == base_id(node, env), from_share
+    assert from_share['image_id'] in versions.loaded_ids(node, v2) + (v2['digest'],), from_share
     assert '%s-%d-' % (env, v2['timestamp']) in run_in_base(node, env, 'cat /kr-version')
     again = sync(node, versions, tmp_path, tarball_dir=share, source='share')
     assert not again['changed'] and again['action'] == 'none', again

@@ -15,7 +15,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import F
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_archive import ImageArchive
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import archive_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.loadstream import (
-    BackgroundDigest, FullStream, OciThinStream, ThinStream, _withhold_last_byte,
+    BackgroundDigest, FullStream, OciThinStream, OciWholeStream, ThinStream, _withhold_last_byte,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import FORMAT, Sidecar
 
@@ -459,13 +459,30 @@ def test_oci_thin_stream_of_a_legacy_archive_is_an_oci_layout_with_the_manifest_
 def test_the_whole_oci_stream_of_a_legacy_archive_sends_every_layer_under_the_predicted_manifest(tmp_path):
     path = write_archive(tmp_path / 'env-1.tar', legacy_members())
     archive = open_archive(path, make_sidecar(path))
-    stream = OciThinStream.whole(archive, chunk_size=1024)
+    stream = OciWholeStream(archive, chunk_size=1024)
     result = read_back(streamed(stream))
     manifest_id = json.loads(result.pop('index.json'))['manifests'][0]['digest']
     assert manifest_id == archive_image_ids(archive)[1]
     assert set(result) == ({'blobs/sha256/' + h for h in HEXES + [CONFIG_HEX, manifest_id[len('sha256:'):]]}
                            | {'oci-layout'})
     assert not stream.thin and stream.verified and (stream.layers_sent, stream.layers_skipped) == (3, 0)
+
+
+def test_the_whole_oci_stream_checks_the_whole_file_and_names_a_changed_layer(tmp_path):
+    path = write_archive(tmp_path / 'env-1.tar', legacy_members())
+    sidecar = make_sidecar(path)
+    actual, sidecar['sha256'] = sidecar['sha256'], '0' * 64
+    stream = OciWholeStream(open_archive(path, sidecar))
+    sent, failure = partial_stream(stream)
+    assert 'its sha256 is %s, its sidecar says %s' % (actual, '0' * 64) in failure.msg and not stream.complete
+    assert len(sent) < len(stream)
+
+    sidecar['sha256'] = actual
+    layer = member(sidecar, V1_IDS[1] + '/layer.tar')
+    flip(path, layer['offset'] + 100)
+    stream = OciWholeStream(open_archive(path, sidecar), chunk_size=1024)
+    sent, failure = partial_stream(stream)
+    assert 'the sha256 of member %s does not match its sidecar' % layer['name'] in failure.msg and not stream.complete
 
 
 def test_oci_thin_stream_of_an_oci_archive_keeps_its_blobs_but_the_held_layers_and_names_no_image(tmp_path):
