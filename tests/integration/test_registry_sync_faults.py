@@ -121,3 +121,10 @@ def test_task_and_the_sync_playbook_take_the_registry(on_runner, versions, testb
     assert ran.rc == 0, ran
     assert 'runner1: %s: pulled %s@%s' % (versions.env, versions.repository, versions.v2['digest'][:19]) in ran.stdout, ran
     assert base_id(on_runner, versions.env) == versions.v2['image_id']
+
+    registry_only = write_inventory(tmp_path / 'registry-only.json', testbed, shared_dir, {
+        'kohakuriver_registry': versions.registry, 'kohakuriver_state_dir': str(tmp_path / 'state'),
+        'kohakuriver_tarball_dir': str(tmp_path / 'no-share'), 'kohakuriver_environments': [{'name': versions.env}]})
+    declared = run_playbook('kohakuriver.docker.sync', registry_only, {'kr_nodes': 'runner1'})
+    assert declared.rc == 0, declared
+    assert 'runner1: %s: up to date (%s@%s' % (versions.env, versions.repository, versions.v2['digest'][:19]) in declared.stdout
