@@ -122,4 +122,17 @@ options:
         O(kohakuriver.docker.image_sync#module:pin)), given by its file name (V(my-python-env-1700000000.tar)) or timestamp
         (V(1700000000)).
     type: str
+  source:
+    description:
+      - Where the sync takes the image from (with O(registry)), as M(kohakuriver.docker.image_sync)'s
+        O(kohakuriver.docker.image_sync#module:source).
+    type: str
+    choices: [auto, registry, share]
+    default: auto
+  fallback_to_share:
+    description:
+      - Sync from the share when the registry fails before anything changed, as M(kohakuriver.docker.image_sync)'s
+        O(kohakuriver.docker.image_sync#module:fallback_to_share).
+    type: bool
+    default: false
 '''

@@ -17,6 +17,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.store import pi
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import (
     DEFAULT_SHARED_DIR, DEFAULT_STATE_DIR, DEFAULT_STOP_TIMEOUT, TARBALL_FOLDER, image_reference, validate_env_name,
 )
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import REGISTRY_ARGUMENT_SPEC
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SOURCES, SyncSource
 from ansible_collections.kohakuriver.docker.plugins.module_utils.signing import SigningPolicy
 
 SHARED_MOUNT = '/shared'
@@ -52,6 +54,9 @@ RUN_ARGUMENT_SPEC = dict(
     require_signature=dict(type='bool', default=False),
     revoked_keys=dict(type='path', no_log=False),
     pin=dict(type='str'),
+    source=dict(type='str', choices=list(SOURCES), default='auto'),
+    fallback_to_share=dict(type='bool', default=False),
+    **REGISTRY_ARGUMENT_SPEC
 )
 
 
@@ -343,6 +348,7 @@ class RunOptions(object):
         self.pin = params.get('pin')
         if self.pin is not None:
             pin_timestamp(self.env, self.pin)
+        self.sync_source = SyncSource(params)
 
     @property
     def image(self):

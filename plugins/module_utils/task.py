@@ -28,7 +28,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options imp
     SHARED_MOUNT, RunOptions, absolute_clean, daemon_refusal_hint, positive_number, stop_timeout_of,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sigterm import SigtermAsFailure, die_with_parent
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SyncSource, sync_from_source
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import sync_from_source
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task_orphans import (
     DEADLINE_MARGIN, daemon_identity, is_task_container, owner_label, reap, stop_and_remove,
 )
@@ -93,7 +93,6 @@ class TaskRequest(RunOptions):
         self.task_timeout = positive_number(params.get('task_timeout'), 'task_timeout (seconds)', '3600')
         self.stop_timeout = stop_timeout_of(params)
         self.log_dir = posixpath.join(self.shared_dir, 'logs', self.task_id)
-        self.sync_source = SyncSource(params)
 
     @property
     def container_name(self):

@@ -28,7 +28,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import 
     authorized_keys_text, generate_ed25519, parse_public_key,
 )
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import daemon_refusal_hint
-from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import sync_environment
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import sync_from_source
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import (
     AUTHORIZED_KEYS_PATH, DEFAULT_BIND_ADDRESS, HOST_KEY_PATH, PICK_RANGE, PRIVSEP_DIR, RESTART_POLICY, SSHD, actual_options,
     describe, drift_warning, find_drift, is_session, snapshot_tag, snapshot_timestamp, sshd_argv,
@@ -250,8 +250,8 @@ class Session(object):
     def _prepare_image(self):
         run = self.request.run
         if run.sync:
-            synced = sync_environment(Daemon.of(self.client), run.env, run.tarball_dir, run.state_dir, allow_stale=run.allow_stale,
-                                      signing=run.signing, check_mode=self.check_mode, pin=run.pin)
+            synced = sync_from_source(Daemon.of(self.client), run.env, run.tarball_dir, run.state_dir, run.sync_source,
+                                      allow_stale=run.allow_stale, signing=run.signing, check_mode=self.check_mode, pin=run.pin)
             self.warnings.extend(synced.pop('warnings'))
             self.result['sync'] = synced
             if synced['changed']:

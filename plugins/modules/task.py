@@ -140,19 +140,6 @@ options:
         a task container is stopped by O(state=absent) (a cancel) or as an orphan.
     type: int
     default: 10
-  source:
-    description:
-      - Where the sync takes the image from, as M(kohakuriver.docker.image_sync)'s
-        O(kohakuriver.docker.image_sync#module:source).
-    type: str
-    choices: [auto, registry, share]
-    default: auto
-  fallback_to_share:
-    description:
-      - Sync from the share when the registry fails before anything changed, as M(kohakuriver.docker.image_sync)'s
-        O(kohakuriver.docker.image_sync#module:fallback_to_share).
-    type: bool
-    default: false
 notes:
   - The module runs on the runner node, which must see O(shared_dir) (the logs are written by the module).
   - Deadlines are compared with the clock of whichever machine reaps, so keep the clocks of the nodes in step (NTP).
@@ -346,8 +333,6 @@ msg:
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.module import client_for, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STOP_TIMEOUT
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import REGISTRY_ARGUMENT_SPEC
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SOURCES
 from ansible_collections.kohakuriver.docker.plugins.module_utils.run_options import RUN_ARGUMENT_SPEC, SHARED_MOUNT
 from ansible_collections.kohakuriver.docker.plugins.module_utils.task import TaskRemoval, TaskRequest, remove_tasks, run_task
 
@@ -366,9 +351,6 @@ ARGUMENT_SPEC = dict(
     network=dict(type='str'),
     task_timeout=dict(type='float'),
     stop_timeout=dict(type='int', default=DEFAULT_STOP_TIMEOUT),
-    source=dict(type='str', choices=list(SOURCES), default='auto'),
-    fallback_to_share=dict(type='bool', default=False),
-    **REGISTRY_ARGUMENT_SPEC
 )
 
 

@@ -41,6 +41,7 @@ extends_documentation_fragment:
   - kohakuriver.docker.docker
   - kohakuriver.docker.run_options
   - kohakuriver.docker.attributes
+  - kohakuriver.docker.registry
 attributes:
   check_mode:
     support: full

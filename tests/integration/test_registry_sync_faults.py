@@ -128,3 +128,6 @@ def test_task_and_the_sync_playbook_take_the_registry(on_runner, versions, testb
     declared = run_playbook('kohakuriver.docker.sync', registry_only, {'kr_nodes': 'runner1'})
     assert declared.rc == 0, declared
     assert 'runner1: %s: up to date (%s@%s' % (versions.env, versions.repository, versions.v2['digest'][:19]) in declared.stdout
+    submitted = run_playbook('kohakuriver.docker.task_submit', registry_only,
+                             {'kr_node': 'runner1', 'kr_env': versions.env, 'kr_command': 'cat /kr-version'})
+    assert submitted.rc == 0 and '%s-%d-' % (versions.env, versions.v2['timestamp']) in submitted.stdout, submitted
