@@ -38,6 +38,7 @@ SYNC_SHARE = SYNC_PLAYBOOK + ' from the share'
 SYNC_REGISTRY = SYNC_PLAYBOOK + ' from the registry'
 SYNC_CACHE = SYNC_PLAYBOOK + ' through the pull-through cache'
 IMAGE_SYNC_REGISTRY = 'image_sync module from the registry'
+IMAGE_SYNC_ONE = IMAGE_SYNC_REGISTRY + ', one runner'
 
 
 class Pushed:
@@ -461,18 +462,29 @@ def _up_to_date(ctx, runners, pushed, sync_vars):
     def pinged(sample):
         return 'changed on %d of %d runners' % (measure.changed_hosts(sample), len(runners))
 
+    def module_run(profile=None):
+        return measure.run_module('image_sync', pushed.module_args(runners[0]), profile=profile)
+
+    def module_unchanged(sample):
+        expect(sample.result.get('action') == 'none' and not sample.result.get('changed'),
+               '%s found work to do on an up-to-date runner: %s' % (IMAGE_SYNC_ONE, sample.result.get('action')))
+        return 'unchanged'
+
     contenders = [Contender(PING_PLAYBOOK, lambda: _playbook(ctx, 'ping.yml', names, forks=len(runners)), current_all,
                             pinged, ' (whole playbook)')]
     for name, via in ((SYNC_REGISTRY, 'plain'), (SYNC_CACHE, 'cache')):
         contenders.append(Contender(name, _sync_run(ctx, runners, pushed.sync_vars(sync_vars, via)), current_all,
                                     _synced(runners, pushed, 'v2', name, 0, lambda what: table.row(what)),
-                                    ' (whole playbook)'))
+                                    ' (whole playbook)', lambda path: (module_run(path), 'the image_sync module')))
+    contenders.append(Contender(IMAGE_SYNC_ONE, module_run, current_all, module_unchanged))
     table = new_table('9-current', '9c. Registry, up-to-date sync of %d runners (forks %d)' % (len(runners), len(runners)),
                       PING_PLAYBOOK, contenders, [Target(SYNC_REGISTRY, 1.15, 'reports unchanged')])
     alternate(ctx, table, contenders, warmup=True)
+    profile_missed(ctx, table, contenders)
     table.notes.append('Every runner holds v2 pulled by digest from the origin as :base; each contender ran once untimed '
                        'first. Up to date is decided from the share\'s sidecar and one image inspect, with no registry '
-                       'request, so the cache row asks the cache nothing either.')
+                       'request, so the cache row asks the cache nothing either. The last row is the module alone on '
+                       '%s, as one process: its share of each runner\'s time.' % runners[0].name)
     return table
 
 
