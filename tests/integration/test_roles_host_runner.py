@@ -6,17 +6,21 @@ cron would run it), and the systemd units are rendered and checked with systemd-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import stat
 import subprocess
+import uuid
 
 import docker
 import pytest
 
 from support.ansible_runs import run_playbook
+from registry_support import docker_cli, docker_login, registries, secure_api  # noqa: F401 pylint: disable=unused-import
+from registry_sync_support import on_runner, versions  # noqa: F401 pylint: disable=unused-import
 from roles_support import changed_tasks, role_inventory
 from runner_helpers import factory  # noqa: F401 pylint: disable=unused-import
 from task_support import ModuleProcess, container_states, read
@@ -153,6 +157,21 @@ def presync_vars(tmp_path, agent_venv, unique_env, scheduler):
     )
 
 
+def cron_command(cron_file):
+    """The command of the pre-sync job in a cron file the role wrote."""
+    job = [line for line in cron_file.read_text().splitlines() if line and not line.startswith(('#', 'SHELL=', 'PATH='))]
+    assert len(job) == 1 and ' root ' in job[0], job
+    return job[0].split(' root ', 1)[1]
+
+
+def run_as_cron(command, state_dir):
+    """Run the job's command as cron would: /bin/sh, cron's PATH, no Ansible variables of this test run; the exit
+    status and the agent's log."""
+    environment = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/root'}
+    done = subprocess.run(['/bin/sh', '-c', command], env=environment, timeout=600, check=False)
+    return done.returncode, (state_dir / 'presync.log').read_text()
+
+
 @pytest.mark.slow
 def test_presync_through_cron_loads_the_newest_tarball_and_reaps_orphaned_tasks(testbed, inventory_with, factory, tmp_path,
                                                                                 agent_venv, unique_env, shared_dir):
@@ -173,12 +192,9 @@ def test_presync_through_cron_loads_the_newest_tarball_and_reaps_orphaned_tasks(
         assert 'No cron daemon on runner1' in first.stdout or shutil.which('cron') or shutil.which('crond')
         assert mode_of(wrapper) == 0o755 and not (tmp_path / 'systemd' / 'kohakuriver-docker-presync.timer').exists()
 
-        # Run the job's command as cron would: /bin/sh, cron's PATH, no Ansible variables from this test run.
-        command = job[0].split(' root ', 1)[1]
-        environment = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/root'}
-        done = subprocess.run(['/bin/sh', '-c', command], env=environment, timeout=600, check=False)
-        log = (state_dir / 'presync.log').read_text()
-        assert done.returncode == 0, log
+        command = cron_command(cron_file)
+        returncode, log = run_as_cron(command, state_dir)
+        assert returncode == 0, log
         loaded = client.api.inspect_image('kohakuriver/%s:base' % unique_env)
         assert loaded['Config']['Labels']['io.kohakuriver.docker.timestamp'] == tarball.rsplit('-', 1)[1][:-4]
         assert 'ok=2' in log and 'failed=0' in log
@@ -190,9 +206,8 @@ def test_presync_through_cron_loads_the_newest_tarball_and_reaps_orphaned_tasks(
         orphan.kill()
         assert container_states(runner1['docker_host'], unique_env + '-orphan') == {
             'kohakuriver-task-%s-orphan' % unique_env: 'running'}
-        reaping = subprocess.run(['/bin/sh', '-c', command], env=environment, timeout=600, check=False)
-        log = (state_dir / 'presync.log').read_text()
-        assert reaping.returncode == 0, log
+        returncode, log = run_as_cron(command, state_dir)
+        assert returncode == 0, log
         assert re.search(r'Removed \d+ orphaned task container', log) and 'kohakuriver-task-%s-orphan' % unique_env in log, log
         assert 'ok=2' in log and 'changed=1' in log and 'failed=0' in log, log
         assert container_states(runner1['docker_host'], unique_env + '-orphan') == {}
@@ -211,6 +226,49 @@ def test_presync_through_cron_loads_the_newest_tarball_and_reaps_orphaned_tasks(
         for image in client.images.list(name='kohakuriver/%s' % unique_env):
             client.images.remove(image.id, force=True)
         client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('on_runner', ['runner1'], indirect=True)
+def test_presync_pulls_from_the_secure_registry_and_keeps_its_password_private(
+        on_runner, versions, registries, inventory_with, tmp_path, agent_venv):  # pylint: disable=redefined-outer-name
+    """A registry-only runner (an empty tarball folder, source registry): the agent pulls the latest digest of the secure
+    registry with the inventory's credentials and CA, tags it :base, then finds it up to date; the password stays in
+    a presync.json only root reads and never reaches a log."""
+    secure = registries['secure']
+    path = 'krtest-agent-%s/%s' % (uuid.uuid4().hex[:8], versions.env)
+    reference = '%s/%s:latest' % (secure['url'], path)
+    (tmp_path / 'cron.d').mkdir()
+    (tmp_path / 'registry-only').mkdir()
+    settings = presync_vars(tmp_path, agent_venv, versions.env, 'cron')
+    settings.update(kohakuriver_tarball_dir=str(tmp_path / 'registry-only'), kohakuriver_registry_source='registry',
+                    kohakuriver_registry=dict(url=secure['url'], namespace=path.split('/')[0], username=secure['username'],
+                                              password=secure['password'], ca_path=secure['ca']))
+    api = secure_api(registries)
+    pulled = None
+    with docker_login(versions.host, secure) as config:
+        docker_cli(versions.host, 'tag', versions.v2['image_id'], reference)
+        try:
+            docker_cli(versions.host, 'push', reference, config=config)
+            pulled = '%s/%s@%s' % (secure['url'], path, api.digest(path, 'latest'))
+            installed = run_playbook('kohakuriver.docker.runner', inventory_with(**settings), args=('--limit', 'runner1'))
+            assert installed.rc == 0 and secure['password'] not in installed.stdout, installed
+            assert mode_of(tmp_path / 'agent' / 'presync.json') == 0o600
+
+            command = cron_command(tmp_path / 'cron.d' / 'kohakuriver-docker-presync')
+            returncode, log = run_as_cron(command, tmp_path / 'state' / 'runner1')
+            assert returncode == 0 and 'changed=1' in log and 'failed=0' in log, log
+            base = on_runner['client'].api.inspect_image('kohakuriver/%s:base' % versions.env)
+            assert base['Id'] == versions.expected_id(on_runner, versions.v2) and pulled in base['RepoDigests'], base
+            returncode, log = run_as_cron(command, tmp_path / 'state' / 'runner1')
+            assert returncode == 0 and 'changed=0' in log and 'failed=0' in log, log
+            assert secure['password'] not in log
+        finally:
+            with contextlib.suppress(Exception):
+                api.delete(path)
+            docker_cli(versions.host, 'rmi', reference, check=False)
+            if pulled:
+                docker_cli(on_runner['docker_host'], 'rmi', '-f', pulled, check=False)
 
 
 @pytest.mark.slow
