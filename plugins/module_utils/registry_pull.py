@@ -12,6 +12,7 @@ pulled on the containerd store), so the previous `:base` keeps running tasks unt
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
@@ -23,6 +24,11 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import _ma
 from ansible_collections.kohakuriver.docker.plugins.module_utils.syncload import prune_superseded
 
 HELD_MANIFESTS_ASKED = 4
+PULL_ATTEMPTS = 3
+RETRY_PAUSE = 1.0  # seconds before the second attempt, doubled before each later one
+# A registry or cache that fails on its side (distribution's pull-through cache answers 500 to concurrent misses of
+# one blob); the daemon keeps the layers it finished, so another attempt fetches only the rest.
+_SERVER_SIDE = re.compile(r'\b(50[0234]) (Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)\b')
 _PULL_ERRORS = DOCKER_ERRORS + (OSError, TransportError)
 
 __all__ = ['make_dir', 'registry_client', 'held_image', 'pull_plan', 'apply', 'pull_counts', 'PullFailed']
@@ -57,15 +63,16 @@ def held_image(daemon, env, wanted, manifest):
     return found if found is not None and found.get('Id') in ids else None
 
 
-def pull_counts(events, layers):
+def pull_counts(events, layers, pulled=None):
     """(layers pulled, layers held, bytes pulled) from the pull's JSON messages, layers: the manifest's (digest, size);
-    an error message raises ValueError with it on one line.
+    an error message raises ValueError with it on one line. pulled: a set of the layers (12 hex digits) an earlier
+    attempt downloaded, which this one adds to.
 
     A layer is pulled when the daemon reports it downloaded (the classic store says 'Download complete' and 'Pull
     complete', the containerd store 'Download complete' only, by the first 12 hex digits of its digest); the others
     were held (the classic store says 'Already exists', the containerd store nothing)."""
     sizes = dict((digest.split(':', 1)[-1][:12], size) for digest, size in layers)
-    pulled = set()
+    pulled = set() if pulled is None else pulled
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -135,25 +142,40 @@ def apply(client, settings, env, wanted, manifest, base, prune=False, pin=None):
 
 
 def _pull(client, settings, wanted, manifest, applied):
-    """Pull wanted.reference; the pulled image's inspect dict once its ID is the manifest's."""
-    auth = dict(username=settings.username, password=settings.password) if settings.username else None
+    """Pull wanted.reference, again after a registry's server-side error; the pulled image's inspect dict once its ID
+    is the manifest's."""
     started = time.monotonic()
+    pulled = set()
+    for attempt in range(1, PULL_ATTEMPTS + 1):
+        try:
+            layers_pulled, layers_held, bytes_pulled = _pull_once(client, settings, wanted, manifest, pulled)
+            break
+        except PullFailed as exc:
+            if attempt == PULL_ATTEMPTS or not _SERVER_SIDE.search(str(exc)):
+                raise
+            applied['warnings'].append('Attempt %d of %d to pull %s failed on the registry\'s side, tried again: %s'
+                                       % (attempt, PULL_ATTEMPTS, wanted.reference, _SERVER_SIDE.search(str(exc)).group(0)))
+            time.sleep(RETRY_PAUSE * 2 ** (attempt - 1))
+    image = client.api.inspect_image(wanted.reference)
+    if image.get('Id') not in manifest_ids(manifest):
+        raise Failure('The daemon pulled %s as image %s, but its manifest describes %s; nothing was tagged.'
+                      % (wanted.reference, image.get('Id'), ' or '.join(manifest_ids(manifest))))
+    applied.update(pulled=True, layers_pulled=layers_pulled, layers_held=layers_held, bytes_pulled=bytes_pulled,
+                   pull_seconds=round(time.monotonic() - started, 3), pull_attempts=attempt)
+    return image
+
+
+def _pull_once(client, settings, wanted, manifest, pulled):
+    auth = dict(username=settings.username, password=settings.password) if settings.username else None
     try:
         events = client.api.pull(wanted.repository, tag=wanted.digest, stream=True, decode=True, auth_config=auth)
-        layers_pulled, layers_held, bytes_pulled = pull_counts(events, manifest.layers)
+        return pull_counts(events, manifest.layers, pulled)
     except (ValueError, APIError) as exc:
         raise PullFailed('The Docker daemon could not pull %s: %s. Nothing was tagged; the runner keeps what it had.'
                          % (wanted.reference, exc if isinstance(exc, ValueError) else explain(exc)))
     except _PULL_ERRORS as exc:
         raise PullFailed('Pulling %s failed: %s. Nothing was tagged; sync again once the daemon answers.'
                          % (wanted.reference, explain(exc)))
-    image = client.api.inspect_image(wanted.reference)
-    if image.get('Id') not in manifest_ids(manifest):
-        raise Failure('The daemon pulled %s as image %s, but its manifest describes %s; nothing was tagged.'
-                      % (wanted.reference, image.get('Id'), ' or '.join(manifest_ids(manifest))))
-    applied.update(pulled=True, layers_pulled=layers_pulled, layers_held=layers_held, bytes_pulled=bytes_pulled,
-                   pull_seconds=round(time.monotonic() - started, 3))
-    return image
 
 
 def _drop_superseded_pulls(client, env, wanted, current_id, base, protect):

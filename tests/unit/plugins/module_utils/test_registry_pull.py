@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import Manifest
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import _merged, manifest_ids, pull_counts
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import _SERVER_SIDE, _merged, manifest_ids, pull_counts
 
 BASE = 'sha256:d84f1a20bd33' + '0' * 52
 TOP = 'sha256:fde21f0bb654' + '1' * 52
@@ -45,3 +45,25 @@ def test_pruned_entries_are_one_per_image_with_every_name_that_went():
     pruned = [dict(id='a', tags=['kohakuriver/env:1'])]
     merged = _merged(pruned, [dict(id='a', tags=['kohakuriver/env:1', 'r:1/ns/env@sha256:x']), dict(id='b', tags=['n'])])
     assert merged == [dict(id='a', tags=['kohakuriver/env:1', 'r:1/ns/env@sha256:x']), dict(id='b', tags=['n'])]
+
+
+@pytest.mark.parametrize('message, again', [
+    ('failed to copy: httpReadSeeker: failed open: unexpected status code https://127.0.0.1:5155/v2/x/blobs/sha256:0e: '
+     '500 Internal Server Error - Server message: unknown: unknown error', True),
+    ('received unexpected HTTP status: 503 Service Unavailable', True),
+    ('received unexpected HTTP status: 502 Bad Gateway', True),
+    ('unauthorized: authentication required', False),
+    ('manifest unknown: 404 Not Found', False),
+    ('toomanyrequests: 429 Too Many Requests', False),
+    ('failed to do request: Head "https://r/v2/": tls: first record does not look like a TLS handshake', False),
+])
+def test_only_a_failure_on_the_registry_side_is_tried_again(message, again):
+    assert bool(_SERVER_SIDE.search(message)) is again
+
+
+def test_layers_an_earlier_attempt_downloaded_still_count():
+    pulled = set()
+    with pytest.raises(ValueError):
+        pull_counts([{'status': 'Download complete', 'id': 'fde21f0bb654'}, {'error': '500 Internal Server Error'}],
+                    LAYERS, pulled)
+    assert pull_counts([{'status': 'Already exists', 'id': 'd84f1a20bd33'}], LAYERS, pulled) == (1, 1, 107)
