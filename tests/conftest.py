@@ -9,10 +9,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import settings
 
 from support.ansible_runs import run_module, run_playbook, write_inventory
 
 pytest_plugins = ['testbed.pytest_plugin', 'support.file_times']
+
+# Property tests share the machine with the integration tests' daemons: a per-example deadline would fail them on load.
+settings.register_profile('kohakuriver', deadline=None)
+settings.load_profile('kohakuriver')
 
 
 @pytest.fixture

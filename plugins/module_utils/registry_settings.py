@@ -57,6 +57,14 @@ def validate_repository(repository, option='registry.namespace'):
     return repository
 
 
+def optional_text(option, key):
+    """A string value of the registry dict, or None when it is unset or empty."""
+    value = option.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Failure('registry.%s must be a string, not %s.' % (key, type(value).__name__))
+    return value or None
+
+
 class RegistrySettings(object):
     """The validated `registry` option: url, namespace, username, password, ca_path, insecure."""
 
@@ -68,11 +76,11 @@ class RegistrySettings(object):
             raise Failure('registry has unknown keys %s: use %s.' % (', '.join(unknown), ', '.join(REGISTRY_OPTIONS)))
         self.url = validate_url(option.get('url'))[0]
         self.namespace = validate_repository(option.get('namespace') or REGISTRY_NAMESPACE)
-        self.username = option.get('username') or None
-        self.password = option.get('password') or None
+        self.username = optional_text(option, 'username')
+        self.password = optional_text(option, 'password')
         if bool(self.username) != bool(self.password):
             raise Failure('registry: give both username and password, or neither.')
-        self.ca_path = option.get('ca_path') or None
+        self.ca_path = optional_text(option, 'ca_path')
         if self.ca_path is not None and not os.path.isfile(self.ca_path):
             raise Failure('registry.ca_path %s does not exist or is not a file.' % self.ca_path)
         self.insecure = option.get('insecure') in (True, 'true', 'yes', 1)

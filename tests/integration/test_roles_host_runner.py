@@ -256,12 +256,13 @@ def test_presync_pulls_from_the_secure_registry_and_keeps_its_password_private(
             assert mode_of(tmp_path / 'agent' / 'presync.json') == 0o600
 
             command = cron_command(tmp_path / 'cron.d' / 'kohakuriver-docker-presync')
+            # The recap's counts also hold the orphan reaping, which may find another test's task on this runner.
             returncode, log = run_as_cron(command, tmp_path / 'state' / 'runner1')
-            assert returncode == 0 and 'changed=1' in log and 'failed=0' in log, log
+            assert returncode == 0 and 'changed: [localhost] => (item=%s)' % versions.env in log and 'failed=0' in log, log
             base = on_runner['client'].api.inspect_image('kohakuriver/%s:base' % versions.env)
             assert base['Id'] == versions.expected_id(on_runner, versions.v2) and pulled in base['RepoDigests'], base
             returncode, log = run_as_cron(command, tmp_path / 'state' / 'runner1')
-            assert returncode == 0 and 'changed=0' in log and 'failed=0' in log, log
+            assert returncode == 0 and 'ok: [localhost] => (item=%s)' % versions.env in log and 'failed=0' in log, log
             assert secure['password'] not in log
         finally:
             with contextlib.suppress(Exception):

@@ -300,6 +300,8 @@ def test_tls_needs_the_ca_that_signed_the_certificate(certificate):
     ({'url': 'reg.example.org', 'namespace': 'Upper'}, 'lowercase path components'),
     ({'url': 'reg.example.org', 'username': 'alice'}, 'both username and password'),
     ({'url': 'reg.example.org', 'ca_path': '/nonexistent/ca.pem'}, 'does not exist'),
+    ({'url': 'reg.example.org', 'ca_path': 0}, 'registry.ca_path must be a string, not int'),  # not os.path's fd 0
+    ({'url': 'reg.example.org', 'username': 'alice', 'password': 1234}, 'registry.password must be a string, not int'),
     ({'url': 'reg.example.org', 'colour': 'blue'}, 'unknown keys colour'),
     ('reg.example.org', 'must be a dict'),
 ])
