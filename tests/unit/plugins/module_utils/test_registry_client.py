@@ -322,7 +322,7 @@ TEXT = st.one_of(st.text(max_size=30), st.text(alphabet='az09-_.:/[]\n\0 @A', ma
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), TEXT)
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(SCALAR, st.dictionaries(st.sampled_from(['url', 'namespace', 'username', 'password', 'ca_path', 'insecure', 'x']),
                                          SCALAR, max_size=6)))
 def test_random_registry_options_are_valid_settings_or_one_line(option):

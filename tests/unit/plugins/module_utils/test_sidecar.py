@@ -174,7 +174,7 @@ def through_readers(data, archive_path):
     assert_clean(lambda: freshness.same_content({'RootFS': {'Layers': []}, 'Config': {}}, validated, ENV))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(path=PATHS, value=JSON)
 def test_a_valid_sidecar_mutated_in_one_field_is_valid_or_a_clean_failure(archive_path, path, value):
     data = mutate(valid_sidecar(archive_path), path, value)
@@ -182,7 +182,7 @@ def test_a_valid_sidecar_mutated_in_one_field_is_valid_or_a_clean_failure(archiv
     assert_clean(lambda: sidecar.parse(json.dumps(data).encode('utf-8'), WHERE))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=6), JSON, max_size=8), formatted=st.booleans())
 def test_a_random_sidecar_is_valid_or_a_clean_failure(archive_path, data, formatted):
     if formatted:
@@ -190,7 +190,7 @@ def test_a_random_sidecar_is_valid_or_a_clean_failure(archive_path, data, format
     through_readers(data, archive_path)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(raw=st.binary(max_size=64) | JSON.map(lambda value: json.dumps(value).encode('utf-8')))
 def test_random_bytes_parse_to_a_valid_sidecar_or_a_clean_failure(raw):
     assert_clean(lambda: sidecar.parse(raw, WHERE))

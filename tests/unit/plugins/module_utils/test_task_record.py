@@ -17,7 +17,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.task_record imp
 )
 
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=SLOW)
+SETTINGS = settings(max_examples=300, database=None, suppress_health_check=SLOW)
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
                    st.sampled_from(['running', 'succeeded', 'run-1', 'nope']))
 VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),

@@ -18,7 +18,7 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.exec import com
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sshkeys import parse_authorized_keys, parse_public_key
 from ansible_collections.kohakuriver.docker.plugins.module_utils.vps_options import VpsRequest, describe, validate_session
 
-SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text as YAML and Jinja hand it over: anything, with newlines, NULs, other scripts' digits and look-alikes weighted in.
 TEXT = st.one_of(st.text(), st.text(alphabet='az09-_.=\n\0 /:\u0661\u00b2AZ', max_size=20),
