@@ -274,7 +274,9 @@ def _attach_start_wait(client, spec, container_id, step, on_start):
     stdout, stderr = _open_logs(spec)
     with stdout, stderr:
         step.name = 'attach'
-        frames = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        # The daemon subscribes the attach to the streams before it answers, so nothing written after start is
+        # missed; logs=True would replay the log too, and what the task wrote meanwhile would arrive twice.
+        frames = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=False, demux=True)
         reader = threading.Thread(target=_copy_frames, args=(frames, (stdout, stderr), tails, errors))
         reader.daemon = True
         reader.start()

@@ -11,6 +11,7 @@ import time
 import docker
 import pytest
 
+from reaper_races import claimed, still_running, unless_preempted
 from support.ansible_runs import run_module, warnings_of
 from task_support import ModuleProcess, container_states, on_runner, read, task_env  # noqa: F401 pylint: disable=unused-import
 
@@ -56,23 +57,26 @@ def finish(args, module):
 
 
 def test_a_killed_module_leaves_its_container_and_the_next_task_reaps_it(on_runner):
-    orphan_id = new_id('orphan')
-    with removed_afterwards(on_runner['docker_host'], orphan_id):
-        killed = killed_mid_task(on_runner, orphan_id)
-        assert container_states(on_runner['docker_host'], orphan_id) == {'kohakuriver-task-' + orphan_id: 'running'}
+    def scenario(attempt):
+        orphan_id = new_id('orphan%d' % attempt)
+        with removed_afterwards(on_runner['docker_host'], orphan_id):
+            killed = killed_mid_task(on_runner, orphan_id)
+            still_running(on_runner['docker_host'], orphan_id)
 
-        next_task = run_module('task', dict(on_runner, command='echo next'))
-        assert not next_task.get('failed') and next_task['rc'] == 0, next_task
-        reaped = [entry for entry in next_task['reaped'] if entry['task_id'] == orphan_id]
-        assert reaped == [dict(container='kohakuriver-task-' + orphan_id, task_id=orphan_id, status='running',
-                               reason=reaped[0]['reason'])], next_task['reaped']
-        assert reaped[0]['reason'].startswith('its owner process %d is gone' % killed.process.pid)
-        assert any('Removed' in text and 'kohakuriver-task-' + orphan_id in text for text in warnings_of(next_task))
-        assert container_states(on_runner['docker_host'], orphan_id) == {}
-        assert read(killed.stdout_log) == 'started\n'  # the logs on the share are kept
+            next_task = run_module('task', dict(on_runner, command='echo next'))
+            assert not next_task.get('failed') and next_task['rc'] == 0, next_task
+            reaped = [entry for entry in next_task['reaped'] if entry['task_id'] == orphan_id]
+            claimed(reaped, on_runner['docker_host'], orphan_id, next_task)
+            assert reaped == [dict(container='kohakuriver-task-' + orphan_id, task_id=orphan_id, status='running',
+                                   reason=reaped[0]['reason'])], next_task['reaped']
+            assert reaped[0]['reason'].startswith('its owner process %d is gone' % killed.process.pid)
+            assert any('Removed' in text and 'kohakuriver-task-' + orphan_id in text for text in warnings_of(next_task))
+            assert container_states(on_runner['docker_host'], orphan_id) == {}
+            assert read(killed.stdout_log) == 'started\n'  # the logs on the share are kept
 
-        again = run_module('task', dict(on_runner, command='true'))
-        assert not [entry for entry in again['reaped'] if entry['task_id'] == orphan_id], again
+            again = run_module('task', dict(on_runner, command='true'))
+            assert not [entry for entry in again['reaped'] if entry['task_id'] == orphan_id], again
+    unless_preempted(scenario)
 
 
 def test_a_running_task_of_another_live_module_is_left_alone(on_runner):
@@ -88,23 +92,27 @@ def test_a_running_task_of_another_live_module_is_left_alone(on_runner):
 
 
 def test_state_absent_removes_only_orphans_and_reports_them_in_check_mode_first(on_runner):
-    orphan_id, live_id = new_id('orphan'), new_id('live')
-    with removed_afterwards(on_runner['docker_host'], orphan_id, live_id):
-        live = live_task(on_runner, live_id)
-        killed_mid_task(on_runner, orphan_id)  # after the live task started: its own start would reap the orphan
-        connection = dict(docker_host=on_runner['docker_host'], stop_timeout=1)
+    def scenario(attempt):
+        orphan_id, live_id = new_id('orphan%d' % attempt), new_id('live%d' % attempt)
+        with removed_afterwards(on_runner['docker_host'], orphan_id, live_id):
+            live = live_task(on_runner, live_id)
+            killed_mid_task(on_runner, orphan_id)  # after the live task started: its own start would reap the orphan
+            connection = dict(docker_host=on_runner['docker_host'], stop_timeout=1)
 
-        checked = run_module('task', dict(connection, state='absent'), check=True)
-        assert checked['changed'] and orphan_id in [entry['task_id'] for entry in checked['reaped']], checked
-        assert live_id not in [entry['task_id'] for entry in checked['reaped']], checked
-        assert container_states(on_runner['docker_host'], orphan_id) == {'kohakuriver-task-' + orphan_id: 'running'}
+            checked = run_module('task', dict(connection, state='absent'), check=True)
+            checked_ids = [entry['task_id'] for entry in checked['reaped']]
+            claimed(orphan_id in checked_ids, on_runner['docker_host'], orphan_id, checked)
+            assert checked['changed'] and live_id not in checked_ids, checked
+            still_running(on_runner['docker_host'], orphan_id)
 
-        reaped = run_module('task', dict(connection, state='absent'))
-        assert reaped['changed'] and orphan_id in [entry['task_id'] for entry in reaped['reaped']], reaped
-        assert live_id not in [entry['task_id'] for entry in reaped['reaped']], reaped
-        assert container_states(on_runner['docker_host'], orphan_id) == {}
-        assert container_states(on_runner['docker_host'], live_id) == {'kohakuriver-task-' + live_id: 'running'}
-        assert finish(on_runner, live)['rc'] == 0
+            reaped = run_module('task', dict(connection, state='absent'))
+            reaped_ids = [entry['task_id'] for entry in reaped['reaped']]
+            claimed(orphan_id in reaped_ids, on_runner['docker_host'], orphan_id, reaped)
+            assert reaped['changed'] and live_id not in reaped_ids, reaped
+            assert container_states(on_runner['docker_host'], orphan_id) == {}
+            assert container_states(on_runner['docker_host'], live_id) == {'kohakuriver-task-' + live_id: 'running'}
+            assert finish(on_runner, live)['rc'] == 0
+    unless_preempted(scenario)
 
 
 def test_state_absent_with_a_task_id_stops_and_removes_that_task_and_keeps_its_logs(on_runner):
