@@ -67,7 +67,7 @@ def run(module, operation):
     the debug option, the requests made are returned as docker_requests, whatever the outcome."""
     if module.params.get('debug'):
         operation = _with_request_log(operation)
-    module_base.run(module, operation, explain_error=_docker_error)
+    module_base.run(module, operation, explain_error=docker_error)
 
 
 def _request_log(module):
@@ -85,7 +85,7 @@ def _with_request_log(operation):
             failure.result['docker_requests'] = list(log)
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            message = _docker_error(exc)
+            message = docker_error(exc)
             if message is None:
                 raise
             raise Failure(message, docker_requests=list(log))
@@ -93,7 +93,7 @@ def _with_request_log(operation):
     return logged
 
 
-def _docker_error(exc):
+def docker_error(exc):
     from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, explain
     return 'Docker error: %s' % explain(exc) if isinstance(exc, DOCKER_ERRORS) else None
 

@@ -115,9 +115,30 @@ options:
   name:
     description:
       - The environment; its image is C(kohakuriver/<name>:base).
+      - Give O(name), or O(names) and O(all_tarballs) to sync several environments in one run.
     type: str
-    required: true
     aliases: [env]
+  names:
+    description:
+      - Several environments, synced one after another in one run (one module process, one daemon connection).
+        The result lists each in RV(results), and the top-level return values of a single environment are not
+        returned. An environment that fails does not stop the others; the run then fails, its message naming each
+        environment that failed and why.
+    type: list
+    elements: str
+  all_tarballs:
+    description:
+      - Also sync every environment that has a tarball in O(tarball_dir), as this runner sees the folder, after those
+        in O(names), by name. One folder listing; the sidecars are read per environment as for O(name).
+      - A missing O(tarball_dir) is an error, unless the image comes from a registry (see O(source)); then only O(names)
+        are synced.
+    type: bool
+    default: false
+  pins:
+    description:
+      - With O(names) or O(all_tarballs), the O(pin) of each pinned environment, as a dictionary from environment name
+        to the tarball file name or timestamp. A pin of an environment that is not synced in this run is an error.
+    type: dict
   tarball_dir:
     description:
       - The tarball folder on shared storage, as the runner sees it; an absolute path.
@@ -230,6 +251,15 @@ EXAMPLES = r'''
       ca_path: /etc/kohakuriver-docker/registry-ca.pem
     fallback_to_share: true
 
+- name: Sync every environment with a tarball on the share in one run, one of them pinned
+  kohakuriver.docker.image_sync:
+    all_tarballs: true
+    pins:
+      my-cuda-env: my-cuda-env-1700000100.tar
+  register: synced
+- name: Sync two named environments
+  kohakuriver.docker.image_sync:
+    names: [my-python-env, my-cuda-env]
 - name: Keep running on the local image when the shared storage is down
   kohakuriver.docker.image_sync:
     name: my-python-env
@@ -237,6 +267,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+results:
+  description:
+    - With O(names) or O(all_tarballs), one result per environment, in the order synced. Each holds the return values
+      below of that environment, as a run with O(name) returns them, and C(changed); an environment that failed holds
+      only C(env), C(failed=true) and C(msg) (and the return values the failure gave).
+    - The values below are returned at the top level only with O(name).
+  returned: with O(names) or O(all_tarballs)
+  type: list
+  elements: dict
+  sample: [{env: my-python-env, action: none, tarball: /mnt/cluster-share/kohakuriver-containers/my-python-env-1700000000.tar,
+            changed: false}]
 env:
   description: The environment.
   returned: always
@@ -423,14 +464,18 @@ pull_attempts:
   type: int
 '''
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, new_module, run
+from ansible_collections.kohakuriver.docker.plugins.module_utils.module import daemon_for, docker_error, new_module, run
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import DEFAULT_STATE_DIR, DEFAULT_TARBALL_DIR
 from ansible_collections.kohakuriver.docker.plugins.module_utils.progress import PROGRESS_ARGUMENT_SPEC
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import REGISTRY_ARGUMENT_SPEC
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SOURCES, SourcedSyncRequest, sync_request
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_sync import SOURCES, SourcedSyncRequest, SyncSource, sync_request
+from ansible_collections.kohakuriver.docker.plugins.module_utils.sync_many import asks_for_many, checked_pins, environments, sync_each
 
 ARGUMENT_SPEC = dict(
-    name=dict(type='str', required=True, aliases=['env']),
+    name=dict(type='str', aliases=['env']),
+    names=dict(type='list', elements='str'),
+    all_tarballs=dict(type='bool', default=False),
+    pins=dict(type='dict'),
     tarball_dir=dict(type='path', default=DEFAULT_TARBALL_DIR),
     state_dir=dict(type='path', default=DEFAULT_STATE_DIR),
     prune=dict(type='bool', default=False),
@@ -447,12 +492,23 @@ ARGUMENT_SPEC = dict(
 
 
 def operation(module):
-    request = SourcedSyncRequest(module.params)
-    return sync_request(daemon_for(module), request, module.check_mode)
+    params, daemon = module.params, daemon_for(module)
+    if not asks_for_many(params):
+        return sync_request(daemon, SourcedSyncRequest(params), module.check_mode)
+    envs = environments(params['names'], params['all_tarballs'], params['tarball_dir'],
+                        folder_may_be_missing=SyncSource(params).uses_registry)
+
+    def sync_one(env, pin):
+        one = dict(params, name=env, pin=None if pin is None else str(pin))
+        return sync_request(daemon, SourcedSyncRequest(one), module.check_mode)
+
+    return sync_each(envs, checked_pins(params['pins'], envs), sync_one, explain_error=docker_error)
 
 
 def main():
-    run(new_module(ARGUMENT_SPEC, supports_check_mode=True, sdk_on_demand=True), operation)
+    run(new_module(ARGUMENT_SPEC, supports_check_mode=True, sdk_on_demand=True,
+                   mutually_exclusive=[(one, many) for one in ('name', 'pin') for many in ('names', 'pins')]),
+        operation)
 
 
 if __name__ == '__main__':

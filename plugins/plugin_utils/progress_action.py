@@ -47,6 +47,10 @@ class ProgressAction(ActionBase):
         """The final line's figures of a successful result, or None."""
         return None
 
+    def label(self, args):
+        """What the printed lines name after the module: the module's subject."""
+        return args.get('name') or ''
+
     def run(self, tmp=None, task_vars=None):
         result = super(ProgressAction, self).run(tmp, task_vars)
         del tmp
@@ -74,7 +78,7 @@ class ProgressAction(ActionBase):
 
     def _watched(self, task_vars):
         host = task_vars.get('inventory_hostname', '?')
-        label = '%s %s' % (self._task.action.split('.')[-1], self._task.args.get('name') or '')
+        label = '%s %s' % (self._task.action.split('.')[-1], self.label(self._task.args))
         args = dict(self._task.args)
         if not args.get('progress_file'):
             tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()

@@ -27,7 +27,7 @@ def refused_names(path):
     """The names the 'Refuse the parameter names without kr_' task hides and checks, or None without that task."""
     for play in yaml.safe_load(path.read_text()):
         for task in play.get('tasks') or []:
-            if task.get('name') == 'Refuse the parameter names without kr_':
+            if (task.get('name') or '').startswith('Refuse the parameter names without kr_'):
                 return sorted(name for name, value in task['vars'].items() if value == 'kohakuriver-unset')
     return None
 
