@@ -22,7 +22,7 @@ class ActionModule(ProgressAction):
         return ','.join(names + (['all'] if boolean(args.get('all_tarballs', False), strict=False) else []))
 
     def figures(self, result):
-        if 'results' in result and 'action' not in result:
+        if 'results' in result:  # names or all_tarballs; a run with name has no results
             if len(result['results']) == 1:  # the label names it
                 return self._figures_of_one(result['results'][0])
             return '; '.join('%s %s' % (one.get('env'), self._figures_of_one(one)) for one in result['results']) or 'nothing to sync'
