@@ -19,7 +19,8 @@ from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity 
 
 from registry_support import docker_cli, plain_api
 from runner_helpers import remove_env_from
-from tarball_factory import TarballFactory, read_sidecar, write_sidecar
+from tarball_factory import BUSYBOX, TarballFactory, read_sidecar, write_sidecar
+from tarball_support import ensure_image
 
 
 class Versions(object):
@@ -107,13 +108,14 @@ class Versions(object):
 
 
 @pytest.fixture(scope='module')
-def versions(testbed, registries, tmp_path_factory, host_images):
+def versions(testbed, registries, tmp_path_factory):
     host = testbed['host']['docker_host']
+    ensure_image(host, '127.0.0.1:5000/' + BUSYBOX)
     marker = uuid.uuid4().hex[:10]
     share = tmp_path_factory.mktemp('registry-sync') / 'kohakuriver-containers'
     share.mkdir()
     made = Versions(registries, 'krtest-%s' % marker, 'krtest-ns-%s' % marker, str(share), host)
-    factory = TarballFactory(host, share, host_images['busybox'], runnable=True)
+    factory = TarballFactory(host, share, runnable=True)
     try:
         made.v1 = made.push(factory.make(made.env))
         factory.base_image = made.v1['image_id']

@@ -10,7 +10,8 @@ import pytest
 from ansible_collections.kohakuriver.docker.plugins.module_utils.image_identity import sidecar_image_ids
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sidecar import Sidecar
 
-from tarball_factory import TarballFactory
+from tarball_factory import BUSYBOX, TarballFactory
+from tarball_support import ensure_image
 
 RUNNERS = ['runner1', 'runner2', 'runner3']
 
@@ -46,10 +47,11 @@ def runner(request, testbed, unique_env):
 
 
 @pytest.fixture
-def factory(testbed, shared_dir, host_images):
-    """Makes tarballs on the Host engine into <shared_dir>/kohakuriver-containers, from busybox (host_images: pulled
-    from the test bed's registry when the Host lacks it, and kept there until every session using it has ended)."""
-    made = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers', host_images['busybox'])
+def factory(testbed, shared_dir):
+    """Makes tarballs on the Host engine into <shared_dir>/kohakuriver-containers, from busybox (pulled from the test
+    bed's registry when the Host lacks it)."""
+    ensure_image(testbed['host']['docker_host'], '127.0.0.1:5000/' + BUSYBOX)
+    made = TarballFactory(testbed['host']['docker_host'], shared_dir / 'kohakuriver-containers')
     yield made
     made.cleanup()
 
