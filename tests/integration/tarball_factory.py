@@ -59,9 +59,17 @@ class TarballFactory(object):
         script = 'echo %s-%d-%s > /kr-version' % (env, timestamp, uuid.uuid4().hex)
         if random_bytes:
             script += ' && head -c %d /dev/urandom > /kr-payload' % random_bytes
-        container = self.client.containers.create(self.base_image, entrypoint=['sh', '-c', script],
-                                                  name='%s-factory-%d' % (env, timestamp),
-                                                  labels={LABEL_MANAGED: 'true', LABEL_ENV: env})
+        options = dict(entrypoint=['sh', '-c', script], name='%s-factory-%d' % (env, timestamp),
+                       labels={LABEL_MANAGED: 'true', LABEL_ENV: env})
+        try:
+            container = self.client.containers.create(self.base_image, **options)
+        except docker.errors.ImageNotFound:
+            # The test bed's registry image, untagged meanwhile on the Host (the last host_images session to end
+            # untags what it pulled): pulled again, as the factory fixture pulls it when missing.
+            if not self.base_image.startswith('127.0.0.1:5000/'):
+                raise
+            self.client.images.pull(self.base_image)
+            container = self.client.containers.create(self.base_image, **options)
         try:
             container.start()
             status = container.wait(timeout=600)
