@@ -12,14 +12,12 @@ The environments are built once per run, on the base image of the run (900 MiB f
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 from krbench import measure
 from krbench.scenarios import (
-    DOCKER_LOAD, IMAGE_SYNC_MODULE, PING_PLAYBOOK, THIN_LOAD, Contender, Tarball, _mb, _playbook, _thin_archive, alternate,
-    docker, expect, new_table, profile_missed, require,
+    DOCKER_LOAD, IMAGE_SYNC_MODULE, PING_MODULE, PING_PLAYBOOK, THIN_LOAD, Contender, Tarball, _mb, _playbook, _thin_archive, alternate,
+    docker, expect, new_table, ping_module, profile_missed, require,
 )
 from krbench.report import Target
 
@@ -29,7 +27,6 @@ FLAT_SYNC = 'image_sync module, the same change packaged flat (0.1)'
 ROLLBACK_PLAYBOOK = 'rollback: one image_sync task with pin'
 ROLLBACK_COLLECTION = 'kohakuriver.docker.rollback playbook'
 ROLLBACK_MODULE = 'rollback: image_sync module with pin'
-PING_MODULE = 'ansible.builtin.ping module as one process'
 
 
 class Environments(object):
@@ -108,16 +105,6 @@ def _sync(ctx, runner, env, folder, pin=None, profile=None):
     return measure.run_module('image_sync', args, profile=profile)
 
 
-def _ping_module():
-    """Ansible's ping module run as our modules are (one process, arguments on stdin): Python's start-up, Ansible's
-    import and exit_json, the part of the module's time no module avoids."""
-    sample = measure.timed([sys.executable, '-m', 'ansible.modules.ping'],
-                           stdin=json.dumps({'ANSIBLE_MODULE_ARGS': {'_ansible_check_mode': False}}))
-    if sample.rc != 0 or '"pong"' not in sample.stdout:
-        raise measure.RunFailed('the ping module failed (rc %d): %s' % (sample.rc, sample.tail()))
-    return sample
-
-
 def _holds(runner, tarball, repository):
     """Put tarball on runner as a sync leaves it (loaded, tagged :<timestamp>), unless it is there already."""
     if not runner.holds(tarball.sidecar):
@@ -174,7 +161,7 @@ def small_change(ctx, runner):
                   loaded(flat_v2, 'flat')),
         Contender(THIN_LOAD, lambda: measure.run_shell(docker(runner, 'load', '-i', thin)), previous_version,
                   loaded(v2, 'docker load of the thin archive'), rss_label=' (CLI only)'),
-        Contender(PING_MODULE, _ping_module),
+        Contender(PING_MODULE, ping_module),
     ]
     update = new_table('8-update-' + runner.name, '8a. Small change to a large environment, update sync: %s' % runner.label,
                        DOCKER_LOAD, contenders,

@@ -24,8 +24,8 @@ from docker.errors import NotFound
 from krbench import measure
 from krbench.report import Target
 from krbench.scenarios import (
-    PARALLEL_LOAD, PING_PLAYBOOK, SYNC_PLAYBOOK, Contender, _has, _install, _mb, _on_all, _playbook, _reset_empty,
-    _tag_current, alternate, docker, expect, new_table, profile_missed, require,
+    PARALLEL_LOAD, PING_MODULE, PING_PLAYBOOK, SYNC_PLAYBOOK, Contender, _has, _install, _mb, _on_all, _playbook,
+    _reset_empty, _tag_current, alternate, docker, expect, new_table, ping_module, profile_missed, require,
 )
 
 sys.path.insert(0, str(measure.REPO / 'tests'))
@@ -460,6 +460,7 @@ def _update_one(ctx, runner, pushed, origin):
             (IMAGE_SYNC_REGISTRY, module_run, synced, '', lambda path: (module_run(path), 'the image_sync module'))):
         run_prepare, run_check = _with_origin_bytes(origin, previous, check)
         contenders.append(Contender(name, run, run_prepare, run_check, rss_label, profile))
+    contenders.append(Contender(PING_MODULE, ping_module))
     table = new_table('9-update-' + runner.name, '9d. Registry, update sync of one runner: %s' % runner.label, PULL_ONE,
                       contenders, [Target(IMAGE_SYNC_REGISTRY, 1.10, 'pulls only the new layers')]
                       if ctx.size == 'full' else [])
@@ -470,7 +471,9 @@ def _update_one(ctx, runner, pushed, origin):
         _empty(ctx, runner, pushed)
     table.notes.append('The runner holds v1, pulled from the origin and tagged :base (as a sync from the registry '
                        'leaves it); v2 (%d new layer(s)) is pulled from the origin by digest. The other runners are '
-                       'idle.' % new_layers)
+                       'idle. The last row is the floor of any module\'s own time (Python\'s start-up, Ansible\'s import'
+                       ' and exit): the pull plus that floor is the least an Ansible module that pulls can take.'
+                       % new_layers)
     if ctx.size != 'full':
         table.notes.append('At --size small the fixed costs (Python start-up, API calls) dominate: the issue\'s '
                            'targets apply to the full size.')

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,7 @@ DOCKER_LOAD = 'docker load -i'
 THIN_LOAD = 'docker load -i of the thin archive image_sync sends'
 IMAGE_LOAD_PLAYBOOK = 'community.docker docker_image_load playbook'
 PING_PLAYBOOK = 'ansible.builtin.ping playbook'
+PING_MODULE = 'ansible.builtin.ping module as one process'
 SIGNED_SYNC_PLAYBOOK = 'image_sync playbook, signature checked'
 SIGNED_SYNC_MODULE = 'image_sync module, signature checked'
 SIGNATURE_NAMESPACE = 'kohakuriver.docker-sidecar@v1'
@@ -37,6 +39,16 @@ MB = 1000 * 1000
 
 class Skipped(Exception):
     """A scenario cannot run yet (its module or playbook has not landed)."""
+
+
+def ping_module():
+    """Ansible's ping module run as our modules are (one process, arguments on stdin): Python's start-up, Ansible's
+    import and exit_json, the part of the module's time no module avoids."""
+    sample = measure.timed([sys.executable, '-m', 'ansible.modules.ping'],
+                           stdin=json.dumps({'ANSIBLE_MODULE_ARGS': {'_ansible_check_mode': False}}))
+    if sample.rc != 0 or '"pong"' not in sample.stdout:
+        raise measure.RunFailed('the ping module failed (rc %d): %s' % (sample.rc, sample.tail()))
+    return sample
 
 
 @dataclasses.dataclass

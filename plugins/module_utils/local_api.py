@@ -5,9 +5,10 @@
 
 Importing the Docker SDK (requests, urllib3) takes about as long as the rest of an update sync that sends a few MB,
 or of a rollback that only re-tags. So where daemon.py probes (a local unix socket, no TLS, no debug), the sync's
-changes go through LocalClient too: its `api` answers the few docker-py APIClient calls syncload.py makes (inspect,
-list, info, tag, load, remove), with the same arguments and results. An error answer raises LocalApiError (its
-status_code and the daemon's message), a connection that fails LocalTransportError (an OSError).
+changes go through LocalClient too: its `api` answers the few docker-py APIClient calls syncload.py and
+registry_pull.py make (inspect, list, info, tag, load, pull, remove), with the same arguments and results. An error
+answer raises LocalApiError (its status_code and the daemon's message), a connection that fails LocalTransportError
+(an OSError).
 
 The helpers at the bottom treat those and the SDK's errors alike, without importing the SDK: the SDK can only have
 raised an error once it is imported, so its types are taken from client.py then.
@@ -15,6 +16,7 @@ raised an error once it is imported, so its types are taken from client.py then.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -75,20 +77,29 @@ def json_messages(text):
 
 
 class LocalApi(object):
-    """The subset of docker-py's APIClient that syncload.py calls, for the daemon at socket_path."""
+    """The subset of docker-py's APIClient that syncload.py and registry_pull.py call, for the daemon at socket_path."""
 
     def __init__(self, socket_path, api_version=None, timeout=DEFAULT_TIMEOUT):
         self.socket_path = socket_path
         self.prefix = '/v%s' % api_version if api_version not in (None, '', 'auto') else ''
         self.timeout = timeout
 
+    def _url(self, path, params):
+        return self.prefix + path + ('?' + urlencode(params) if params else '')
+
+    @staticmethod
+    def _broken(method, path, exc):
+        what = ' '.join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, ConnectionError):  # refused, reset, broken pipe, closed without an answer
+            what = 'Connection to the daemon broke (%s)' % what
+        return LocalTransportError('%s %s: %s' % (method, path, what))
+
     def _call(self, method, path, params=None, body=None, headers=None):
         """(status, body bytes) of one request; an error status raises LocalApiError, no answer LocalTransportError."""
-        url = self.prefix + path + ('?' + urlencode(params) if params else '')
         connection = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
             try:
-                connection.request(method, url, body=body, headers=headers or {})
+                connection.request(method, self._url(path, params), body=body, headers=headers or {})
             except OSError:
                 response = self._early_answer(connection) if body is not None else None
                 if response is None:
@@ -97,15 +108,40 @@ class LocalApi(object):
                 response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
-            what = ' '.join(str(exc).split()) or type(exc).__name__
-            if isinstance(exc, ConnectionError):  # refused, reset, broken pipe, closed without an answer
-                what = 'Connection to the daemon broke (%s)' % what
-            raise LocalTransportError('%s %s: %s' % (method, path, what))
+            raise self._broken(method, path, exc)
         finally:
             connection.close()
         if response.status >= 400:
             raise LocalApiError(response.status, _message(response.status, data))
         return response.status, data
+
+    def _stream(self, method, path, params=None, headers=None):
+        """The JSON messages of an answer that streams them (a pull's progress), read as they come; an error status
+        raises LocalApiError here, no answer LocalTransportError (here or while reading)."""
+        connection = UnixHTTPConnection(self.socket_path, self.timeout)
+        try:
+            connection.request(method, self._url(path, params), headers=headers or {})
+            response = connection.getresponse()
+            if response.status >= 400:
+                raise LocalApiError(response.status, _message(response.status, response.read()))
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise self._broken(method, path, exc)
+        except LocalApiError:
+            connection.close()
+            raise
+        return self._messages(connection, response, method, path)
+
+    def _messages(self, connection, response, method, path):
+        try:
+            for line in iter(response.readline, b''):
+                yield from json_messages(line.decode('utf-8'))
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._broken(method, path, exc)
+        except ValueError as exc:
+            raise LocalTransportError('%s %s: the daemon answered no JSON (%s)' % (method, path, exc))
+        finally:
+            connection.close()
 
     @staticmethod
     def _early_answer(connection):
@@ -151,6 +187,20 @@ class LocalApi(object):
 
     def remove_image(self, image, force=False, noprune=False):
         return self._json('DELETE', '/images/%s' % quote(image, safe=_SAFE), {'force': int(force), 'noprune': int(noprune)})
+
+    def pull(self, repository, tag=None, stream=True, decode=True, auth_config=None):
+        """POST /images/create: the daemon pulls repository:tag (or @digest, tag='sha256:...'); its progress messages,
+        decoded, as they come. Only docker-py's stream=True, decode=True. auth_config: username and password (sent as
+        X-Registry-Auth); without it the registry is asked anonymously."""
+        if not (stream and decode):
+            raise ValueError('LocalApi.pull streams decoded messages only')
+        headers = {}
+        if auth_config:
+            headers['X-Registry-Auth'] = base64.urlsafe_b64encode(json.dumps(auth_config).encode('utf-8')).decode('ascii')
+        params = {'fromImage': repository}
+        if tag:
+            params['tag'] = tag
+        return self._stream('POST', '/images/create', params, headers)
 
     def load_image(self, data, quiet=None):
         """POST data (an iterable of bytes with a len()) to /images/load; the answer's JSON messages."""

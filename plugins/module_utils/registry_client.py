@@ -6,7 +6,7 @@
 The Docker daemon moves the images (push, pull); this client only resolves tags and reads manifests (capped, their
 digest verified) so that a module can check what a registry holds before anything big moves. Basic auth and the
 Bearer token challenge (distribution's token auth, Harbor). Every failure is one line that names the registry and
-what to fix. The only file besides client.py that imports requests.
+what to fix. HTTP goes through registry_http.py (the standard library), not requests: see there why.
 """
 
 from __future__ import annotations
@@ -18,14 +18,8 @@ import platform
 import re
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_http import HttpFailure, HttpSession
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import is_loopback, validate_repository, validate_url
-
-try:
-    import requests
-    from requests.exceptions import ConnectionError as _ConnectionError, RequestException, SSLError, Timeout
-except ImportError:  # the Docker SDK depends on requests: a node without it has no SDK either
-    requests = None
-    _ConnectionError = RequestException = SSLError = Timeout = None
 
 MANIFEST_CAP = 4 * 1024 * 1024
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -84,7 +78,7 @@ _ERRNO = re.compile(r'\[Errno -?\d+\] [^\'")]+|\[SSL: [^\]]+\] [^\'"(]*')
 
 
 def _one_line(exc):
-    """The cause of a requests error without urllib3's pool and retry wrapping: '[Errno 111] Connection refused'."""
+    """The cause of a failed request, without what wraps it: '[Errno 111] Connection refused'."""
     text = ' '.join(str(exc).split())
     found = _ERRNO.search(text)
     return (found.group(0).strip() if found else text) or type(exc).__name__
@@ -100,8 +94,6 @@ class RegistryClient(object):
         return cls(settings.url, settings.username, settings.password, settings.ca_path, settings.insecure, timeout)
 
     def __init__(self, url, username=None, password=None, ca_path=None, insecure=False, timeout=30):
-        if requests is None:
-            raise Failure('The registry client needs the Python library requests (a dependency of the Docker SDK).')
         self.url, host = validate_url(url)
         if bool(username) != bool(password):
             raise Failure('Registry %s: give both registry.username and registry.password, or neither.' % url)
@@ -109,9 +101,7 @@ class RegistryClient(object):
         self.loopback = is_loopback(host)
         self.insecure = bool(insecure)
         self.timeout = timeout
-        self._session = requests.Session()
-        self._session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not replace ca_path and the address
-        self._verify = False if self.insecure else (ca_path or True)
+        self._session = HttpSession(timeout, verify=False if self.insecure else (ca_path or True))
         self._base = None
         self._tokens = {}  # scope -> Authorization header value
 
@@ -139,8 +129,8 @@ class RegistryClient(object):
 
     def resolve(self, repository, tag):
         """The digest repository:tag names now (what the registry reports, checked against the body if it omits it)."""
-        response = self._manifest_request('HEAD', repository, tag)
-        digest = response.headers.get('Docker-Content-Digest')
+        with self._manifest_request('HEAD', repository, tag) as response:
+            digest = response.headers.get('Docker-Content-Digest')
         if digest and _DIGEST.fullmatch(digest):
             return digest
         return self.manifest(repository, tag).digest
@@ -148,7 +138,7 @@ class RegistryClient(object):
     def exists(self, repository, digest):
         """Does the registry hold manifest repository@digest? (No body is read.)"""
         try:
-            self._manifest_request('HEAD', repository, digest)
+            self._manifest_request('HEAD', repository, digest).close()
         except ManifestNotFound:
             return False
         return True
@@ -159,6 +149,7 @@ class RegistryClient(object):
         if not _DIGEST.fullmatch(digest):
             raise Failure('Registry %s: delete takes a digest, not %r.' % (self.url, digest))
         response = self._request('DELETE', repository, '/v2/%s/manifests/%s' % (repository, digest))
+        response.close()
         if response.status_code not in (200, 202, 404):
             raise Failure('Registry %s refused to delete %s@%s: HTTP %d.' % (self.url, repository, digest, response.status_code))
 
@@ -172,7 +163,7 @@ class RegistryClient(object):
     def _manifest_request(self, method, repository, reference):
         self._check_reference(repository, reference)
         response = self._request(method, repository, '/v2/%s/manifests/%s' % (repository, reference),
-                                 headers={'Accept': ACCEPT}, stream=True)
+                                 headers={'Accept': ACCEPT})
         if response.status_code == 404:
             response.close()
             raise ManifestNotFound('Registry %s has no manifest %s%s%s: push it first, or check the name and digest.'
@@ -195,7 +186,7 @@ class RegistryClient(object):
                     if total > MANIFEST_CAP:
                         raise self._too_big(repository, reference)
                     chunks.append(chunk)
-            except RequestException as exc:
+            except HttpFailure as exc:
                 raise RegistryUnreachable('Registry %s: reading %s@%s failed: %s' % (self.url, repository, reference, _one_line(exc)))
             media_type = response.headers.get('Content-Type', '').split(';', 1)[0].strip()
         return b''.join(chunks), media_type
@@ -252,17 +243,17 @@ class RegistryClient(object):
 
     # -- transport and auth
 
-    def _request(self, method, repository, path, headers=None, stream=False):
+    def _request(self, method, repository, path, headers=None):
         base = self._base or self._ping()
         headers = dict(headers or {})
         scope = 'repository:%s:%s' % (repository, 'delete' if method == 'DELETE' else 'pull')
         if scope in self._tokens:
             headers['Authorization'] = self._tokens[scope]
-        response = self._send(method, base + path, headers=headers, stream=stream)
+        response = self._send(method, base + path, headers=headers)
         if response.status_code == 401:
             response.close()
             headers['Authorization'] = self._authorize(response, scope)
-            response = self._send(method, base + path, headers=headers, stream=stream)
+            response = self._send(method, base + path, headers=headers)
             if response.status_code == 401:
                 response.close()
                 raise self._refused()
@@ -274,13 +265,13 @@ class RegistryClient(object):
 
     def _send(self, method, url, **kwargs):
         try:
-            return self._session.request(method, url, timeout=self.timeout, verify=self._verify, allow_redirects=True, **kwargs)
-        except SSLError as exc:
-            raise self._tls_failure(exc)
-        except Timeout:
-            raise RegistryUnreachable('Registry %s did not answer within %s s: check registry.url and that it is up.'
-                                      % (self.url, self.timeout))
-        except (_ConnectionError, RequestException) as exc:
+            return self._session.request(method, url, **kwargs)
+        except HttpFailure as exc:
+            if exc.tls:
+                raise self._tls_failure(exc)
+            if exc.timeout:
+                raise RegistryUnreachable('Registry %s did not answer within %s s: check registry.url and that it is up.'
+                                          % (self.url, self.timeout))
             raise RegistryUnreachable('Cannot reach registry %s: %s; check registry.url and that it is up.'
                                       % (self.url, _one_line(exc)))
 
@@ -340,8 +331,8 @@ class RegistryClient(object):
             if token_response.status_code != 200:
                 raise Failure('Registry %s: its token service %s answered HTTP %d.' % (self.url, realm, token_response.status_code))
             try:
-                answer = json.loads(token_response.content[:MANIFEST_CAP].decode('utf-8'))
-            except ValueError:
+                answer = json.loads(token_response.read(MANIFEST_CAP).decode('utf-8'))
+            except (ValueError, HttpFailure):
                 answer = None
         token = (answer.get('token') or answer.get('access_token')) if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:

@@ -2,7 +2,8 @@
 # Copyright: kohakuriver.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runner-side changes of a registry sync, once registry_sync.py has decided on them: pull by digest, verify, tag,
-prune, through the Docker SDK; and check mode's plan of what a pull would fetch.
+prune, through the daemon's changing client (daemon.py: the standard library's for a local socket, else the Docker
+SDK's); and check mode's plan of what a pull would fetch.
 
 The daemon pulls `<repository>@<digest>` (only the layers it lacks, checking each against its digest); `:base` is
 tagged only after the pulled image's ID is the manifest's (its config digest on the classic image store, the digest
@@ -12,12 +13,13 @@ pulled on the containerd store), so the previous `:base` keeps running tasks unt
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 
-from ansible_collections.kohakuriver.docker.plugins.module_utils.client import DOCKER_ERRORS, APIError, TransportError, explain, inspect_or_none
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
 from ansible_collections.kohakuriver.docker.plugins.module_utils.images import images_in_use, remove_through_tags, tags_of
+from ansible_collections.kohakuriver.docker.plugins.module_utils.local_api import explain, inspect_or_none, refused_errors, transport_errors
 from ansible_collections.kohakuriver.docker.plugins.module_utils.names import BASE_TAG, image_reference, image_repository, is_snapshot_tag
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.kohakuriver.docker.plugins.module_utils.sync import _make_dir as make_dir, image_timestamp
@@ -29,13 +31,22 @@ RETRY_PAUSE = 1.0  # seconds before the second attempt, doubled before each late
 # A registry or cache that fails on its side (distribution's pull-through cache answers 500 to concurrent misses of
 # one blob); the daemon keeps the layers it finished, so another attempt fetches only the rest.
 _SERVER_SIDE = re.compile(r'\b(50[0234]) (Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)\b')
-_PULL_ERRORS = DOCKER_ERRORS + (OSError, TransportError)
+_DOCKER_CONFIGS = (('DOCKER_CONFIG', 'config.json'), ('HOME', '.docker/config.json'), ('HOME', '.dockercfg'))
 
-__all__ = ['make_dir', 'registry_client', 'held_image', 'pull_plan', 'apply', 'pull_counts', 'PullFailed']
+__all__ = ['make_dir', 'registry_client', 'held_image', 'pull_client', 'pull_plan', 'apply', 'pull_counts', 'PullFailed']
 
 
 class PullFailed(Failure):
     """The daemon's pull failed (the registry down, refusing, or without that digest); nothing was tagged."""
+
+
+def pull_client(daemon, settings):
+    """The client that pulls: the daemon's changing client, unless the settings give no credentials and `docker login`
+    may have stored some (a docker config file exists): the Docker SDK sends those, as the docker CLI does."""
+    if settings.username or not any(os.environ.get(variable) and os.path.isfile(os.path.join(os.environ[variable], name))
+                                    for variable, name in _DOCKER_CONFIGS):
+        return daemon.changing_client
+    return daemon.client
 
 
 @contextlib.contextmanager
@@ -109,7 +120,7 @@ def _held_versions(client, wanted, base):
     try:
         for image in client.api.images(name=wanted.repository):
             entries.extend(image.get('RepoDigests') or [])
-    except _PULL_ERRORS:
+    except transport_errors():
         pass  # the plan is approximate; the pull itself fetches what is missing
     digests = []
     for entry in entries:
@@ -129,7 +140,7 @@ def apply(client, settings, env, wanted, manifest, base, prune=False, pin=None):
         if timestamp is not None:
             client.api.tag(image['Id'], image_repository(env), str(timestamp))
         client.api.tag(image['Id'], image_repository(env), BASE_TAG)
-    except _PULL_ERRORS as exc:
+    except transport_errors() as exc:
         raise Failure('Pulled %s as image %s, but tagging it %s failed: %s. Sync again to tag it.'
                       % (wanted.reference, image['Id'], image_reference(env), explain(exc)))
     applied.update(image_id=image['Id'], timestamp=timestamp, verified=True)
@@ -170,10 +181,10 @@ def _pull_once(client, settings, wanted, manifest, pulled):
     try:
         events = client.api.pull(wanted.repository, tag=wanted.digest, stream=True, decode=True, auth_config=auth)
         return pull_counts(events, manifest.layers, pulled)
-    except (ValueError, APIError) as exc:
+    except (ValueError,) + refused_errors() as exc:
         raise PullFailed('The Docker daemon could not pull %s: %s. Nothing was tagged; the runner keeps what it had.'
                          % (wanted.reference, exc if isinstance(exc, ValueError) else explain(exc)))
-    except _PULL_ERRORS as exc:
+    except transport_errors() as exc:
         raise PullFailed('Pulling %s failed: %s. Nothing was tagged; sync again once the daemon answers.'
                          % (wanted.reference, explain(exc)))
 

@@ -217,9 +217,9 @@ def sync_from_registry(daemon, env, tarball_dir, state_dir, settings, prune=Fals
     result = _result(env, wanted, base, action, pin)
     if action == NOTHING:
         return _finish(result, base, started)
-    from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_pull  # the SDK: only to change something
+    from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_pull  # only to change something
     if check_mode:
-        result.update(registry_pull.pull_plan(daemon.client, settings, wanted, manifest, base))
+        result.update(registry_pull.pull_plan(daemon.changing_client, settings, wanted, manifest, base))
     else:
         registry_pull.make_dir(state_dir)
         with env_lock(state_dir, env, timeout=lock_timeout) as waited:
@@ -230,7 +230,8 @@ def sync_from_registry(daemon, env, tarball_dir, state_dir, settings, prune=Fals
                 result.update(action=NOTHING, image_id=base['Id'])
             else:
                 try:
-                    applied = registry_pull.apply(daemon.client, settings, env, wanted, manifest, base, prune, pin)
+                    client = registry_pull.pull_client(daemon, settings)
+                    applied = registry_pull.apply(client, settings, env, wanted, manifest, base, prune, pin)
                 except registry_pull.PullFailed as failure:
                     raise RegistryUnavailable(failure.msg)
                 result['warnings'].extend(applied.pop('warnings', []))
@@ -244,7 +245,7 @@ def _decide(daemon, env, settings, wanted, base):
     if holds(base, wanted):
         return None, NOTHING
     from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import RegistryClient
-    client = RegistryClient.from_settings(settings)  # requests, not the Docker SDK: an up-to-date runner needs neither
+    client = RegistryClient.from_settings(settings)  # an up-to-date runner that the share names a digest asks no registry
     try:
         if wanted.digest is None:
             wanted.digest = _unavailable_as_such(client.resolve, wanted.path, wanted.tag)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import Manifest
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import _SERVER_SIDE, _merged, manifest_ids, pull_counts
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_pull import _SERVER_SIDE, _merged, manifest_ids, pull_client, pull_counts
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import RegistrySettings
 
 BASE = 'sha256:d84f1a20bd33' + '0' * 52
 TOP = 'sha256:fde21f0bb654' + '1' * 52
@@ -67,3 +68,27 @@ def test_layers_an_earlier_attempt_downloaded_still_count():
         pull_counts([{'status': 'Download complete', 'id': 'fde21f0bb654'}, {'error': '500 Internal Server Error'}],
                     LAYERS, pulled)
     assert pull_counts([{'status': 'Already exists', 'id': 'd84f1a20bd33'}], LAYERS, pulled) == (1, 1, 107)
+
+
+class _Daemon(object):
+    changing_client = 'standard library'
+    client = 'Docker SDK'
+
+
+@pytest.mark.parametrize('username, config, expected', [
+    (None, None, 'standard library'),
+    ('puller', None, 'standard library'),
+    (None, '.docker/config.json', 'Docker SDK'),
+    ('puller', '.docker/config.json', 'standard library'),
+    (None, '.dockercfg', 'Docker SDK'),
+    (None, 'docker-config/config.json', 'Docker SDK'),
+])
+def test_only_credentials_docker_login_may_have_stored_take_the_sdk(tmp_path, monkeypatch, username, config, expected):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.setenv('DOCKER_CONFIG', str(tmp_path / 'docker-config'))
+    if config:
+        (tmp_path / config).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / config).write_text('{}')
+    settings = RegistrySettings.from_option(dict(url='127.0.0.1:5000', namespace='kr', username=username,
+                                                 password='secret' if username else None))
+    assert pull_client(_Daemon(), settings) == expected
