@@ -11,14 +11,13 @@ what to fix. HTTP goes through registry_http.py (the standard library), not requ
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import platform
 import re
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.errors import Failure
-from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_http import HttpFailure, HttpSession
+from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_http import HttpFailure, HttpSession, basic_authorization
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_settings import is_loopback, validate_repository, validate_url
 
 MANIFEST_CAP = 4 * 1024 * 1024
@@ -310,8 +309,7 @@ class RegistryClient(object):
         if kind.lower() == 'basic':
             if not self._credentials:
                 raise self._refused()
-            pair = ('%s:%s' % self._credentials).encode('utf-8')
-            self._tokens[scope] = 'Basic ' + base64.b64encode(pair).decode('ascii')
+            self._tokens[scope] = basic_authorization(*self._credentials)
             return self._tokens[scope]
         if kind.lower() != 'bearer':
             raise Failure('Registry %s asks for authentication %r, which this client does not speak (Basic, Bearer).'

@@ -22,6 +22,11 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 65536
 
 
+def basic_authorization(username, password):
+    """The Authorization header value of HTTP basic auth."""
+    return 'Basic ' + base64.b64encode(('%s:%s' % (username, password)).encode('utf-8')).decode('ascii')
+
+
 class HttpFailure(Exception):
     """No answer (refused, reset, timed out, TLS refused); tls and timeout say which kind."""
 
@@ -92,7 +97,7 @@ class HttpSession(object):
         """The answer to method url (redirects followed); HttpFailure when there is none."""
         headers = dict(headers or {})
         if auth is not None:
-            headers['Authorization'] = 'Basic ' + base64.b64encode(('%s:%s' % auth).encode('utf-8')).decode('ascii')
+            headers['Authorization'] = basic_authorization(*auth)
         if params:
             url += ('&' if '?' in url else '?') + urlencode(params)
         for dummy in range(MAX_REDIRECTS + 1):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ansible_collections.kohakuriver.docker.plugins.module_utils.registry_client import Manifest
@@ -92,3 +96,13 @@ def test_only_credentials_docker_login_may_have_stored_take_the_sdk(tmp_path, mo
     settings = RegistrySettings.from_option(dict(url='127.0.0.1:5000', namespace='kr', username=username,
                                                  password='secret' if username else None))
     assert pull_client(_Daemon(), settings) == expected
+
+
+def test_a_registry_sync_imports_neither_the_docker_sdk_nor_requests():
+    """What keeps a pull's own cost down: a fresh interpreter that imports the registry sync's code has neither."""
+    code = ('import sys\n'
+            'from ansible_collections.kohakuriver.docker.plugins.module_utils import registry_sync, registry_pull\n'
+            'print(sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules))\n')
+    found = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert found.stdout.strip() == '[]', found.stdout + found.stderr
